@@ -1,0 +1,3 @@
+from parallel_scaling.cli import main
+
+raise SystemExit(main())
