@@ -1,0 +1,26 @@
+# parallel-scaling: the Parallel Scaling Law study (arXiv 2510.02272) as one Snakemake DAG.
+#   snakemake                     the embedded tiny study on a laptop CPU
+#   snakemake --profile slurm     the same DAG on a SLURM GPU cluster (edit slurm/config.yaml)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/archive.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

@@ -1,0 +1,274 @@
+"""Answer extraction and verification on realistic multilingual responses."""
+
+from __future__ import annotations
+
+import json
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from parallel_scaling.answers import (
+    ANSWER_PHRASES,
+    Extraction,
+    extract_answer,
+    parse_number,
+    score_response,
+    verify,
+)
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# Worked solutions to MGSM problem 0 (Janet's ducks, gold 18) in the style of the MGSM exemplars,
+# each in a different answer format a model might produce.
+RESPONSES = {
+    "en": (
+        "Janet's ducks lay 16 eggs a day. She eats 3 and uses 4 for muffins, so 16 - 3 - 4 = 9 eggs "
+        "are left. She sells them for $2 each, so she makes 9 * 2 = $18 every day. The answer is 18."
+    ),
+    "de": (
+        "Janets Enten legen 16 Eier am Tag. Sie isst 3 und backt mit 4, also bleiben 16 - 3 - 4 = 9 Eier. "
+        "Sie verkauft jedes für 2 $, also verdient sie 9 * 2 = 18 $ pro Tag. Die Antwort lautet 18 $."
+    ),
+    "fr": (
+        "Les canes pondent 16 œufs par jour. Elle en mange 3 et en utilise 4, il reste donc 16 - 3 - 4 = 9 œufs. "
+        "À 2 $ l'œuf, elle gagne 9 × 2 = 18 $ par jour.\n\nLa réponse est $\\boxed{18}$."
+    ),
+    "es": (
+        "Los patos ponen 16 huevos al día. Come 3 y usa 4, así que quedan 16 - 3 - 4 = 9 huevos. "
+        "Los vende a 2 dólares cada uno: 9 × 2 = 18.\n#### 18"
+    ),
+    "ru": (
+        "Утки несут 16 яиц в день. Джанет съедает 3 и использует 4, остаётся 16 − 3 − 4 = 9 яиц. "
+        "Она продаёт каждое по 2 доллара, значит, зарабатывает 9 · 2 = 18 долларов. Ответ — 18."
+    ),
+    "zh": "珍妮特的鸭子每天下16颗蛋。她吃掉3颗，用掉4颗，剩下16-3-4=9颗。每颗卖2美元，所以她每天赚18美元。",
+    "ja": (
+        "アヒルは1日に16個の卵を生みます。3個を食べ、4個をマフィンに使うので、残りは16-3-4=9個です。"
+        "1個2ドルで売るので、9×2=18ドルです。答えは１８ドルです。"
+    ),
+    "th": (
+        "เป็ดออกไข่วันละ 16 ฟอง เจเน็ตกิน 3 ฟองและใช้อบมัฟฟิน 4 ฟอง จึงเหลือ 16 - 3 - 4 = 9 ฟอง "
+        "ขายฟองละ 2 ดอลลาร์ ได้เงิน 9 x 2 = 18 ดอลลาร์ คำตอบคือ 18"
+    ),
+    "sw": (
+        "Bata hutaga mayai 16 kwa siku. Anakula 3 na kutumia 4, hivyo yanabaki 16 - 3 - 4 = 9. "
+        "Anauza kila yai kwa $2, kwa hiyo anapata 9 * 2 = $18. Jibu ni 18."
+    ),
+    "bn": (
+        "হাঁসগুলি প্রতিদিন 16টি ডিম পাড়ে। তিনি 3টি খান এবং 4টি মাফিনে ব্যবহার করেন, তাই 16 - 3 - 4 = 9টি থাকে। "
+        "প্রতিটি 2 ডলারে বিক্রি করলে 9 * 2 = 18 ডলার হয়। উত্তর হল ১৮।"
+    ),
+    "te": (
+        "బాతులు రోజుకు 16 గుడ్లు పెడతాయి. ఆమె 3 తింటుంది, 4 మఫిన్‌లకు వాడుతుంది, కాబట్టి 16 - 3 - 4 = 9 మిగులుతాయి. "
+        "ఒక్కొక్కటి 2 డాలర్లకు అమ్మితే 9 * 2 = 18 డాలర్లు. సమాధానం 18."
+    ),
+}
+EXPECTED_METHOD = {"fr": "boxed", "es": "hash", "zh": "last_number"}
+
+
+@pytest.mark.parametrize("lang", sorted(RESPONSES))
+def test_multilingual_worked_solutions(lang: str) -> None:
+    extraction = extract_answer(RESPONSES[lang])
+    assert extraction.value is not None and parse_number(extraction.value) == 18
+    assert extraction.method == EXPECTED_METHOD.get(lang, "phrase")
+    result = score_response(RESPONSES[lang], "18", lang)
+    assert result["correct"] is True and result["reason"] is None
+    assert result["response_lang"] == lang and result["off_target"] is False
+
+
+def test_off_target_response_still_scored() -> None:
+    result = score_response(RESPONSES["en"], "18", "sw")
+    assert result["correct"] is True
+    assert result["response_lang"] == "en" and result["off_target"] is True
+
+
+@pytest.mark.parametrize(
+    ("response", "value"),
+    [
+        ("答案是42", "42"),
+        ("所以她每天赚18美元", "18"),
+        ("答えは４２です", "42"),
+        ("คำตอบคือ 1,234 บาท", "1234"),
+        ("The answer is 1,000,000.", "1000000"),
+        ("Die Antwort ist 1 234.", "1234"),
+        ("La réponse est 3,5 litres.", "3.5"),
+        ("x = -5, so the answer is -5.", "-5"),
+        ("答案：-3", "-3"),
+        ("La temperatura baja a −7 grados.", "-7"),
+        ("10 - 3 = 7", "7"),
+        ("She ate 3/4 of the pie.", "3/4"),
+        ("It costs $18.", "18"),
+        ("The answer is $18, and she spent $5 on seeds.", "18"),
+        ("The answer is 2.", "2"),
+        ("The answer is: **18**", "18"),
+        ("উত্তর হল ১১।", "11"),
+        ("The numbers are 1,2,3", "3"),
+        ("Step-by-Step Answer: Roger started with 5 balls. 5 + 6 = 11.", "11"),
+        ("Ответ: 2 125 рублей", "2125"),
+        ("She used ½ cup of sugar", "1/2"),
+        ("คำตอบคือ ๑๘ บาท", "18"),
+    ],
+)
+def test_number_formats(response: str, value: str) -> None:
+    assert extract_answer(response).value == value
+
+
+@pytest.mark.parametrize(
+    ("response", "value"),
+    [
+        ("so the total is \\boxed{\\frac{1}{2}}", "1/2"),
+        ("\\boxed{x = 5}", "5"),
+        ("\\boxed{1{,}234}", "1234"),
+        ("\\boxed{18\\text{ dollars}}", "18"),
+        ("\\boxed{\\$18}", "18"),
+        ("First \\boxed{3}, corrected: \\boxed{4}", "4"),
+    ],
+)
+def test_boxed_numbers(response: str, value: str) -> None:
+    extraction = extract_answer(response)
+    assert extraction == Extraction(value, "boxed", None)
+
+
+def test_nested_braces_in_boxed() -> None:
+    text = "Hence $$\\boxed{\\frac{\\sqrt{2}}{2}}$$"
+    assert extract_answer(text, "latex") == Extraction("\\frac{\\sqrt{2}}{2}", "boxed", None)
+    assert extract_answer("\\boxed{\\frac{1}{2", "latex").method != "boxed"  # unclosed: not trusted
+
+
+def test_boxed_beats_phrase_and_hash_beats_phrase() -> None:
+    assert extract_answer("The answer is 5. Actually \\boxed{6}").value == "6"
+    assert extract_answer("The answer is 5.\n#### 6").value == "6"
+
+
+def test_last_phrase_occurrence_wins() -> None:
+    assert extract_answer("The answer is 5? No: 7 + 1 = 8. The answer is 8.").value == "8"
+
+
+@pytest.mark.parametrize(
+    ("response", "value"),
+    [
+        ("We get $x = \\frac{1}{2}$. The answer is $\\frac{1}{2}$.", "1/2"),
+        ("The answer is \\sqrt{2}.", "\\sqrt{2}"),
+        ("Simplifying, the side is $2\\sqrt{3}$", "2\\sqrt{3}"),
+        ("\\boxed{\\pi r^2}", "\\pi r^2"),
+    ],
+)
+def test_latex_extraction(response: str, value: str) -> None:
+    assert extract_answer(response, "latex").value == value
+
+
+@pytest.mark.parametrize(
+    ("response", "letter"),
+    [
+        ("The options compare as follows... The answer is (B).", "B"),
+        ("B) 42", "B"),
+        ("Answer: C", "C"),
+        ("综合以上分析，答案是 C", "C"),
+        ("Option (A) is wrong because of x; I pick (D) since it holds.", "D"),
+        ("\\boxed{B}", "B"),
+        ("La respuesta es (E) 7 manzanas.", "E"),
+        ("Final choice:\n**C**", "C"),
+    ],
+)
+def test_choice_extraction(response: str, letter: str) -> None:
+    assert extract_answer(response, "choice").value == letter
+
+
+def test_nothing_found() -> None:
+    assert extract_answer("") == Extraction(None, "none", "empty response")
+    assert extract_answer("   \n") == Extraction(None, "none", "empty response")
+    assert extract_answer("I do not know how to solve this.") == Extraction(None, "none", "no answer found")
+    assert extract_answer("The answer is clearly right.", "choice").value is None
+
+
+def test_unknown_answer_type() -> None:
+    with pytest.raises(ValueError, match="answer_type"):
+        extract_answer("42", "integer")
+
+
+@pytest.mark.parametrize(
+    ("extracted", "gold", "answer_type"),
+    [
+        ("18", "18", "number"),
+        ("18.0", "18", "number"),
+        ("18.00", "18", "number"),
+        ("18", "18.0", "number"),
+        ("1234", "1,234", "number"),
+        ("1/2", "0.5", "number"),
+        ("$18", "18", "number"),
+        ("\\frac{1}{2}", "0.5", "latex"),
+        ("0.5", "\\frac{1}{2}", "latex"),
+        ("\\sqrt{2}", "2^{1/2}", "latex"),
+        ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}", "latex"),
+        ("b", "B", "choice"),
+        ("(B)", "B", "choice"),
+    ],
+)
+def test_verify_equivalent(extracted: str, gold: str, answer_type: str) -> None:
+    assert verify(extracted, gold, answer_type) == (True, None)
+
+
+@pytest.mark.parametrize(
+    ("extracted", "gold", "answer_type"),
+    [("17", "18", "number"), ("18.5", "18", "number"), ("\\sqrt{3}", "\\sqrt{2}", "latex"), ("C", "B", "choice")],
+)
+def test_verify_wrong_answers(extracted: str, gold: str, answer_type: str) -> None:
+    assert verify(extracted, gold, answer_type) == (False, None)
+
+
+def test_verify_unparseable_is_incorrect_with_reason() -> None:
+    correct, reason = verify("((garbage", "5", "number")
+    assert correct is False and "could not parse" in reason
+    assert verify(None, "5", "number") == (False, "no answer extracted")
+    correct, reason = verify("42", "B", "choice")
+    assert correct is False and "not a choice letter" in reason
+
+
+def test_verify_works_outside_main_thread() -> None:
+    # math-verify's default SIGALRM timeout raises in worker threads; ours must not.
+    results: list[tuple[bool, str | None]] = []
+    worker = threading.Thread(target=lambda: results.append(verify("\\frac{1}{2}", "0.5", "latex")))
+    worker.start()
+    worker.join()
+    assert results == [(True, None)]
+
+
+def test_parse_number() -> None:
+    assert parse_number("1,234") == 1234
+    assert parse_number("-3/4") == Fraction(-3, 4)
+    assert parse_number("18.") == 18
+    assert parse_number("４２") == 42
+    assert parse_number("\\sqrt{2}") is None
+    assert parse_number("1 2") is None
+
+
+def test_score_response_reasons() -> None:
+    empty = score_response("", "18", "en")
+    assert empty == {
+        "extracted": None,
+        "method": "none",
+        "correct": False,
+        "reason": "empty response",
+        "response_lang": "und",
+        "off_target": False,
+    }
+    math_only = score_response("16 - 3 - 4 = 9, 9 * 2 = 18", "18", "th")
+    assert math_only["correct"] is True and math_only["response_lang"] == "und"
+
+
+def test_phrase_table_covers_mgsm_languages() -> None:
+    assert {"en", "de", "fr", "es", "ru", "zh", "ja", "th", "sw", "bn", "te"} <= {lang for lang, _ in ANSWER_PHRASES}
+
+
+def test_all_mgsm_exemplars_extract_their_answer() -> None:
+    path = DATA / "mgsm" / "mgsm_exemplars.jsonl"
+    if not path.is_file():
+        pytest.skip(f"shared MGSM data not available at {path}")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 88
+    for row in rows:
+        extraction = extract_answer(row["answer"])
+        assert extraction.method == "phrase", row["id"]
+        assert parse_number(extraction.value) == row["answer_number"], row["id"]

@@ -1,0 +1,69 @@
+"""Reading and writing JSON Lines, with errors that name the file and line.
+
+Every stage exchanges JSONL; writes are atomic (temporary file, then rename) so that a job killed
+mid-write never leaves a truncated file that a later run would take as finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+class DataError(ValueError):
+    """A malformed input file: the message names the file (and line or field)."""
+
+
+def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """All rows of ``path``; a bad line or a missing required field raises :class:`DataError`."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            missing = [f for f in required if f not in row]
+            if missing:
+                raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+            rows.append(row)
+    return rows
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows atomically; returns the number written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                n += 1
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write one JSON document atomically (pretty-printed, UTF-8)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, path)

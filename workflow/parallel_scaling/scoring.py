@@ -1,0 +1,213 @@
+"""``score`` command: grade JSONL model outputs and summarise accuracy per language.
+
+Two uses, one code path so pipeline numbers and re-scored external outputs are comparable:
+
+* pipeline: ``score IN.jsonl --out OUT.jsonl`` — rows carry ``response``, ``gold``, ``lang`` and
+  optionally ``answer_type``; every input field is kept and the score fields are added;
+* researchers: ``score FILE.jsonl --response-field F --gold-field G --lang-field L`` on outputs
+  produced elsewhere.
+
+Both print a per-language CSV (``lang,n,correct,accuracy,no_answer,off_target_rate`` plus an
+``all`` row) to stdout. Bad input is reported as ``FILE:LINE: message`` (exit code 2); a bad
+*response* (empty, no answer, unparseable) is data and is scored incorrect with a reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .answers import ANSWER_TYPES, score_response
+from .jsonl import DataError, write_jsonl
+from .language import supported_languages
+
+#: Fields added to every scored row (existing fields of the same name are overwritten).
+SCORE_FIELDS: tuple[str, ...] = ("extracted", "method", "correct", "reason", "response_lang", "off_target")
+
+#: Columns of the per-language summary, in CSV order.
+SUMMARY_COLUMNS: tuple[str, ...] = ("lang", "n", "correct", "accuracy", "no_answer", "off_target_rate")
+
+
+class ScoreInputError(DataError):
+    """Malformed scoring input; ``str()`` is ``FILE:LINE: message`` for direct display.
+
+    A :class:`~parallel_scaling.jsonl.DataError` (hence a ``ValueError``) like every other
+    malformed-file error in the pipeline, but also carrying ``source``/``line``/``message``.
+    """
+
+    def __init__(self, source: str, line: int | None, message: str) -> None:
+        self.source, self.line, self.message = source, line, message
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+
+
+def read_jsonl(path: str | Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """Rows of a JSONL file and their 1-based line numbers (blank lines skipped).
+
+    Raises :class:`ScoreInputError` naming the line for invalid JSON or a non-object row.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScoreInputError(str(path), None, "file not found")
+    rows, lines = [], []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ScoreInputError(str(path), lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
+            if not isinstance(row, dict):
+                raise ScoreInputError(str(path), lineno, f"expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+            lines.append(lineno)
+    return rows, lines
+
+
+def _field(row: dict[str, Any], name: str, source: str, line: int) -> Any:
+    if name not in row:
+        present = ", ".join(sorted(row)) or "none"
+        raise ScoreInputError(source, line, f"missing field {name!r} (fields present: {present})")
+    return row[name]
+
+
+def score_rows(
+    rows: Iterable[dict[str, Any]],
+    response_field: str = "response",
+    gold_field: str = "gold",
+    lang_field: str = "lang",
+    answer_type: str | None = None,
+    answer_type_field: str = "answer_type",
+    candidates: Sequence[str] | None = None,
+    source: str = "<rows>",
+    line_numbers: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Score every row, returning copies with :data:`SCORE_FIELDS` added.
+
+    ``answer_type`` overrides the per-row ``answer_type_field`` (which defaults to ``number``
+    when absent). A ``null`` response counts as empty (a failed generation), whereas a missing
+    field, a null gold or an unknown answer type is an input error naming ``source:line``
+    (``line_numbers`` gives file lines; otherwise the 1-based row position is used).
+    """
+    if answer_type is not None and answer_type not in ANSWER_TYPES:
+        raise ValueError(f"unknown answer type {answer_type!r}; choose from {', '.join(ANSWER_TYPES)}")
+    scored = []
+    for i, row in enumerate(rows):
+        line = line_numbers[i] if line_numbers is not None else i + 1
+        response = _field(row, response_field, source, line)
+        gold = _field(row, gold_field, source, line)
+        lang = _field(row, lang_field, source, line)
+        if response is None:
+            response = ""
+        if not isinstance(response, str):
+            raise ScoreInputError(source, line, f"field {response_field!r} must be a string, got {type(response).__name__}")
+        if gold is None or isinstance(gold, (dict, list)) or str(gold).strip() == "":
+            raise ScoreInputError(source, line, f"field {gold_field!r} must be a non-empty string or number, got {gold!r}")
+        if not isinstance(lang, str) or not lang:
+            raise ScoreInputError(source, line, f"field {lang_field!r} must be a language code, got {lang!r}")
+        row_type = answer_type if answer_type is not None else row.get(answer_type_field) or "number"
+        if row_type not in ANSWER_TYPES:
+            raise ScoreInputError(
+                source, line, f"field {answer_type_field!r} is {row_type!r}; expected one of {', '.join(ANSWER_TYPES)}"
+            )
+        try:
+            result = score_response(response, str(gold), lang, row_type, candidates)
+        except ValueError as exc:  # e.g. a language code py3langid does not know
+            raise ScoreInputError(source, line, str(exc)) from exc
+        scored.append({**row, **result})
+    return scored
+
+
+def per_language_summary(scored: list[dict[str, Any]], lang_field: str = "lang") -> pd.DataFrame:
+    """Per-language accuracy table (columns :data:`SUMMARY_COLUMNS`), sorted, plus an ``all`` row.
+
+    ``no_answer`` counts responses with nothing extracted; ``off_target_rate`` is the share of
+    responses identified in another language than the row's.
+    """
+    columns = list(SUMMARY_COLUMNS)
+    if not scored:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(
+        {
+            "lang": [str(r[lang_field]) for r in scored],
+            "correct": [bool(r["correct"]) for r in scored],
+            "no_answer": [r["extracted"] is None for r in scored],
+            "off_target": [bool(r["off_target"]) for r in scored],
+        }
+    )
+
+    def summarise(group: pd.DataFrame, lang: str) -> dict[str, Any]:
+        n = len(group)
+        return {
+            "lang": lang,
+            "n": n,
+            "correct": int(group["correct"].sum()),
+            "accuracy": float(group["correct"].mean()),
+            "no_answer": int(group["no_answer"].sum()),
+            "off_target_rate": float(group["off_target"].mean()),
+        }
+
+    records = [summarise(group, str(lang)) for lang, group in frame.groupby("lang", sort=True)]
+    records.append(summarise(frame, "all"))
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """CLI options; the field options let researchers re-score outputs with other field names."""
+    parser = argparse.ArgumentParser(
+        prog="score",
+        description="Score model responses in a JSONL file and print per-language accuracy as CSV.",
+    )
+    parser.add_argument("input", help="JSONL file with one response per line")
+    parser.add_argument("--out", help="write the rows plus score fields to this JSONL file")
+    parser.add_argument("--response-field", default="response", help="field holding the model response")
+    parser.add_argument("--gold-field", default="gold", help="field holding the gold answer")
+    parser.add_argument("--lang-field", default="lang", help="field holding the expected language code")
+    parser.add_argument(
+        "--answer-type",
+        choices=ANSWER_TYPES,
+        help="answer type for every row (default: each row's 'answer_type' field, else number)",
+    )
+    parser.add_argument(
+        "--lid-candidates",
+        help="comma-separated language codes to restrict language identification to (default: all py3langid languages)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``score`` command; returns 0, or 2 on malformed input."""
+    args = build_parser().parse_args(argv)
+    candidates = [c.strip() for c in args.lid_candidates.split(",") if c.strip()] if args.lid_candidates else None
+    if candidates is not None:
+        unknown = sorted(set(candidates) - set(supported_languages()))
+        if unknown or not candidates:
+            print(f"error: --lid-candidates: unsupported language code(s) {', '.join(unknown) or '(none given)'}", file=sys.stderr)
+            return 2
+    try:
+        rows, lines = read_jsonl(args.input)
+        scored = score_rows(
+            rows,
+            response_field=args.response_field,
+            gold_field=args.gold_field,
+            lang_field=args.lang_field,
+            answer_type=args.answer_type,
+            candidates=candidates,
+            source=args.input,
+            line_numbers=lines,
+        )
+    except ScoreInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        write_jsonl(args.out, scored)  # atomic: a killed job never leaves a half-written OUT
+    summary = per_language_summary(scored, lang_field=args.lang_field)
+    summary.to_csv(sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
+    return 0

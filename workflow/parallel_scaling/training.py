@@ -1,0 +1,140 @@
+"""What GRPO and SFT runs share: device checks, settings hashes, resumable work directories,
+and the atomic hand-over of a finished checkpoint.
+
+Why a separate work directory: Snakemake deletes a job's declared outputs before it reruns the
+job, so intermediate trainer checkpoints cannot live in the output. They live in
+``<workdir>/<settings hash>/`` instead; a rerun after a kill resumes from the last saved step, and
+the final model is copied into the declared output only once training has completed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+
+class TrainingSetupError(RuntimeError):
+    """A problem found before the long work starts (bad model path, GPU asked for on a CPU box)."""
+
+
+def settings_hash(*parts: Any) -> str:
+    """A short stable hash of JSON-serialisable parts (settings, input checksums)."""
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve_device(requested: str, use_vllm: bool = False) -> str:
+    """'cpu' or 'cuda'; asking for a GPU (or vLLM) where there is none fails here, not hours later."""
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if requested not in {"auto", "cpu", "cuda"}:
+        raise TrainingSetupError(f"device: {requested!r} is not one of auto, cpu, cuda")
+    if requested == "cuda" and not has_cuda:
+        raise TrainingSetupError("device: 'cuda' was requested but torch sees no GPU on this machine "
+                                 "(set device: auto or cpu, or run on a GPU node)")
+    device = "cuda" if requested == "cuda" or (requested == "auto" and has_cuda) else "cpu"
+    if use_vllm:
+        if device != "cuda":
+            raise TrainingSetupError("use_vllm: true needs a GPU; this machine has none (set use_vllm: false)")
+        try:
+            import vllm  # noqa: F401
+        except ImportError as exc:
+            raise TrainingSetupError(f"use_vllm: true but vLLM cannot be imported ({exc}); install the "
+                                     "envs/train.yaml environment or set use_vllm: false") from None
+    return device
+
+
+def check_model_path(path: str) -> None:
+    """A local directory must hold a config.json; a hub id must already be in the local cache when
+    the hub is unreachable (HF_HUB_OFFLINE=1)."""
+    p = Path(path)
+    if p.exists():
+        if not (p / "config.json").exists():
+            raise TrainingSetupError(f"model path {path}: no config.json in this directory")
+        return
+    if path.startswith((".", "/")) or path.count("/") > 1:
+        raise TrainingSetupError(f"model path {path}: no such directory")
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(path, "config.json"), str):
+            raise TrainingSetupError(f"model {path!r} is not a local directory and is not in the Hugging "
+                                     "Face cache, and HF_HUB_OFFLINE=1: download it first "
+                                     "(huggingface-cli download) or give a local path")
+
+
+def last_checkpoint(workdir: Path) -> str | None:
+    """The newest ``checkpoint-N`` directory that the trainer finished writing, if any."""
+    if not workdir.exists():
+        return None
+    done = [d for d in workdir.glob("checkpoint-*") if d.is_dir() and (d / "trainer_state.json").exists()]
+    if not done:
+        return None
+    return str(max(done, key=lambda d: int(d.name.split("-")[-1])))
+
+
+def _normalise(row: dict[str, Any]) -> dict[str, Any]:
+    """TRL's log keys, plus the plot's names: reward/<name>, completion_length, accuracy."""
+    out = dict(row)
+    for key, value in row.items():
+        if key.startswith("rewards/") and key.endswith("/mean"):
+            out["reward/" + key[len("rewards/"):-len("/mean")]] = value
+        if key == "completions/mean_length":
+            out["completion_length"] = value
+    if "rewards/correctness/mean" in row:
+        out["accuracy"] = row["rewards/correctness/mean"]
+    if "mean_token_accuracy" in row and "accuracy" not in out:
+        out["accuracy"] = row["mean_token_accuracy"]
+    return out
+
+
+def write_curves(log_history: list[dict[str, Any]], path: Path) -> None:
+    """Training curves as CSV: one row per logged step, every logged metric a column."""
+    rows = [_normalise(r) for r in log_history if "step" in r and "train_runtime" not in r]
+    keys: list[str] = ["step"]
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any]) -> None:
+    """Save the final model into ``out_dir`` atomically with its resolved settings and curves."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / "training_settings.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    write_curves(trainer.state.log_history, tmp / "curves.csv")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+
+
+def trainer_common_args(settings: dict[str, Any], device: str, workdir: Path, seed: int) -> dict[str, Any]:
+    """TrainingArguments every run sets the same way (none left to the library's defaults)."""
+    return dict(
+        output_dir=str(workdir), seed=seed, data_seed=seed, use_cpu=device == "cpu",
+        bf16=bool(settings.get("bf16", False)) and device == "cuda", report_to="none",
+        save_strategy="steps", save_steps=settings["save_steps"], save_total_limit=2,
+        logging_steps=settings["logging_steps"], disable_tqdm=True,
+        gradient_checkpointing=bool(settings.get("gradient_checkpointing", False)),
+        dataloader_num_workers=0,
+    )

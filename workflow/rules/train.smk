@@ -1,0 +1,77 @@
+# Initial models and post-training: one GRPO (or SFT) run per (model, mixture, seed).
+# Intermediate trainer checkpoints live in work/ (keyed by a settings hash), not in the declared
+# output, so a killed job resumes there when Snakemake reruns it.
+
+
+rule build_init_model:
+    input:
+        expand("results/data/parallel/train/{lang}.jsonl", lang=ALL_LANGS),
+    output:
+        directory("results/models/{model}/init"),
+    params:
+        settings=lambda wc: as_json(config["models"][wc.model]["build"]),
+        prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
+        code=study.code_hash("tiny_model", "sft", "training", "prompts"),
+    threads: workflow.cores
+    log:
+        log="logs/build_init_model/{model}.log",
+        prov="logs/build_init_model/{model}.prov.json",
+    benchmark:
+        "benchmarks/build_init_model/{model}.tsv"
+    shell:
+        "{PS} --provenance {log.prov} build-tiny --data {input} --settings {params.settings}"
+        " --prompt-set {params.prompt_set} --workdir work/build/{wildcards.model}"
+        " --threads {threads} --out {output} > {log.log} 2>&1"
+
+
+def init_model_input(wildcards):
+    m = config["models"][wildcards.model]
+    return [model_path(wildcards.model)] if m["source"] == "tiny" else []
+
+
+rule train_grpo:
+    input:
+        model=init_model_input,
+        mixture="results/data/mixtures/{mixture}.jsonl",
+    output:
+        directory("results/checkpoints/{model}/grpo/{mixture}/s{seed}"),
+    params:
+        model=lambda wc: model_path(wc.model),
+        settings=lambda wc: as_json(config["grpo"]),
+        prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
+        code=study.code_hash("grpo", "rewards", "training", "prompts"),
+    threads: 1
+    log:
+        log="logs/train_grpo/{model}/{mixture}/s{seed}.log",
+        prov="logs/train_grpo/{model}/{mixture}/s{seed}.prov.json",
+    benchmark:
+        "benchmarks/train_grpo/{model}/{mixture}/s{seed}.tsv"
+    shell:
+        "{PS} --provenance {log.prov} train-grpo --model {params.model} --mixture {input.mixture}"
+        " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
+        " --workdir work/train_grpo/{wildcards.model}/{wildcards.mixture}/s{wildcards.seed}"
+        " --threads {threads} --out {output} > {log.log} 2>&1"
+
+
+rule train_sft:
+    input:
+        model=init_model_input,
+        mixture="results/data/mixtures/{mixture}.jsonl",
+    output:
+        directory("results/checkpoints/{model}/sft/{mixture}/s{seed}"),
+    params:
+        model=lambda wc: model_path(wc.model),
+        settings=lambda wc: as_json(config["sft"]),
+        prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
+        code=study.code_hash("sft", "training", "prompts"),
+    threads: 1
+    log:
+        log="logs/train_sft/{model}/{mixture}/s{seed}.log",
+        prov="logs/train_sft/{model}/{mixture}/s{seed}.prov.json",
+    benchmark:
+        "benchmarks/train_sft/{model}/{mixture}/s{seed}.tsv"
+    shell:
+        "{PS} --provenance {log.prov} train-sft --model {params.model} --mixture {input.mixture}"
+        " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
+        " --workdir work/train_sft/{wildcards.model}/{wildcards.mixture}/s{wildcards.seed}"
+        " --threads {threads} --out {output} > {log.log} 2>&1"
