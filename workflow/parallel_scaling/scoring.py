@@ -165,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="score",
         description="Score model responses in a JSONL file and print per-language accuracy as CSV.",
     )
-    parser.add_argument("input", help="JSONL file with one response per line")
+    parser.add_argument("input", nargs="?", help="JSONL file with one response per line")
+    parser.add_argument("--pair", nargs=2, action="append", metavar=("IN", "OUT"), default=[],
+                        help="score IN into OUT; repeat to score many files in one process (the pipeline)")
     parser.add_argument("--out", help="write the rows plus score fields to this JSONL file")
     parser.add_argument("--response-field", default="response", help="field holding the model response")
     parser.add_argument("--gold-field", default="gold", help="field holding the gold answer")
@@ -191,23 +193,32 @@ def main(argv: list[str] | None = None) -> int:
         if unknown or not candidates:
             print(f"error: --lid-candidates: unsupported language code(s) {', '.join(unknown) or '(none given)'}", file=sys.stderr)
             return 2
-    try:
-        rows, lines = read_jsonl(args.input)
-        scored = score_rows(
-            rows,
-            response_field=args.response_field,
-            gold_field=args.gold_field,
-            lang_field=args.lang_field,
-            answer_type=args.answer_type,
-            candidates=candidates,
-            source=args.input,
-            line_numbers=lines,
-        )
-    except ScoreInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    pairs = [tuple(p) for p in args.pair]
+    if args.input:
+        pairs.append((args.input, args.out))
+    if not pairs:
+        print("error: give an input JSONL (or --pair IN OUT)", file=sys.stderr)
         return 2
-    if args.out:
-        write_jsonl(args.out, scored)  # atomic: a killed job never leaves a half-written OUT
+    scored: list[dict[str, Any]] = []
+    for src, out in pairs:
+        try:
+            rows, lines = read_jsonl(src)
+            part = score_rows(
+                rows,
+                response_field=args.response_field,
+                gold_field=args.gold_field,
+                lang_field=args.lang_field,
+                answer_type=args.answer_type,
+                candidates=candidates,
+                source=src,
+                line_numbers=lines,
+            )
+        except ScoreInputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if out:
+            write_jsonl(out, part)  # atomic: a killed job never leaves a half-written OUT
+        scored += part
     summary = per_language_summary(scored, lang_field=args.lang_field)
     summary.to_csv(sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
     return 0

@@ -63,7 +63,7 @@ rule qc:
 
 rule qc_table:
     input:
-        expand("results/data/qc/train/{lang}.tsv", lang=TRAIN_LANGS),
+        expand("results/data/qc/train/{lang}.tsv", lang=ALL_LANGS),
     output:
         csv=report(
             "results/tables/qc.csv",

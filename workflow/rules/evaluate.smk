@@ -1,5 +1,6 @@
 # Predictions (one job per checkpoint answers every benchmark x language) and scoring
-# (one job per file, so re-scoring never re-generates).
+# (one job per checkpoint writes one scored file per benchmark x language; re-scoring never
+# re-generates).
 
 
 localrules:
@@ -69,13 +70,22 @@ rule predict:
 
 rule score:
     input:
-        "results/predictions/{model}/{paradigm}/{mixture}/s{seed}/{benchmark}/{lang}.jsonl",
+        expand(
+            "results/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}/{bl}.jsonl",
+            bl=[f"{b}/{lg}" for b, lg in BENCH_LANGS],
+        ),
     output:
-        "results/scored/{model}/{paradigm}/{mixture}/s{seed}/{benchmark}/{lang}.jsonl",
+        expand(
+            "results/scored/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}/{bl}.jsonl",
+            bl=[f"{b}/{lg}" for b, lg in BENCH_LANGS],
+        ),
     params:
+        pairs=lambda wc, input, output: " ".join(
+            f"--pair {i} {o}" for i, o in zip(input, output)
+        ),
         code=study.code_hash("scoring", "answers", "language"),
     log:
-        log="logs/score/{model}/{paradigm}/{mixture}/s{seed}/{benchmark}/{lang}.log",
-        prov="logs/score/{model}/{paradigm}/{mixture}/s{seed}/{benchmark}/{lang}.prov.json",
+        log="logs/score/{model}/{paradigm}/{mixture}/s{seed}.log",
+        prov="logs/score/{model}/{paradigm}/{mixture}/s{seed}.prov.json",
     shell:
-        "{PS} --provenance {log.prov} score {input} --out {output} > {log.log} 2>&1"
+        "{PS} --provenance {log.prov} score {params.pairs} > {log.log} 2>&1"

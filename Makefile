@@ -1,0 +1,39 @@
+# Two commands for a new user (see README):  make study   |   make test
+# Both create the virtual environment first (idempotent: redone only when the pins change).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CORES ?= 2
+STAMP := $(VENV)/.installed-$(shell cat envs/requirements-cpu.txt pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: setup study test report archive lint bench clean
+
+$(STAMP): envs/requirements-cpu.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r envs/requirements-cpu.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+setup: $(STAMP)
+
+study: setup  ## run the default study (config.yaml) end to end
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+report: study  ## the Snakemake report of the last run
+	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.zip
+
+archive: study  ## results + logs + report + RO-Crate in one tarball
+	$(VENV)/bin/snakemake --cores $(CORES) archive
+
+test: setup  ## the test suite (unit tests, Snakemake end-to-end runs, a real local SLURM when root)
+	$(PY) -m pytest -ra
+
+lint: setup
+	$(VENV)/bin/snakemake --lint
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+
+bench: setup  ## wall time of the default study from scratch (numbers in the README)
+	bash bench/default_study.sh
+
+clean:
+	rm -rf results logs benchmarks work archive .snakemake
