@@ -119,8 +119,12 @@ def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any]
     """Save the final model into ``out_dir`` atomically with its resolved settings and curves."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.save_model(str(tmp))
+    main_process = trainer.is_world_process_zero()
+    if main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))  # every rank takes part (ZeRO-3 gathers the weights)
+    if not main_process:
+        return
     tokenizer.save_pretrained(str(tmp))
     (tmp / "training_settings.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     write_curves(trainer.state.log_history, tmp / "curves.csv")

@@ -34,7 +34,26 @@ def _python():
 
 # Every job: python -m parallel_scaling --provenance <record> <command> ...
 PYTHON = _python()
-PS = f"PYTHONPATH={PKG}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m parallel_scaling"
+PYENV = f"PYTHONPATH={PKG}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON}"
+PS = f"{PYENV} -m parallel_scaling"
+
+
+def launcher(section):
+    """How a training job starts: one process, or `accelerate launch` with one process per GPU
+    of the job (the `gpu` resource the SLURM profile gives it) when the section names an
+    accelerate/DeepSpeed config file."""
+
+    def fn(wildcards, resources):
+        cfg = config[section].get("accelerate_config")
+        if not cfg:
+            return "-m parallel_scaling"
+        n = max(1, int(getattr(resources, "gpu", 1) or 1))
+        return (
+            f"-m accelerate.commands.launch --config_file {cfg} --num_processes {n}"
+            " -m parallel_scaling"
+        )
+
+    return fn
 
 
 wildcard_constraints:

@@ -38,6 +38,7 @@ rule train_grpo:
     params:
         model=lambda wc: model_path(wc.model),
         settings=lambda wc: as_json(config["grpo"]),
+        launch=launcher("grpo"),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
         code=study.code_hash("grpo", "rewards", "training", "prompts"),
     threads: 1
@@ -47,7 +48,7 @@ rule train_grpo:
     benchmark:
         "benchmarks/train_grpo/{model}/{mixture}/s{seed}.tsv"
     shell:
-        "{PS} --provenance {log.prov} train-grpo --model {params.model} --mixture {input.mixture}"
+        "{PYENV} {params.launch} --provenance {log.prov} train-grpo --model {params.model} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
         " --workdir work/train_grpo/{wildcards.model}/{wildcards.mixture}/s{wildcards.seed}"
         " --threads {threads} --out {output} > {log.log} 2>&1"
@@ -62,6 +63,7 @@ rule train_sft:
     params:
         model=lambda wc: model_path(wc.model),
         settings=lambda wc: as_json(config["sft"]),
+        launch=launcher("sft"),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
         code=study.code_hash("sft", "training", "prompts"),
     threads: 1
@@ -71,7 +73,7 @@ rule train_sft:
     benchmark:
         "benchmarks/train_sft/{model}/{mixture}/s{seed}.tsv"
     shell:
-        "{PS} --provenance {log.prov} train-sft --model {params.model} --mixture {input.mixture}"
+        "{PYENV} {params.launch} --provenance {log.prov} train-sft --model {params.model} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
         " --workdir work/train_sft/{wildcards.model}/{wildcards.mixture}/s{wildcards.seed}"
         " --threads {threads} --out {output} > {log.log} 2>&1"

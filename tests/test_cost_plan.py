@@ -1,0 +1,111 @@
+"""The cost plan (python -m parallel_scaling cost-plan): job counts, positive GPU-hours, monotone in the
+GRPO group size, clear errors, and the measured-seconds comparison. Pure Python, about 2 s."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+
+from parallel_scaling import cli, cost_plan, study  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def throughput():
+    return cost_plan.load_throughput()
+
+
+@pytest.fixture(scope="module")
+def default_config():
+    return cost_plan.load_config([ROOT / "config.yaml"])
+
+
+@pytest.fixture(scope="module")
+def paper_config():
+    return cost_plan.load_config([ROOT / "configs/parallel_paper.yaml"])
+
+
+def test_default_study_plan(default_config, throughput):
+    result = cost_plan.plan(default_config, throughput, "cpu")
+    n_mix = default_config["languages"]["K"] + 1
+    n_train = n_mix * len(default_config["seeds"]) * len(default_config["models"])
+    assert result["rules"]["train_grpo"]["jobs"] == n_train
+    assert result["rules"]["build_init_model"]["jobs"] == 1
+    assert result["rules"]["predict"]["jobs"] == n_train + 1
+    assert result["rules"]["translate"]["gpu_seconds"] == 0  # template backend: no model runs
+    assert result["rules"]["train_grpo"]["gpu_hours"] > 0 and result["total"]["gpu_hours"] > 0
+
+
+def test_paper_plan(paper_config, throughput):
+    result = cost_plan.plan(paper_config, throughput, "h100")
+    cfg = paper_config
+    n_mix = cfg["languages"]["K"] + 1
+    assert result["rules"]["train_grpo"]["jobs"] == len(cfg["models"]) * n_mix * len(cfg["seeds"])
+    assert result["rules"]["train_sft"]["jobs"] == 0
+    assert result["rules"]["predict"]["jobs"] == len(study.runs(cfg))
+    # translate: every non-English language of the DAG, one job each (English is copied)
+    assert result["rules"]["translate"]["jobs"] == 11
+    for rule in ("translate", "train_grpo", "predict"):
+        assert result["rules"][rule]["gpu_hours"] > 0, rule
+        assert result["rules"][rule]["tokens"] > 0, rule
+    total = sum(r["gpu_hours"] for r in result["rules"].values())
+    assert result["total"]["gpu_hours"] == pytest.approx(total)
+    # 7B-class models at paper scale: hundreds to thousands of H100-hours, not seconds or years
+    assert 50 < result["total"]["gpu_hours"] < 50_000
+
+
+def test_larger_group_costs_more(paper_config, throughput):
+    base = cost_plan.plan(paper_config, throughput, "h100")["rules"]["train_grpo"]["gpu_hours"]
+    bigger = copy.deepcopy(paper_config)
+    bigger["grpo"]["num_generations"] *= 2
+    bigger["grpo"]["per_device_train_batch_size"] *= 2
+    assert cost_plan.plan(bigger, throughput, "h100")["rules"]["train_grpo"]["gpu_hours"] > base * 1.5
+
+
+def test_bigger_model_and_slower_gpu_cost_more(paper_config, throughput):
+    h100 = cost_plan.plan(paper_config, throughput, "h100")["total"]["gpu_hours"]
+    assert cost_plan.plan(paper_config, throughput, "a100")["total"]["gpu_hours"] > h100
+    big = copy.deepcopy(paper_config)
+    for m in big["models"].values():
+        m["size_b"] *= 4
+    assert cost_plan.plan(big, throughput, "h100")["total"]["gpu_hours"] > h100
+
+
+def test_unknown_gpu_is_a_clear_error(paper_config, throughput, capsys):
+    with pytest.raises(ValueError, match=r"unknown GPU type 'tpu9'.*h100"):
+        cost_plan.plan(paper_config, throughput, "tpu9")
+    rc = cli.main(["cost-plan", "--configfile", str(ROOT / "configs/parallel_paper.yaml"), "--gpu", "tpu9"])
+    assert rc == 2
+    assert "unknown GPU type 'tpu9'" in capsys.readouterr().err
+
+
+def test_cli_table_and_json(capsys):
+    cfg = str(ROOT / "configs/parallel_paper.yaml")
+    assert cost_plan.main(["--configfile", cfg, "--gpu", "h100"]) == 0
+    table = capsys.readouterr().out
+    assert "train_grpo" in table and "predict" in table and "\ntotal" in table and "GPU-hours" in table
+    assert cost_plan.main(["--configfile", cfg, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["gpu"] == "h100" and data["total"]["gpu_hours"] > 0
+    assert set(data["rules"]) == {"translate", "train_grpo", "train_sft", "predict", "build_init_model"}
+
+
+def test_compare_measured(tmp_path, capsys):
+    (tmp_path / "train_grpo/tiny/k0").mkdir(parents=True)
+    (tmp_path / "predict/tiny/init/init").mkdir(parents=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (tmp_path / "train_grpo/tiny/k0/s0.tsv").write_text(header + "12.5\t0:00:12\t1\t1\t1\t1\t0\t0\t0\t10\n")
+    (tmp_path / "train_grpo/tiny/k0/s1.tsv").write_text(header + "7.5\t0:00:07\t1\t1\t1\t1\t0\t0\t0\t5\n")
+    (tmp_path / "predict/tiny/init/init/s0.tsv").write_text(header + "3.0\t0:00:03\t1\t1\t1\t1\t0\t0\t0\t2\n")
+    measured = cost_plan.compare_measured(tmp_path)
+    assert measured == {"train_grpo": {"jobs": 2, "s": 20.0}, "predict": {"jobs": 1, "s": 3.0}}
+    assert cost_plan.compare_measured(tmp_path / "missing") == {}
+    assert cost_plan.main(["--configfile", str(ROOT / "config.yaml"), "--gpu", "cpu", "--measured", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "measured s" in out and "20.0" in out
