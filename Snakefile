@@ -21,6 +21,6 @@ include: "workflow/rules/archive.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

@@ -25,7 +25,7 @@ def copy_workflow(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "config.yaml"):
         shutil.copy(REPO / name, dest / name)
-    for name in ("workflow", "profiles"):
+    for name in ("workflow", "profiles", "envs", "slurm"):
         shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
     return dest
 

@@ -129,7 +129,7 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
     from parallel_scaling.archive import verify_archive
 
     os.environ.setdefault("HF_TOKEN", "hf_" + "x" * 30)
-    snakemake(study_dir, "--configfile", "smoke.yaml", "archive")
+    snakemake(study_dir, "archive", "--configfile", "smoke.yaml")
     tarball = study_dir / "archive/smoke.tar.gz"
     assert verify_archive(tarball) == []
     with tarfile.open(tarball) as tar:

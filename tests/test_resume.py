@@ -27,9 +27,9 @@ def test_killed_grpo_job_resumes_from_its_last_saved_step(tmp_path):
     config["grpo"]["save_steps"] = 4
     wd = copy_workflow(tmp_path / "wf")
     write_config(wd / "resume.yaml", config)
-    snakemake(wd, "--configfile", "resume.yaml", "results/models/tiny/init", "results/data/mixtures/k0.jsonl")
+    snakemake(wd, "results/models/tiny/init", "results/data/mixtures/k0.jsonl", "--configfile", "resume.yaml")
 
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "resume.yaml", TARGET]
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", TARGET, "--configfile", "resume.yaml"]
     proc = subprocess.Popen(cmd, cwd=wd, env=offline_env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     work = wd / "work/train_grpo/tiny/k0/s0"
@@ -47,7 +47,7 @@ def test_killed_grpo_job_resumes_from_its_last_saved_step(tmp_path):
     assert not (wd / TARGET / "training_settings.json").exists(), "killed before the checkpoint was handed over"
 
     snakemake(wd, "--unlock", "--configfile", "resume.yaml")
-    snakemake(wd, "--configfile", "resume.yaml", TARGET)
+    snakemake(wd, TARGET, "--configfile", "resume.yaml")
     record = json.loads((wd / TARGET / "training_settings.json").read_text())
     resumed = int(record["resumed_from"].rsplit("-", 1)[1])
     assert resumed >= saved > 0

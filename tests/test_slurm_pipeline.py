@@ -22,7 +22,7 @@ def test_pipeline_on_slurm_gives_gpu_rules_a_gpu(slurm_cluster, tmp_path):
     wd = copy_workflow(tmp_path / "wf")
     write_config(wd / "slurm.yaml", config)
     env = {k: v for k, v in offline_env().items() if k.startswith(("HF_", "TRANSFORMERS_"))}
-    proc = slurm_cluster.snakemake(["--configfile", "slurm.yaml", TARGET], cwd=wd, timeout=900, extra_env=env)
+    proc = slurm_cluster.snakemake([TARGET, "--configfile", "slurm.yaml"], cwd=wd, timeout=900, extra_env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:] + slurm_cluster.logs()
     assert (wd / TARGET).exists()
 

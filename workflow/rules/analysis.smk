@@ -63,16 +63,23 @@ rule analyze:
             labels={"figure": "MTI"},
         ),
         mti_pdf="results/plots/mti.pdf",
-    params:
-        a=config["analysis"],
-        english_counts="--english-counts" if config["analysis"]["english_counts"] else "--no-english-counts",
-        offset="--offset" if config["analysis"]["offset"] else "",
-        code=study.code_hash("analysis", "metrics", "scaling_law", "plots"),
     log:
         log="logs/analyze.log",
         prov="logs/analyze.prov.json",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        a=config["analysis"],
+        english=EN,
+        english_counts=(
+            "--english-counts"
+            if config["analysis"]["english_counts"]
+            else "--no-english-counts"
+        ),
+        offset="--offset" if config["analysis"]["offset"] else "",
+        code=study.code_hash("analysis", "metrics", "scaling_law", "plots"),
     shell:
-        "{PS} --provenance {log.prov} analyze --scored {input} --outdir results --english {EN}"
+        "python -m parallel_scaling --provenance {log.prov} analyze --scored {input} --outdir results --english {params.english}"
         " --y {params.a[y]} {params.english_counts} {params.offset} --n-boot {params.a[n_boot]}"
         " --seed {params.a[seed]} --mti-formula {params.a[mti_formula]} --level {params.a[level]}"
         " > {log.log} 2>&1"
@@ -80,7 +87,10 @@ rule analyze:
 
 rule plot_training:
     input:
-        [f"results/checkpoints/{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}" for r in trained_runs()],
+        [
+            f"results/checkpoints/{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}"
+            for r in trained_runs()
+        ],
     output:
         png=report(
             "results/plots/training.png",
@@ -89,12 +99,14 @@ rule plot_training:
             labels={"figure": "training curves"},
         ),
         pdf="results/plots/training.pdf",
-    params:
-        labels=[f"{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}" for r in trained_runs()],
-        code=study.code_hash("training_plots", "plots"),
     log:
         log="logs/plot_training.log",
         prov="logs/plot_training.prov.json",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        labels=[f"{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}" for r in trained_runs()],
+        code=study.code_hash("training_plots", "plots"),
     shell:
-        "{PS} --provenance {log.prov} plot-training --checkpoints {input} --labels {params.labels}"
+        "python -m parallel_scaling --provenance {log.prov} plot-training --checkpoints {input} --labels {params.labels}"
         " --out {output.png} > {log.log} 2>&1"

@@ -2,20 +2,33 @@
 # `snakemake` call (dry runs included), so torch/transformers are never imported while planning.
 import json
 import os
+import shlex
 import sys
 
-from snakemake.utils import validate
+from snakemake.common.configfile import load_configfile
+from snakemake.utils import update_config, validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from parallel_scaling import study
 from parallel_scaling.prompts import missing_languages
 from parallel_scaling.synth import LANGUAGES as TEMPLATE_LANGUAGES
 
+# A study given with --configfile replaces config.yaml instead of being merged into it (a merge
+# would add the default study's models and benchmarks to every other study); --config still
+# overrides single keys.
+if workflow.config_settings.configfiles:
+    _study = {}
+    for _f in workflow.config_settings.configfiles:
+        update_config(_study, load_configfile(_f))
+    update_config(_study, workflow.config_settings.config or {})
+    config.clear()
+    config.update(_study)
 
 validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
 _errors = study.check(config, TEMPLATE_LANGUAGES, missing_languages)
 if _errors:
-    raise ValueError("invalid config:\n  " + "\n  ".join(_errors))
+    _msg = "\n  ".join(_errors)
+    raise ValueError(f"invalid config:\n  {_msg}")
 
 PKG = os.path.join(workflow.basedir, "workflow")
 EN = config["languages"]["english"]
@@ -26,16 +39,15 @@ TRAIN_LANGS = study.trained_languages(config)
 ALL_LANGS = sorted(set(TRAIN_LANGS) | set(config["languages"]["evaluate"]))
 
 
-def _python():
-    """`python` inside per-rule conda envs, else the interpreter running snakemake (the venv)."""
+def _uses_conda():
     method = str(getattr(workflow.deployment_settings, "deployment_method", ""))
-    return "python" if "conda" in method.lower() else sys.executable
+    return "conda" in method.lower()
 
 
-# Every job: python -m parallel_scaling --provenance <record> <command> ...
-PYTHON = _python()
-PYENV = f"PYTHONPATH={PKG}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON}"
-PS = f"{PYENV} -m parallel_scaling"
+# Jobs call `python -m parallel_scaling <command>`: the package from this checkout, and `python`
+# from each rule's conda env, or else from the environment running snakemake (the venv).
+_path = "" if _uses_conda() else f" PATH={os.path.dirname(sys.executable)}:$PATH"
+shell.prefix(f"export PYTHONPATH={PKG}${{{{PYTHONPATH:+:$PYTHONPATH}}}}{_path}; ")
 
 
 def launcher(section):
@@ -59,7 +71,7 @@ def launcher(section):
 wildcard_constraints:
     split="train|test",
     lang="|".join(ALL_LANGS),
-    mixture="|".join(["init", "public"] + [m.name for m in MIXTURES]),
+    mixture="|".join(["init", "public", *(m.name for m in MIXTURES)]),
     model="|".join(config["models"]),
     paradigm="init|public|grpo|sft",
     seed=r"\d+",
@@ -68,7 +80,7 @@ wildcard_constraints:
 
 def as_json(obj):
     """A config section as one shell-quoted JSON argument."""
-    return "'" + json.dumps(obj, sort_keys=True).replace("'", "'\\''") + "'"
+    return shlex.quote(json.dumps(obj, sort_keys=True))
 
 
 def model_path(model):
@@ -97,3 +109,56 @@ def final_targets():
         "results/plots/scaling.png",
         "results/plots/training.png",
     ]
+
+
+def mixture_inputs(wildcards):
+    mix = study.mixture(config, wildcards.mixture)
+    return {
+        "english": f"results/data/parallel/train/{EN}.jsonl",
+        "parallel": [
+            f"results/data/parallel/train/{lg}.jsonl" for lg in mix.langs if lg != EN
+        ],
+    }
+
+
+def mixture_flags(wildcards):
+    return (
+        "" if EN in study.mixture(config, wildcards.mixture).langs else "--no-english"
+    )
+
+
+def init_model_input(wildcards):
+    m = config["models"][wildcards.model]
+    return [model_path(wildcards.model)] if m["source"] == "tiny" else []
+
+
+def bench_file(b, lang):
+    if config["benchmarks"][b].get("kind") == "synthetic":
+        return f"results/data/translated/test/{lang}.jsonl"
+    return f"results/benchmarks/{b}/{lang}.jsonl"
+
+
+def _run(wc):
+    return study.Run(wc.model, wc.paradigm, wc.mixture, int(wc.seed))
+
+
+def checkpoint_of(wc):
+    if wc.paradigm == "init":
+        return model_path(wc.model)
+    if wc.paradigm == "public":
+        return config["models"][wc.model]["trained"]
+    return f"results/checkpoints/{wc.model}/{wc.paradigm}/{wc.mixture}/s{wc.seed}"
+
+
+def predict_inputs(wc):
+    files = {"bench": [bench_file(b, lg) for b, lg in BENCH_LANGS]}
+    ckpt = checkpoint_of(wc)
+    if wc.paradigm in ("grpo", "sft") or (
+        wc.paradigm == "init" and config["models"][wc.model]["source"] == "tiny"
+    ):
+        files["model"] = ckpt
+    return files
+
+
+def predict_args(wc):
+    return " ".join(f"--input {b} {lg} {bench_file(b, lg)}" for b, lg in BENCH_LANGS)

@@ -12,14 +12,16 @@ localrules:
 rule source:
     output:
         "results/data/source/{split}.jsonl",
-    params:
-        settings=lambda wc: as_json(config["source"]),
-        code=study.code_hash("sources", "synth"),
     log:
         log="logs/source/{split}.log",
         prov="logs/source/{split}.prov.json",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        settings=lambda wc: as_json(config["source"]),
+        code=study.code_hash("sources", "synth"),
     shell:
-        "{PS} --provenance {log.prov} source --settings {params.settings} --split {wildcards.split}"
+        "python -m parallel_scaling --provenance {log.prov} source --settings {params.settings} --split {wildcards.split}"
         " --out {output} > {log.log} 2>&1"
 
 
@@ -29,16 +31,18 @@ rule translate:
     output:
         rows="results/data/translated/{split}/{lang}.jsonl",
         meta="results/data/translated/{split}/{lang}.meta.json",
-    params:
-        settings=lambda wc: as_json(config["translation"]),
-        code=study.code_hash("translate", "synth"),
     log:
         log="logs/translate/{split}/{lang}.log",
         prov="logs/translate/{split}/{lang}.prov.json",
     benchmark:
         "benchmarks/translate/{split}/{lang}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        settings=lambda wc: as_json(config["translation"]),
+        code=study.code_hash("translate", "synth"),
     shell:
-        "{PS} --provenance {log.prov} translate --source {input} --lang {wildcards.lang}"
+        "python -m parallel_scaling --provenance {log.prov} translate --source {input} --lang {wildcards.lang}"
         " --settings {params.settings} --out {output.rows} > {log.log} 2>&1"
 
 
@@ -49,14 +53,16 @@ rule qc:
     output:
         rows="results/data/parallel/train/{lang}.jsonl",
         report="results/data/qc/train/{lang}.tsv",
-    params:
-        settings=lambda wc: as_json(config["qc"]),
-        code=study.code_hash("qc", "language"),
     log:
         log="logs/qc/{lang}.log",
         prov="logs/qc/{lang}.prov.json",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        settings=lambda wc: as_json(config["qc"]),
+        code=study.code_hash("qc", "language"),
     shell:
-        "{PS} --provenance {log.prov} qc --source {input.source} --translated {input.translated}"
+        "python -m parallel_scaling --provenance {log.prov} qc --source {input.source} --translated {input.translated}"
         " --lang {wildcards.lang} --settings {params.settings} --out {output.rows}"
         " --report {output.report} > {log.log} 2>&1"
 
@@ -75,21 +81,11 @@ rule qc_table:
     log:
         log="logs/qc_table.log",
         prov="logs/qc_table.prov.json",
+    conda:
+        "../../envs/data.yaml"
     shell:
-        "{PS} --provenance {log.prov} qc-table --reports {input} --csv {output.csv}"
+        "python -m parallel_scaling --provenance {log.prov} qc-table --reports {input} --csv {output.csv}"
         " --markdown {output.md} > {log.log} 2>&1"
-
-
-def mixture_inputs(wildcards):
-    mix = study.mixture(config, wildcards.mixture)
-    return {
-        "english": "results/data/parallel/train/" + EN + ".jsonl",
-        "parallel": [f"results/data/parallel/train/{lg}.jsonl" for lg in mix.langs if lg != EN],
-    }
-
-
-def mixture_flags(wildcards):
-    return "" if EN in study.mixture(config, wildcards.mixture).langs else "--no-english"
 
 
 rule mixture:
@@ -98,15 +94,17 @@ rule mixture:
     output:
         rows="results/data/mixtures/{mixture}.jsonl",
         composition="results/data/mixtures/{mixture}.json",
+    log:
+        log="logs/mixture/{mixture}.log",
+        prov="logs/mixture/{mixture}.prov.json",
+    conda:
+        "../../envs/data.yaml"
     params:
         m=config["mixtures"],
         flags=mixture_flags,
         code=study.code_hash("mixtures"),
-    log:
-        log="logs/mixture/{mixture}.log",
-        prov="logs/mixture/{mixture}.prov.json",
     shell:
-        "{PS} --provenance {log.prov} mixture --english {input.english} --parallel {input.parallel}"
+        "python -m parallel_scaling --provenance {log.prov} mixture --english {input.english} --parallel {input.parallel}"
         " --name {wildcards.mixture} --budget {params.m[budget]} --items {params.m[items]}"
         " --policy {params.m[policy]} --seed {params.m[seed]} {params.flags}"
         " --out {output.rows} --composition {output.composition} > {log.log} 2>&1"
@@ -115,12 +113,14 @@ rule mixture:
 rule benchmark:
     output:
         "results/benchmarks/{benchmark}/{lang}.jsonl",
-    params:
-        settings=lambda wc: as_json(config["benchmarks"][wc.benchmark]),
-        code=study.code_hash("benchmarks", "sources"),
     log:
         log="logs/benchmark/{benchmark}/{lang}.log",
         prov="logs/benchmark/{benchmark}/{lang}.prov.json",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        settings=lambda wc: as_json(config["benchmarks"][wc.benchmark]),
+        code=study.code_hash("benchmarks", "sources"),
     shell:
-        "{PS} --provenance {log.prov} benchmark --name {wildcards.benchmark}"
+        "python -m parallel_scaling --provenance {log.prov} benchmark --name {wildcards.benchmark}"
         " --settings {params.settings} --lang {wildcards.lang} --out {output} > {log.log} 2>&1"

@@ -8,25 +8,22 @@ rule build_init_model:
         expand("results/data/parallel/train/{lang}.jsonl", lang=ALL_LANGS),
     output:
         directory("results/models/{model}/init"),
-    params:
-        settings=lambda wc: as_json(config["models"][wc.model]["build"]),
-        prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
-        code=study.code_hash("tiny_model", "sft", "training", "prompts"),
-    threads: workflow.cores
     log:
         log="logs/build_init_model/{model}.log",
         prov="logs/build_init_model/{model}.prov.json",
     benchmark:
         "benchmarks/build_init_model/{model}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: workflow.cores
+    params:
+        settings=lambda wc: as_json(config["models"][wc.model]["build"]),
+        prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
+        code=study.code_hash("tiny_model", "sft", "training", "prompts"),
     shell:
-        "{PS} --provenance {log.prov} build-tiny --data {input} --settings {params.settings}"
+        "python -m parallel_scaling --provenance {log.prov} build-tiny --data {input} --settings {params.settings}"
         " --prompt-set {params.prompt_set} --workdir work/build/{wildcards.model}"
         " --threads {threads} --out {output} > {log.log} 2>&1"
-
-
-def init_model_input(wildcards):
-    m = config["models"][wildcards.model]
-    return [model_path(wildcards.model)] if m["source"] == "tiny" else []
 
 
 rule train_grpo:
@@ -35,20 +32,22 @@ rule train_grpo:
         mixture="results/data/mixtures/{mixture}.jsonl",
     output:
         directory("results/checkpoints/{model}/grpo/{mixture}/s{seed}"),
+    log:
+        log="logs/train_grpo/{model}/{mixture}/s{seed}.log",
+        prov="logs/train_grpo/{model}/{mixture}/s{seed}.prov.json",
+    benchmark:
+        "benchmarks/train_grpo/{model}/{mixture}/s{seed}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
     params:
         model=lambda wc: model_path(wc.model),
         settings=lambda wc: as_json(config["grpo"]),
         launch=launcher("grpo"),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
         code=study.code_hash("grpo", "rewards", "training", "prompts"),
-    threads: 1
-    log:
-        log="logs/train_grpo/{model}/{mixture}/s{seed}.log",
-        prov="logs/train_grpo/{model}/{mixture}/s{seed}.prov.json",
-    benchmark:
-        "benchmarks/train_grpo/{model}/{mixture}/s{seed}.tsv"
     shell:
-        "{PYENV} {params.launch} --provenance {log.prov} train-grpo --model {params.model} --mixture {input.mixture}"
+        "python {params.launch} --provenance {log.prov} train-grpo --model {params.model} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
         " --workdir work/train_grpo/{wildcards.model}/{wildcards.mixture}/s{wildcards.seed}"
         " --threads {threads} --out {output} > {log.log} 2>&1"
@@ -60,20 +59,22 @@ rule train_sft:
         mixture="results/data/mixtures/{mixture}.jsonl",
     output:
         directory("results/checkpoints/{model}/sft/{mixture}/s{seed}"),
+    log:
+        log="logs/train_sft/{model}/{mixture}/s{seed}.log",
+        prov="logs/train_sft/{model}/{mixture}/s{seed}.prov.json",
+    benchmark:
+        "benchmarks/train_sft/{model}/{mixture}/s{seed}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
     params:
         model=lambda wc: model_path(wc.model),
         settings=lambda wc: as_json(config["sft"]),
         launch=launcher("sft"),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
         code=study.code_hash("sft", "training", "prompts"),
-    threads: 1
-    log:
-        log="logs/train_sft/{model}/{mixture}/s{seed}.log",
-        prov="logs/train_sft/{model}/{mixture}/s{seed}.prov.json",
-    benchmark:
-        "benchmarks/train_sft/{model}/{mixture}/s{seed}.tsv"
     shell:
-        "{PYENV} {params.launch} --provenance {log.prov} train-sft --model {params.model} --mixture {input.mixture}"
+        "python {params.launch} --provenance {log.prov} train-sft --model {params.model} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
         " --workdir work/train_sft/{wildcards.model}/{wildcards.mixture}/s{wildcards.seed}"
         " --threads {threads} --out {output} > {log.log} 2>&1"
