@@ -98,12 +98,6 @@ def gpu_figures(throughput: Mapping[str, Any], gpu: str) -> dict[str, float]:
 # the DAG's shape
 
 
-def translated_languages(config: Mapping[str, Any]) -> list[str]:
-    """Languages of the train split that the DAG translates (mirrors rule qc_table's input in
-    workflow/rules/data.smk: every trained and every evaluated language)."""
-    return sorted(set(study.trained_languages(config)) | set(config["languages"]["evaluate"]))
-
-
 def synthetic_benchmarks(config: Mapping[str, Any]) -> list[str]:
     return [b for b, spec in config["benchmarks"].items() if spec.get("kind") == "synthetic"]
 
@@ -133,8 +127,8 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     test_langs = test_split_languages(config)
     return {
         "source": 1 + (1 if test_langs else 0),
-        "translate": len(translated_languages(config)) + len(test_langs),
-        "qc": len(translated_languages(config)),
+        "translate": len(study.translated_languages(config)) + len(test_langs),
+        "qc": len(study.translated_languages(config)),
         "mixture": len(mixtures_used),
         "benchmark": len(file_benches),
         "build_init_model": sum(1 for m in config["models"].values() if m["source"] == "tiny"),
@@ -221,7 +215,7 @@ def plan_translate(config, throughput, fig) -> dict[str, float]:
     tr = config["translation"]
     en = config["languages"]["english"]
     tok = throughput["tokens"]
-    jobs = [("train", lg) for lg in translated_languages(config)] + [("test", lg) for lg in test_split_languages(config)]
+    jobs = [("train", lg) for lg in study.translated_languages(config)] + [("test", lg) for lg in test_split_languages(config)]
     row["jobs"] = len(jobs)
     if tr["backend"] not in LLM_BACKENDS:
         return row  # template / import: no model runs

@@ -48,6 +48,15 @@ def trained_languages(config: dict[str, Any]) -> list[str]:
     return seen
 
 
+def translated_languages(config: dict[str, Any]) -> list[str]:
+    """Languages whose train split is translated and QC'd: the trained ones, plus every evaluated
+    language when a tiny model is built here (it is pretrained on all of them)."""
+    langs = trained_languages(config)
+    if any(m["source"] == "tiny" for m in config["models"].values()):
+        langs += [lg for lg in config["languages"]["evaluate"] if lg not in langs]
+    return sorted(langs)
+
+
 def never_trained(config: dict[str, Any]) -> list[str]:
     """Evaluated languages outside every parallel mixture: where transfer is measured at every k."""
     lang = config["languages"]

@@ -37,6 +37,7 @@ RUNS = study.runs(config)
 BENCH_LANGS = study.bench_lang_pairs(config)
 TRAIN_LANGS = study.trained_languages(config)
 ALL_LANGS = sorted(set(TRAIN_LANGS) | set(config["languages"]["evaluate"]))
+QC_LANGS = study.translated_languages(config)
 
 
 def _uses_conda():

@@ -69,7 +69,7 @@ rule qc:
 
 rule qc_table:
     input:
-        expand("results/data/qc/train/{lang}.tsv", lang=ALL_LANGS),
+        expand("results/data/qc/train/{lang}.tsv", lang=QC_LANGS),
     output:
         csv=report(
             "results/tables/qc.csv",
