@@ -16,7 +16,8 @@ from helpers import REPO, copy_workflow, load_yaml, offline_env, snakemake, writ
 
 pytestmark = pytest.mark.slow
 
-TARGET = "results/checkpoints/tiny/grpo/k0/s0"
+TARGET = "results/checkpoints/tiny/grpo/k0/s0/training_settings.json"
+CKPT = "results/checkpoints/tiny/grpo/k0/s0"
 
 
 def test_killed_grpo_job_resumes_from_its_last_saved_step(tmp_path):
@@ -27,7 +28,7 @@ def test_killed_grpo_job_resumes_from_its_last_saved_step(tmp_path):
     config["grpo"]["save_steps"] = 4
     wd = copy_workflow(tmp_path / "wf")
     write_config(wd / "resume.yaml", config)
-    snakemake(wd, "results/models/tiny/init", "results/data/mixtures/k0.jsonl", "--configfile", "resume.yaml")
+    snakemake(wd, "results/models/tiny/init/build_settings.json", "results/data/mixtures/k0.jsonl", "--configfile", "resume.yaml")
 
     cmd = [sys.executable, "-m", "snakemake", "--cores", "1", TARGET, "--configfile", "resume.yaml"]
     proc = subprocess.Popen(cmd, cwd=wd, env=offline_env(), start_new_session=True,
@@ -44,11 +45,11 @@ def test_killed_grpo_job_resumes_from_its_last_saved_step(tmp_path):
         time.sleep(0.05)
     proc.wait(timeout=60)
     assert saved is not None, "the GRPO job finished or failed before saving a checkpoint"
-    assert not (wd / TARGET / "training_settings.json").exists(), "killed before the checkpoint was handed over"
+    assert not (wd / TARGET).exists(), "killed before the checkpoint was handed over"
 
     snakemake(wd, "--unlock", "--configfile", "resume.yaml")
     snakemake(wd, TARGET, "--configfile", "resume.yaml")
-    record = json.loads((wd / TARGET / "training_settings.json").read_text())
+    record = json.loads((wd / TARGET).read_text())
     resumed = int(record["resumed_from"].rsplit("-", 1)[1])
     assert resumed >= saved > 0
     assert record["final_step"] == 30

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-tiny": ("tiny_model", "Build the embedded study's tiny multilingual initial model"),
     "train-grpo": ("grpo", "GRPO post-training of one initial model on one mixture (TRL)"),
     "train-sft": ("sft", "SFT of one initial model on one mixture (TRL), for RL-vs-SFT"),
+    "manifest": ("manifest", "List files with sizes and sha256 (one input for many files)"),
     "predict": ("predict", "Answer every benchmark x language with one loaded checkpoint"),
     "score": ("scoring", "Score model responses (JSONL) and print per-language accuracy as CSV"),
     "analyze": ("analysis", "Accuracy, MTI and Parallel Scaling Law tables and figures from scored items"),

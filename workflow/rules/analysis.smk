@@ -8,7 +8,7 @@ localrules:
 
 rule analyze:
     input:
-        [f for run in RUNS for f in scored(run)],
+        [scored_summary(run) for run in RUNS],
     output:
         acc=report(
             "results/tables/accuracy.csv",
@@ -69,6 +69,7 @@ rule analyze:
     conda:
         "../../envs/analysis.yaml"
     params:
+        scored=[f for run in RUNS for f in scored(run)],
         a=config["analysis"],
         english=EN,
         english_counts=(
@@ -79,7 +80,7 @@ rule analyze:
         offset="--offset" if config["analysis"]["offset"] else "",
         code=study.code_hash("analysis", "metrics", "scaling_law", "plots"),
     shell:
-        "python -m parallel_scaling --provenance {log.prov} analyze --scored {input} --outdir results --english {params.english}"
+        "python -m parallel_scaling --provenance {log.prov} analyze --scored {params.scored} --outdir results --english {params.english}"
         " --y {params.a[y]} {params.english_counts} {params.offset} --n-boot {params.a[n_boot]}"
         " --seed {params.a[seed]} --mti-formula {params.a[mti_formula]} --level {params.a[level]}"
         " > {log.log} 2>&1"
@@ -88,7 +89,7 @@ rule analyze:
 rule plot_training:
     input:
         [
-            f"results/checkpoints/{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}"
+            f"results/checkpoints/{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}/training_settings.json"
             for r in trained_runs()
         ],
     output:
@@ -105,8 +106,12 @@ rule plot_training:
     conda:
         "../../envs/analysis.yaml"
     params:
+        checkpoints=[
+            f"results/checkpoints/{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}"
+            for r in trained_runs()
+        ],
         labels=[f"{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}" for r in trained_runs()],
         code=study.code_hash("training_plots", "plots"),
     shell:
-        "python -m parallel_scaling --provenance {log.prov} plot-training --checkpoints {input} --labels {params.labels}"
+        "python -m parallel_scaling --provenance {log.prov} plot-training --checkpoints {params.checkpoints} --labels {params.labels}"
         " --out {output.png} > {log.log} 2>&1"

@@ -130,7 +130,9 @@ def mixture_flags(wildcards):
 
 def init_model_input(wildcards):
     m = config["models"][wildcards.model]
-    return [model_path(wildcards.model)] if m["source"] == "tiny" else []
+    if m["source"] == "tiny":
+        return [f"{model_path(wildcards.model)}/build_settings.json"]
+    return []
 
 
 def bench_file(b, lang):
@@ -151,13 +153,22 @@ def checkpoint_of(wc):
     return f"results/checkpoints/{wc.model}/{wc.paradigm}/{wc.mixture}/s{wc.seed}"
 
 
+def bench_manifest(b):
+    return f"results/benchmarks/{b}.manifest.json"
+
+
+def scored_summary(run):
+    return f"results/scored/{run.path}/_summary.csv"
+
+
 def predict_inputs(wc):
-    files = {"bench": [bench_file(b, lg) for b, lg in BENCH_LANGS]}
+    files = {"bench": [bench_manifest(b) for b in config["benchmarks"]]}
     ckpt = checkpoint_of(wc)
     if wc.paradigm in ("grpo", "sft") or (
         wc.paradigm == "init" and config["models"][wc.model]["source"] == "tiny"
     ):
-        files["model"] = ckpt
+        marker = "build_settings" if wc.paradigm == "init" else "training_settings"
+        files["model"] = f"{ckpt}/{marker}.json"
     return files
 
 

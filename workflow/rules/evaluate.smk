@@ -5,6 +5,23 @@
 
 localrules:
     score,
+    benchmark_manifest,
+
+
+rule benchmark_manifest:
+    input:
+        lambda wc: [
+            bench_file(wc.benchmark, lg)
+            for lg in study.benchmark_languages(config, wc.benchmark)
+        ],
+    output:
+        "results/benchmarks/{benchmark}.manifest.json",
+    log:
+        log="logs/benchmark_manifest/{benchmark}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m parallel_scaling manifest {input} --out {output} > {log.log} 2>&1"
 
 
 rule predict:
@@ -40,24 +57,23 @@ rule predict:
 
 rule score:
     input:
-        expand(
-            "results/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}/{bl}.jsonl",
-            bl=[f"{b}/{lg}" for b, lg in BENCH_LANGS],
-        ),
+        "results/predictions/{model}/{paradigm}/{mixture}/s{seed}/_settings.json",
     output:
         expand(
             "results/scored/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}/{bl}.jsonl",
             bl=[f"{b}/{lg}" for b, lg in BENCH_LANGS],
         ),
+        summary="results/scored/{model}/{paradigm}/{mixture}/s{seed}/_summary.csv",
     log:
         log="logs/score/{model}/{paradigm}/{mixture}/s{seed}.log",
         prov="logs/score/{model}/{paradigm}/{mixture}/s{seed}.prov.json",
     conda:
         "../../envs/analysis.yaml"
     params:
-        pairs=lambda wc, input, output: " ".join(
-            f"--pair {i} {o}" for i, o in zip(input, output)
+        pairs=lambda wc: " ".join(
+            f"--pair {p} {s}" for p, s in zip(predictions(_run(wc)), scored(_run(wc)))
         ),
         code=study.code_hash("scoring", "answers", "language"),
     shell:
-        "python -m parallel_scaling --provenance {log.prov} score {params.pairs} > {log.log} 2>&1"
+        "python -m parallel_scaling --provenance {log.prov} score {params.pairs}"
+        " > {output.summary} 2> {log.log}"

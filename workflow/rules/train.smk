@@ -7,7 +7,7 @@ rule build_init_model:
     input:
         expand("results/data/parallel/train/{lang}.jsonl", lang=ALL_LANGS),
     output:
-        directory("results/models/{model}/init"),
+        "results/models/{model}/init/build_settings.json",
     log:
         log="logs/build_init_model/{model}.log",
         prov="logs/build_init_model/{model}.prov.json",
@@ -17,13 +17,14 @@ rule build_init_model:
         "../../envs/train.yaml"
     threads: workflow.cores
     params:
+        out="results/models/{model}/init",
         settings=lambda wc: as_json(config["models"][wc.model]["build"]),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
         code=study.code_hash("tiny_model", "sft", "training", "prompts"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} build-tiny --data {input} --settings {params.settings}"
         " --prompt-set {params.prompt_set} --workdir work/build/{wildcards.model}"
-        " --threads {threads} --out {output} > {log.log} 2>&1"
+        " --threads {threads} --out {params.out} > {log.log} 2>&1"
 
 
 rule train_grpo:
@@ -31,7 +32,7 @@ rule train_grpo:
         model=init_model_input,
         mixture="results/data/mixtures/{mixture}.jsonl",
     output:
-        directory("results/checkpoints/{model}/grpo/{mixture}/s{seed}"),
+        "results/checkpoints/{model}/grpo/{mixture}/s{seed}/training_settings.json",
     log:
         log="logs/train_grpo/{model}/{mixture}/s{seed}.log",
         prov="logs/train_grpo/{model}/{mixture}/s{seed}.prov.json",
@@ -42,6 +43,7 @@ rule train_grpo:
     threads: 1
     params:
         model=lambda wc: model_path(wc.model),
+        out="results/checkpoints/{model}/grpo/{mixture}/s{seed}",
         settings=lambda wc: as_json(config["grpo"]),
         launch=launcher("grpo"),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
@@ -50,7 +52,7 @@ rule train_grpo:
         "python {params.launch} --provenance {log.prov} train-grpo --model {params.model} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
         " --workdir work/train_grpo/{wildcards.model}/{wildcards.mixture}/s{wildcards.seed}"
-        " --threads {threads} --out {output} > {log.log} 2>&1"
+        " --threads {threads} --out {params.out} > {log.log} 2>&1"
 
 
 rule train_sft:
@@ -58,7 +60,7 @@ rule train_sft:
         model=init_model_input,
         mixture="results/data/mixtures/{mixture}.jsonl",
     output:
-        directory("results/checkpoints/{model}/sft/{mixture}/s{seed}"),
+        "results/checkpoints/{model}/sft/{mixture}/s{seed}/training_settings.json",
     log:
         log="logs/train_sft/{model}/{mixture}/s{seed}.log",
         prov="logs/train_sft/{model}/{mixture}/s{seed}.prov.json",
@@ -69,6 +71,7 @@ rule train_sft:
     threads: 1
     params:
         model=lambda wc: model_path(wc.model),
+        out="results/checkpoints/{model}/sft/{mixture}/s{seed}",
         settings=lambda wc: as_json(config["sft"]),
         launch=launcher("sft"),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
@@ -77,4 +80,4 @@ rule train_sft:
         "python {params.launch} --provenance {log.prov} train-sft --model {params.model} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
         " --workdir work/train_sft/{wildcards.model}/{wildcards.mixture}/s{wildcards.seed}"
-        " --threads {threads} --out {output} > {log.log} 2>&1"
+        " --threads {threads} --out {params.out} > {log.log} 2>&1"
