@@ -48,6 +48,7 @@ def expected_jobs(cfg: dict) -> dict[str, int]:
         "qc_table": 1,
         "mixture": n_mix if trainable else 0,
         "benchmark": sum(n for b, n in n_pairs.items() if b not in synthetic),
+        "benchmark_manifest": len(benches),
         "build_init_model": sum(m["source"] == "tiny" for m in models.values()),
         "train_grpo": len(trainable) * n_mix * len(seeds) if "grpo" in paradigms else 0,
         "train_sft": len(trainable) * n_mix * len(seeds) if "sft" in paradigms else 0,
