@@ -79,7 +79,7 @@ def test_load_scored_names_file_with_missing_columns(tmp_path: Path) -> None:
 def test_load_scored_reports_bad_json_and_missing_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps(row()) + "\n{not json\n", encoding="utf-8")
-    with pytest.raises(ScoredFormatError, match=r"broken\.jsonl:2: not valid JSON"):
+    with pytest.raises(ScoredFormatError, match=r"broken\.jsonl:2: invalid JSON"):
         load_scored([broken])
     with pytest.raises(ScoredFormatError, match="not found"):
         load_scored([tmp_path / "nope.jsonl"])

@@ -110,7 +110,8 @@ def test_errors_name_file_field_and_count(tmp_path, capsys):
     code = sources.main(["--settings", json.dumps({"kind": "file", "train": str(broken)}), "--split", "train",
                          "--out", str(out)])
     assert code == 2 and not out.exists()
-    assert f"{broken}:2: unreadable row" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unreadable row" in err and f"{broken}:2: invalid JSON" in err
 
 
 def test_source_command_synthetic(tmp_path):

@@ -10,7 +10,6 @@ killed job resumes from its last saved step when Snakemake reruns it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -46,16 +45,9 @@ def grpo_dataset(rows: list[dict[str, Any]], prompt_set: str, tokenizer: Any) ->
 
 def main(argv: list[str] | None = None) -> int:
     """``train-grpo``: one GRPO run of an initial model on one mixture."""
-    p = argparse.ArgumentParser(prog="train-grpo", description=__doc__)
-    p.add_argument("--model", required=True, help="initial model directory or hub id")
-    p.add_argument("--mixture", required=True, help="mixture JSONL (id, lang, question, answer)")
-    p.add_argument("--settings", required=True, help="JSON of the config's grpo section")
-    p.add_argument("--prompt-set", required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--workdir", required=True, help="root of resumable work directories")
-    p.add_argument("--out", required=True, help="final checkpoint directory")
-    p.add_argument("--threads", type=int, default=1)
-    a = p.parse_args(argv)
+    from parallel_scaling.training import train_parser
+
+    a = train_parser("train-grpo", __doc__).parse_args(argv)
 
     from parallel_scaling.rewards import active_rewards
     from parallel_scaling.training import (

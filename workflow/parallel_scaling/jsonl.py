@@ -18,12 +18,13 @@ class DataError(ValueError):
     """A malformed input file: the message names the file (and line or field)."""
 
 
-def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """All rows of ``path``; a bad line or a missing required field raises :class:`DataError`."""
+def read_jsonl_lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, row)`` pairs of a JSONL file (blank lines skipped); a bad line raises
+    :class:`DataError` naming the file and line."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise DataError(f"{path}: file not found")
-    rows: list[dict[str, Any]] = []
+    out: list[tuple[int, dict[str, Any]]] = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -31,13 +32,21 @@ def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict[str,
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                raise DataError(f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            missing = [f for f in required if f not in row]
-            if missing:
-                raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
-            rows.append(row)
+            out.append((lineno, row))
+    return out
+
+
+def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """All rows of ``path``; a bad line or a missing required field raises :class:`DataError`."""
+    rows = []
+    for lineno, row in read_jsonl_lines(path):
+        missing = [f for f in required if f not in row]
+        if missing:
+            raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+        rows.append(row)
     return rows
 
 

@@ -19,7 +19,6 @@ Definitions (also stated in each docstring, because the paper does not publish i
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+
+from parallel_scaling.jsonl import DataError, read_jsonl
 
 #: Columns every scored JSONL row must carry.
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -89,18 +90,10 @@ def load_scored(paths: Sequence[Path]) -> pd.DataFrame:
         path = Path(raw)
         if not path.is_file():
             raise ScoredFormatError(f"{path}: scored file not found")
-        records: list[dict] = []
-        with path.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ScoredFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-                if not isinstance(rec, dict):
-                    raise ScoredFormatError(f"{path}:{lineno}: expected a JSON object per line")
-                records.append(rec)
+        try:
+            records = read_jsonl(path)
+        except DataError as exc:
+            raise ScoredFormatError(str(exc)) from None
         if not records:
             raise ScoredFormatError(f"{path}: file has no scored rows")
         frame = pd.DataFrame.from_records(records)

@@ -15,7 +15,6 @@ Both print a per-language CSV (``lang,n,correct,accuracy,no_answer,off_target_ra
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from .answers import ANSWER_TYPES, score_response
-from .jsonl import DataError, write_jsonl
+from .jsonl import DataError, read_jsonl_lines, write_jsonl
 from .language import supported_languages
 
 #: Fields added to every scored row (existing fields of the same name are overwritten).
@@ -52,23 +51,8 @@ def read_jsonl(path: str | Path) -> tuple[list[dict[str, Any]], list[int]]:
 
     Raises :class:`ScoreInputError` naming the line for invalid JSON or a non-object row.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ScoreInputError(str(path), None, "file not found")
-    rows, lines = [], []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ScoreInputError(str(path), lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
-            if not isinstance(row, dict):
-                raise ScoreInputError(str(path), lineno, f"expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-            lines.append(lineno)
-    return rows, lines
+    pairs = read_jsonl_lines(path)  # DataError names the file and line
+    return [row for _, row in pairs], [lineno for lineno, _ in pairs]
 
 
 def _field(row: dict[str, Any], name: str, source: str, line: int) -> Any:
@@ -213,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 source=src,
                 line_numbers=lines,
             )
-        except ScoreInputError as exc:
+        except DataError as exc:  # ScoreInputError or a malformed file
             print(f"error: {exc}", file=sys.stderr)
             return 2
         if out:

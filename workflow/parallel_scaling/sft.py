@@ -7,7 +7,6 @@ answer-format warm-up (prompt/completion), and the SFT paradigm of the RL-vs-SFT
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -61,16 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     """``train-sft``: one SFT run of an initial model on one mixture."""
     from parallel_scaling.jsonl import read_jsonl
 
-    p = argparse.ArgumentParser(prog="train-sft", description=__doc__)
-    p.add_argument("--model", required=True, help="initial model directory or hub id")
-    p.add_argument("--mixture", required=True, help="mixture JSONL (id, lang, question, answer, solution)")
-    p.add_argument("--settings", required=True, help="JSON of the config's sft section")
-    p.add_argument("--prompt-set", required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--workdir", required=True, help="root of resumable work directories")
-    p.add_argument("--out", required=True, help="final checkpoint directory")
-    p.add_argument("--threads", type=int, default=1)
-    a = p.parse_args(argv)
+    from parallel_scaling.training import train_parser
+
+    a = train_parser("train-sft", __doc__).parse_args(argv)
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.jsonl import DataError, write_jsonl
+from parallel_scaling.jsonl import DataError, read_jsonl_lines, write_jsonl
 
 SPLITS = ("train", "test")
 
@@ -195,19 +195,10 @@ def read_records(path: str | Path, fmt: str = "auto", columns: Sequence[str] | N
         raise SourceError(f"{path}: source file not found")
     kind = _detect_format(path, fmt)
     if kind == "jsonl":
-        out = []
-        with path.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise SourceError(f"{path}:{lineno}: unreadable row ({exc.msg})") from exc
-                if not isinstance(record, dict):
-                    raise SourceError(f"{path}:{lineno}: unreadable row (expected a JSON object)")
-                out.append((f"{path}:{lineno}", record))
-        return out
+        try:
+            return [(f"{path}:{lineno}", record) for lineno, record in read_jsonl_lines(path)]
+        except DataError as exc:
+            raise SourceError(f"unreadable row: {exc}") from None
     if kind == "parquet":
         return list(_read_parquet(path))
     if kind in {"tsv", "csv"}:

@@ -9,6 +9,7 @@ the final model is copied into the declared output only once training has comple
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import json
@@ -142,3 +143,18 @@ def trainer_common_args(settings: dict[str, Any], device: str, workdir: Path, se
         gradient_checkpointing=bool(settings.get("gradient_checkpointing", False)),
         dataloader_num_workers=0,
     )
+
+
+def train_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """The arguments every post-training command takes (GRPO and SFT share them)."""
+    p = argparse.ArgumentParser(prog=prog, description=doc)
+    p.add_argument("--model", required=True, help="initial model directory or hub id")
+    p.add_argument("--mixture", required=True, help="mixture JSONL (id, lang, question, answer[, solution])")
+    p.add_argument("--settings", required=True, help="JSON of the config's section for this paradigm")
+    p.add_argument("--prompt-set", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--workdir", required=True, help="root of resumable work directories")
+    p.add_argument("--out", required=True, help="final checkpoint directory")
+    p.add_argument("--threads", type=int, default=1)
+    return p
+
