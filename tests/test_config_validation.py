@@ -73,3 +73,17 @@ def test_schema_fills_every_grpo_default():
     from parallel_scaling.grpo import GRPO_KEYS
 
     assert set(GRPO_KEYS) <= set(config["grpo"])
+
+
+def test_multi_gpu_training_launches_one_process_per_gpu_of_the_job(tmp_path):
+    """With an accelerate config, the GRPO rule starts `accelerate launch` with as many processes
+    as the job's `gpu` resource (what the SLURM profile sets per rule)."""
+    config = copy.deepcopy(BASE)
+    config["grpo"]["accelerate_config"] = "envs/accelerate/deepspeed_zero3.yaml"
+    write_config(tmp_path / "multi.yaml", config)
+    proc = snakemake(REPO, "-n", "-p", "results/checkpoints/tiny/grpo/k1/s0/training_settings.json",
+                     "--set-resources", "train_grpo:gpu=4", "--configfile", str(tmp_path / "multi.yaml"), "--directory", str(tmp_path), timeout=120)
+    out = proc.stdout + proc.stderr
+    assert ("-m accelerate.commands.launch --config_file envs/accelerate/deepspeed_zero3.yaml"
+            " --num_processes 4 -m parallel_scaling") in out
+    assert (REPO / "envs/accelerate/deepspeed_zero3.yaml").exists()
