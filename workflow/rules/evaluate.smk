@@ -18,10 +18,12 @@ rule benchmark_manifest:
         "results/benchmarks/{benchmark}.manifest.json",
     log:
         log="logs/benchmark_manifest/{benchmark}.log",
+        prov="logs/benchmark_manifest/{benchmark}.prov.json",
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m parallel_scaling manifest {input} --out {output} > {log.log} 2>&1"
+        "python -m parallel_scaling --provenance {log.prov} manifest {input} --out {output}"
+        " > {log.log} 2>&1"
 
 
 rule predict:
