@@ -109,11 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     engine = s["engine"]
     device = resolve_device(s["device"], use_vllm=engine == "vllm")
     check_model_path(a.model)
-    tokenizer = None
-    if engine == "transformers" or True:
-        from transformers import AutoTokenizer
+    from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(a.model)
+    tokenizer = AutoTokenizer.from_pretrained(a.model)  # both engines build prompts with its chat template
 
     jobs: list[tuple[str, str, list[dict[str, Any]]]] = []
     prompts: list[str] = []

@@ -1,0 +1,39 @@
+"""The CPU prediction engine: one loaded checkpoint answers several (benchmark, language) files."""
+
+from __future__ import annotations
+
+import json
+
+from parallel_scaling import predict
+from parallel_scaling.jsonl import read_jsonl, write_jsonl
+from parallel_scaling.tiny_model import build_model, save_tokenizer, train_tokenizer
+
+
+def _tiny_model(path):
+    tok = train_tokenizer(["Tom has 3 apples. 3 + 4 = 7 #### 7", "小明有3个苹果。"], vocab_size=300)
+    model = build_model(tok, {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
+                              "intermediate_size": 64, "max_position": 128}, seed=0)
+    model.save_pretrained(path)
+    save_tokenizer(tok, path)
+
+
+def test_predict_writes_one_file_per_benchmark_language_with_samples(tmp_path, capsys):
+    _tiny_model(tmp_path / "m")
+    write_jsonl(tmp_path / "en.jsonl", [{"id": "a", "question": "Tom has 3 apples.", "answer": "3"},
+                                        {"id": "b", "question": "Tom has 4 apples.", "answer": "4"}])
+    write_jsonl(tmp_path / "zh.jsonl", [{"id": "a", "question": "小明有3个苹果。", "answer": "3"}])
+    settings = {"engine": "transformers", "device": "cpu", "temperature": 0.8, "top_p": 0.9, "n": 2,
+                "max_new_tokens": 5, "batch_size": 2, "seed": 0}
+    meta = {"model": "tiny", "paradigm": "init"}
+    rc = predict.main(["--model", str(tmp_path / "m"), "--input", "b1", "en", str(tmp_path / "en.jsonl"),
+                       "--input", "b1", "zh", str(tmp_path / "zh.jsonl"), "--meta", json.dumps(meta),
+                       "--settings", json.dumps(settings), "--prompt-set", "plain", "--outdir", str(tmp_path / "out")])
+    assert rc == 0
+    en = read_jsonl(tmp_path / "out/b1/en.jsonl")
+    zh = read_jsonl(tmp_path / "out/b1/zh.jsonl")
+    assert [(r["id"], r["sample"]) for r in en] == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    assert len(zh) == 2 and all(r["lang"] == "zh" and r["model"] == "tiny" and r["gold"] == "3" for r in zh)
+    assert all(isinstance(r["response"], str) and r["prompt"].endswith("\n") for r in en + zh)
+    recorded = json.loads((tmp_path / "out/_settings.json").read_text())
+    assert recorded["settings"] == settings and recorded["engine"] == "transformers"
+    assert "3/3 prompts" in capsys.readouterr().err  # progress in the job's log
