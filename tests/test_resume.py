@@ -54,4 +54,4 @@ def test_killed_grpo_job_resumes_from_its_last_saved_step(tmp_path):
     assert resumed >= saved > 0
     assert record["final_step"] == 30
     log = (wd / "logs/train_grpo/tiny/k0/s0.log").read_text()
-    assert f"resuming GRPO from" in log
+    assert "resuming GRPO from" in log

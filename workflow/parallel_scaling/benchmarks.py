@@ -11,14 +11,13 @@ needs no code change. Output rows: ``{"id", "lang", "question", "answer", "answe
 from __future__ import annotations
 
 import argparse
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from parallel_scaling.jsonl import DataError, write_jsonl
+from parallel_scaling.jsonl import DataError, parse_settings, write_jsonl
 
 PRESETS_FILE = Path(__file__).resolve().parents[1] / "resources" / "benchmarks.yaml"
 ANSWER_TYPES = ("number", "latex", "choice")
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lang", required=True)
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    s = resolve(a.name, json.loads(a.settings))
+    s = resolve(a.name, parse_settings(a.settings))
     n = write_jsonl(a.out, load_language(a.name, s, a.lang))
     print(f"benchmark {a.name} [{a.lang}]: {n} items -> {a.out}")
     return 0

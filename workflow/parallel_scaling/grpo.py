@@ -10,12 +10,12 @@ killed job resumes from its last saved step when Snakemake reruns it.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.jsonl import read_jsonl
+from parallel_scaling.jsonl import parse_settings, read_jsonl
+from parallel_scaling.provenance import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from parallel_scaling.rewards import active_rewards
     from parallel_scaling.training import (
-        check_model_path, file_sha256, finalize, last_checkpoint, resolve_device, settings_hash,
+        check_model_path, finalize, last_checkpoint, resolve_device, settings_hash,
         trainer_common_args,
     )
 
-    s = json.loads(a.settings)
+    s = parse_settings(a.settings)
     device = resolve_device(s["device"], use_vllm=s["use_vllm"])
     check_model_path(a.model)
     rows = read_jsonl(a.mixture, required=("id", "lang", "question", "answer"))
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from trl import GRPOConfig, GRPOTrainer
 
     torch.set_num_threads(a.threads)
-    key = settings_hash("grpo", a.model, file_sha256(a.mixture), s, a.prompt_set, a.seed)
+    key = settings_hash("grpo", a.model, sha256_file(a.mixture), s, a.prompt_set, a.seed)
     workdir = Path(a.workdir) / key
     tokenizer = AutoTokenizer.from_pretrained(a.model, padding_side="left")
     if tokenizer.pad_token is None:

@@ -69,10 +69,33 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write one JSON document atomically (pretty-printed, UTF-8)."""
+    """Write one JSON document atomically (temporary file beside it, fsync, rename), so readers
+    never see half a document."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    """Parse ``--settings``: inline JSON, or the path of a JSON file (handy when calling by hand)."""
+    stripped = text.strip()
+    if not stripped.startswith("{") and Path(stripped).is_file():
+        stripped = Path(stripped).read_text(encoding="utf-8")
+        origin = text
+    else:
+        origin = "--settings"
+    try:
+        value = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{origin}: not valid JSON ({exc.msg} at char {exc.pos})") from exc
+    if not isinstance(value, dict):
+        raise DataError(f"{origin}: expected a JSON object, got {type(value).__name__}")
+    return value

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from parallel_scaling.jsonl import write_json
-from parallel_scaling.training import file_sha256
+from parallel_scaling.provenance import sha256_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,5 +22,5 @@ def main(argv: list[str] | None = None) -> int:
     missing = [f for f in a.files if not Path(f).exists()]
     if missing:
         raise FileNotFoundError(f"manifest: missing {', '.join(missing)}")
-    write_json(a.out, {f: {"bytes": Path(f).stat().st_size, "sha256": file_sha256(f)} for f in a.files})
+    write_json(a.out, {f: {"bytes": Path(f).stat().st_size, "sha256": sha256_file(f)} for f in a.files})
     return 0

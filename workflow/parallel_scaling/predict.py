@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.jsonl import read_jsonl, write_json, write_jsonl
+from parallel_scaling.jsonl import parse_settings, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from parallel_scaling.training import check_model_path, resolve_device
 
     torch.set_num_threads(a.threads)
-    s = json.loads(a.settings)
+    s = parse_settings(a.settings)
     meta = json.loads(a.meta)
     engine = s["engine"]
     device = resolve_device(s["device"], use_vllm=engine == "vllm")

@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.jsonl import write_json
+
 #: Version of the record layout; bump when a field changes meaning so readers can adapt.
 SCHEMA_VERSION = 1
 
@@ -432,22 +434,6 @@ def _now() -> str:
 # record
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to a temp file beside ``path`` and rename it, so readers never see half a record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[[], int]) -> int:
     """Run ``fn`` (a command's main) and write its provenance record to ``path``.
 
@@ -498,7 +484,7 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         "gpu": gpu_info(),
         "slurm": slurm_info(),
     })
-    write_json_atomic(path, record)
+    write_json(path, record)
     if error is not None:
         raise error
     return int(exit_code or 0)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.jsonl import DataError, read_jsonl, write_jsonl
-from parallel_scaling.sources import parse_settings
+from parallel_scaling.jsonl import parse_settings
 
 #: drop reasons, in the order the checks run (``missing_translation``: no translated row at all)
 REASONS = ("missing_translation", "empty", "untranslated", "wrong_language", "numbers", "length_ratio")

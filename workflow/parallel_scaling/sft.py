@@ -7,13 +7,14 @@ answer-format warm-up (prompt/completion), and the SFT paradigm of the RL-vs-SFT
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.jsonl import parse_settings
+from parallel_scaling.provenance import sha256_file
 from parallel_scaling.training import (
-    check_model_path, file_sha256, finalize, last_checkpoint, resolve_device, settings_hash,
+    check_model_path, finalize, last_checkpoint, resolve_device, settings_hash,
     trainer_common_args,
 )
 
@@ -68,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.set_num_threads(a.threads)
-    settings = json.loads(a.settings)
+    settings = parse_settings(a.settings)
     device = resolve_device(settings["device"])
     check_model_path(a.model)
     rows = read_jsonl(a.mixture, required=("id", "lang", "question", "answer"))
-    key = settings_hash("sft", a.model, file_sha256(a.mixture), settings, a.prompt_set, a.seed)
+    key = settings_hash("sft", a.model, sha256_file(a.mixture), settings, a.prompt_set, a.seed)
     workdir = Path(a.workdir) / key
     tokenizer = AutoTokenizer.from_pretrained(a.model)
     model = AutoModelForCausalLM.from_pretrained(a.model)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import json
 import math
 import re
 import sys
@@ -28,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.jsonl import DataError, read_jsonl_lines, write_jsonl
+from parallel_scaling.jsonl import DataError, parse_settings, read_jsonl_lines, write_jsonl
 
 SPLITS = ("train", "test")
 
@@ -61,23 +60,6 @@ class SourceError(DataError):
 
 # --------------------------------------------------------------------------------------------------
 # settings and hashing shared by translate / qc / mixtures
-
-
-def parse_settings(text: str) -> dict[str, Any]:
-    """Parse ``--settings``: inline JSON, or the path of a JSON file (handy when calling by hand)."""
-    stripped = text.strip()
-    if not stripped.startswith("{") and Path(stripped).is_file():
-        stripped = Path(stripped).read_text(encoding="utf-8")
-        origin = text
-    else:
-        origin = "--settings"
-    try:
-        value = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"{origin}: not valid JSON ({exc.msg} at char {exc.pos})") from exc
-    if not isinstance(value, dict):
-        raise SourceError(f"{origin}: expected a JSON object, got {type(value).__name__}")
-    return value
 
 
 def stable_fraction(key: str, seed: int | str) -> float:

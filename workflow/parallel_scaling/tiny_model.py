@@ -18,7 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.jsonl import read_jsonl
+from parallel_scaling.jsonl import parse_settings, read_jsonl
+from parallel_scaling.provenance import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +87,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from parallel_scaling.prompts import build_prompt
     from parallel_scaling.sft import run_sft, sft_dataset
-    from parallel_scaling.training import file_sha256, resolve_device, settings_hash
+    from parallel_scaling.training import resolve_device, settings_hash
 
     torch.set_num_threads(a.threads)
-    s = json.loads(a.settings)
+    s = parse_settings(a.settings)
     device = resolve_device(s.get("device", "auto"))
     rows = [r for f in a.data for r in read_jsonl(f, required=("id", "lang", "question", "answer", "solution"))]
-    key = settings_hash("tiny", s, a.prompt_set, sorted(file_sha256(f) for f in a.data))
+    key = settings_hash("tiny", s, a.prompt_set, sorted(sha256_file(f) for f in a.data))
     work = Path(a.workdir) / key
     out = Path(a.out)
 

@@ -29,14 +29,6 @@ def settings_hash(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def resolve_device(requested: str, use_vllm: bool = False) -> str:
     """'cpu' or 'cuda'; asking for a GPU (or vLLM) where there is none fails here, not hours later."""
     import torch

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from parallel_scaling.jsonl import DataError, read_jsonl, write_json, write_jsonl
-from parallel_scaling.sources import parse_settings
+from parallel_scaling.jsonl import parse_settings
 
 BACKENDS = ("template", "import", "transformers", "vllm")
 
