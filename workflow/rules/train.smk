@@ -5,7 +5,7 @@
 
 rule build_init_model:
     input:
-        expand("results/data/parallel/train/{lang}.jsonl", lang=ALL_LANGS),
+        expand("results/data/parallel/train/{lang}.jsonl", lang=QC_LANGS),
     output:
         "results/models/{model}/init/build_settings.json",
     log:
