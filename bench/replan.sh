@@ -1,33 +1,41 @@
 #!/usr/bin/env bash
-# Time how long Snakemake takes to (re)plan the paper-scale study: `snakemake -n` on
-# configs/parallel_paper.yaml (~250 jobs: 54 GRPO runs, 56 prediction runs over 44
-# benchmark-language files each, 56 scoring jobs, ...). This is the fixed cost paid by every `snakemake` call on that study (dry runs, the SLURM
-# driver at start-up, `--report`).
-#
-# Method (and its limit): the plan is timed in a fresh, empty working directory (-d), so every job
-# is planned as "missing output". The case the name asks about -- every output already up to date --
-# cannot be produced honestly here: real outputs need GPUs, and `snakemake --touch` only updates the
-# times of files that already exist. With all outputs present Snakemake builds the same DAG and
-# additionally stats each output and reads its metadata record under .snakemake/, so expect the
-# up-to-date replan to take somewhat longer than the number printed here; nothing is skipped.
-#
-# Usage: bench/replan.sh [CONFIG] [REPEATS]      (defaults: configs/parallel_paper.yaml, 3)
+# How long Snakemake takes to (re)plan a study: the fixed cost of every `snakemake` call on it
+# (dry runs, the SLURM driver at start-up, `--report`). Two cases, each timed REPEATS times:
+#   empty:     `snakemake -n` in an empty working directory (every job planned);
+#   up to date: every output of the DAG present and recorded, the case a researcher pays on every
+#              call after a run. Outputs are created as placeholders (a folder for the predict
+#              rule's directory output, an empty file otherwise) and recorded with
+#              `snakemake --touch`; the dry run must then plan nothing.
+# Prints every run, the median and the minimum (this machine's timings are noisy), and
+# `snakemake --version` alone for scale. No GPU or network is needed.
+# Usage: bench/replan.sh [CONFIG] [REPEATS]   (defaults: configs/parallel_paper.yaml, 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config="${1:-configs/parallel_paper.yaml}"
-repeats="${2:-3}"
+case "$config" in /*) ;; *) config="$PWD/$config" ;; esac
+repeats="${2:-5}"
 python="${PYTHON:-.venv/bin/python}"
-[ -x "$python" ] || python=python3
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+empty="$(mktemp -d)" work="$(mktemp -d)"
+trap 'rm -rf "$empty" "$work"' EXIT
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+sm() { local dir=$1; shift; "$python" -m snakemake --configfile "$config" --directory "$dir" "$@"; }
+ms() { local s; s=$(date +%s%N); "$@" > /dev/null 2>&1 || return 1; echo $(( ($(date +%s%N) - s) / 1000000 )); }
+timed() {  # label, command...: REPEATS timings, then median and minimum
+    local label=$1; shift
+    for _ in $(seq 1 "$repeats"); do ms "$@" || { echo "failed: $*" >&2; "$@" | tail -20; exit 1; }; done \
+        | sort -n | awk -v l="$label" '{v[NR] = $1; s = s " " $1} END {printf "%s: median %d ms, min %d ms  (runs:%s)\n", l, v[int((NR + 1) / 2)], v[1], s}'
+}
 
-echo "replan: $config, $repeats run(s), fresh directory $work"
-for i in $(seq 1 "$repeats"); do
-    start=$(date +%s.%N)
-    "$python" -m snakemake -n --quiet rules --replace-workflow-config --configfile "$PWD/$config" \
-        --directory "$work" > "$work/out.$i.txt" 2>&1 || { cat "$work/out.$i.txt"; exit 1; }
-    end=$(date +%s.%N)
-    jobs=$(awk '/^total/ {print $2; exit}' "$work/out.$i.txt")
-    printf 'run %d: %s jobs planned in %.1f s\n' "$i" "$jobs" "$(awk -v a="$start" -v b="$end" 'BEGIN {print b - a}')"
-done
+jobs=$(sm "$empty" -n --quiet rules 2>&1 | awk '/^total/ {print $2; exit}')
+sm "$work" --summary 2>/dev/null | awk -F'\t' 'NR > 1 && $1 != "" {print $1 "\t" $3}' > "$empty.outputs"
+while IFS=$'\t' read -r f rule; do
+    if [ "$rule" = predict ]; then mkdir -p "$work/$f"; else mkdir -p "$work/$(dirname "$f")"; : > "$work/$f"; fi
+done < "$empty.outputs"
+sm "$work" --touch --cores 1 > /dev/null 2>&1
+sm "$work" -n 2>&1 | grep -q "Nothing to be done" || { echo "up-to-date dry run planned jobs:"; sm "$work" -n | tail -20; exit 1; }
+
+echo "replan ${config#"$PWD/"}: $jobs jobs, $(wc -l < "$empty.outputs") outputs"
+timed "snakemake -n, empty directory  " sm "$empty" -n
+timed "snakemake -n, all up to date   " sm "$work" -n
+timed "snakemake --version (for scale)" "$python" -m snakemake --version
+rm -f "$empty.outputs"

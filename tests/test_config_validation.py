@@ -43,7 +43,7 @@ def test_bad_config_stops_before_any_job(tmp_path, mutate, expected):
 def _checked(config):
     from snakemake.utils import validate
 
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    validate(config, str(REPO / "workflow/schemas/config.schema.json"))
     return study.check(config, LANGUAGES, missing_languages)
 
 
@@ -69,7 +69,7 @@ def test_schema_fills_every_grpo_default():
 
     config = copy.deepcopy(BASE)
     config["grpo"] = {}
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    validate(config, str(REPO / "workflow/schemas/config.schema.json"))
     from parallel_scaling.grpo import GRPO_KEYS
 
     assert set(GRPO_KEYS) <= set(config["grpo"])

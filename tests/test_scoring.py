@@ -78,6 +78,31 @@ def test_gold_as_response_scores_100_percent_in_every_language(tmp_path: Path) -
     assert set(SCORE_FIELDS) <= set(scored[0])
 
 
+def test_many_inputs_are_scored_into_one_file_in_order(tmp_path: Path) -> None:
+    """The pipeline's shape: every benchmark x language file of a checkpoint -> one scored file."""
+    de = [{"id": "d1", "response": "Die Antwort ist 3.", "gold": "3", "lang": "de", "benchmark": "b"},
+          {"id": "d2", "response": "keine Ahnung", "gold": "4", "lang": "de", "benchmark": "b"}]
+    fr = [{"id": "f1", "response": "La réponse est 5.", "gold": "5", "lang": "fr", "benchmark": "b"}]
+    a, b, out = _write(tmp_path / "de.jsonl", de), _write(tmp_path / "fr.jsonl", fr), tmp_path / "s.jsonl"
+    code, stdout, _ = _run([str(a), str(b), "--out", str(out)])
+    assert code == 0
+    scored = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in scored] == ["d1", "d2", "f1"]
+    assert [r["correct"] for r in scored] == [True, False, True]
+    summary = pd.read_csv(io.StringIO(stdout), keep_default_na=False).set_index("lang")
+    assert summary.loc["de", "correct"] == 1 and summary.loc["fr", "n"] == 1 and summary.loc["all", "n"] == 3
+
+
+def test_a_malformed_second_input_writes_no_output(tmp_path: Path) -> None:
+    good = _write(tmp_path / "good.jsonl", [{"id": "1", "response": "3", "gold": "3", "lang": "en"}])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "2", "response": "3"\n', encoding="utf-8")
+    out = tmp_path / "s.jsonl"
+    code, _, err = _run([str(good), str(bad), "--out", str(out)])
+    assert code == 2 and f"{bad}:1" in err
+    assert not out.exists()
+
+
 def test_shuffled_answers_score_at_the_chance_rate(tmp_path: Path) -> None:
     mgsm = _mgsm()
     rng = random.Random(2510_02272)

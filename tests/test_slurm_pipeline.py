@@ -12,7 +12,7 @@ from helpers import REPO, copy_workflow, load_yaml, offline_env, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-TARGET = "results/scored/tiny/grpo/k0/s0/synth/en.jsonl"
+TARGET = "results/scored/tiny/grpo/k0/s0/scored.jsonl"
 
 
 def test_pipeline_on_slurm_gives_gpu_rules_a_gpu(slurm_cluster, tmp_path):

@@ -32,7 +32,7 @@ from parallel_scaling import study
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent.parent
-SCHEMA = PACKAGE_DIR.parent / "schemas" / "config.schema.yaml"
+SCHEMA = PACKAGE_DIR.parent / "schemas" / "config.schema.json"
 THROUGHPUT = PACKAGE_DIR.parent / "resources" / "gpu_throughput.yaml"
 
 #: rules that run on GPUs in the SLURM profile, in DAG order

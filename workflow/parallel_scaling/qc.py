@@ -41,7 +41,7 @@ REPORT_COLUMNS = ("id", "lang", "status", "reason", "reasons", "detail")
 #: languages written without spaces in compact scripts: about a third of the English character count
 CJK_LANGUAGES = ("zh", "ja", "ko", "yue", "wuu")
 
-#: defaults of the config's ``qc`` section (mirrors workflow/schemas/config.schema.yaml)
+#: defaults of the config's ``qc`` section (mirrors workflow/schemas/config.schema.json)
 DEFAULTS: dict[str, Any] = {
     "enabled": True,
     "empty": {"enabled": True, "min_chars": 1},

@@ -2,8 +2,11 @@
 
 Two uses, one code path so pipeline numbers and re-scored external outputs are comparable:
 
-* pipeline: ``score IN.jsonl --out OUT.jsonl`` — rows carry ``response``, ``gold``, ``lang`` and
-  optionally ``answer_type``; every input field is kept and the score fields are added;
+* pipeline: ``score IN.jsonl [IN.jsonl ...] --out OUT.jsonl`` — one process scores every
+  benchmark x language file of a checkpoint into one scored file (rows carry ``response``,
+  ``gold``, ``lang``, ``benchmark`` and optionally ``answer_type``; every input field is kept and
+  the score fields are added). One file per checkpoint, not per language, halves the files the
+  DAG tracks at paper scale;
 * researchers: ``score FILE.jsonl --response-field F --gold-field G --lang-field L`` on outputs
   produced elsewhere.
 
@@ -149,10 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="score",
         description="Score model responses in a JSONL file and print per-language accuracy as CSV.",
     )
-    parser.add_argument("input", nargs="?", help="JSONL file with one response per line")
-    parser.add_argument("--pair", nargs=2, action="append", metavar=("IN", "OUT"), default=[],
-                        help="score IN into OUT; repeat to score many files in one process (the pipeline)")
-    parser.add_argument("--out", help="write the rows plus score fields to this JSONL file")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL file(s) with one response per line")
+    parser.add_argument("--out", help="write the rows of all inputs, in order, plus score fields to this JSONL file")
     parser.add_argument("--response-field", default="response", help="field holding the model response")
     parser.add_argument("--gold-field", default="gold", help="field holding the gold answer")
     parser.add_argument("--lang-field", default="lang", help="field holding the expected language code")
@@ -177,14 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown or not candidates:
             print(f"error: --lid-candidates: unsupported language code(s) {', '.join(unknown) or '(none given)'}", file=sys.stderr)
             return 2
-    pairs = [tuple(p) for p in args.pair]
-    if args.input:
-        pairs.append((args.input, args.out))
-    if not pairs:
-        print("error: give an input JSONL (or --pair IN OUT)", file=sys.stderr)
-        return 2
     scored: list[dict[str, Any]] = []
-    for src, out in pairs:
+    for src in args.inputs:
         try:
             rows, lines = read_jsonl(src)
             part = score_rows(
@@ -200,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         except DataError as exc:  # ScoreInputError or a malformed file
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        if out:
-            write_jsonl(out, part)  # atomic: a killed job never leaves a half-written OUT
         scored += part
+    if args.out:
+        write_jsonl(args.out, scored)  # atomic: a killed job never leaves a half-written OUT
     summary = per_language_summary(scored, lang_field=args.lang_field)
     summary.to_csv(sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
     return 0

@@ -31,7 +31,7 @@ from parallel_scaling.jsonl import DataError, parse_settings, read_jsonl_lines, 
 
 SPLITS = ("train", "test")
 
-#: defaults of the config's ``source`` section (mirrors workflow/schemas/config.schema.yaml)
+#: defaults of the config's ``source`` section (mirrors workflow/schemas/config.schema.json)
 DEFAULTS: dict[str, Any] = {
     "kind": "synthetic",
     "train": None,

@@ -37,7 +37,7 @@ DEFAULT_PROMPTS_FILE = Path(__file__).resolve().parents[1] / "resources" / "tran
 #: what each translatable field is called in the prompt's ``{kind}``
 FIELD_KINDS = {"question": "math word problem", "solution": "worked solution of a math word problem"}
 
-#: defaults of the config's ``translation`` section (mirrors workflow/schemas/config.schema.yaml)
+#: defaults of the config's ``translation`` section (mirrors workflow/schemas/config.schema.json)
 DEFAULTS: dict[str, Any] = {
     "backend": "template",
     "fields": ["question"],

@@ -69,7 +69,7 @@ rule analyze:
     conda:
         "../../envs/analysis.yaml"
     params:
-        scored=[f for run in RUNS for f in scored(run)],
+        scored=[scored(run) for run in RUNS],
         a=config["analysis"],
         english=EN,
         english_counts=(

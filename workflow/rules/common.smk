@@ -24,7 +24,7 @@ if workflow.config_settings.configfiles:
     config.clear()
     config.update(_study)
 
-validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.json"))
 _errors = study.check(config, TEMPLATE_LANGUAGES, missing_languages)
 if _errors:
     _msg = "\n  ".join(_errors)
@@ -95,7 +95,7 @@ def predictions(run):
 
 
 def scored(run):
-    return [f"results/scored/{run.path}/{b}/{lg}.jsonl" for b, lg in BENCH_LANGS]
+    return f"results/scored/{run.path}/scored.jsonl"
 
 
 def trained_runs():

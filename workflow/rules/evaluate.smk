@@ -1,6 +1,6 @@
-# Predictions (one job per checkpoint answers every benchmark x language) and scoring
-# (one job per checkpoint writes one scored file per benchmark x language; re-scoring never
-# re-generates).
+# Predictions (one job per checkpoint answers every benchmark x language, one file each, in one
+# output directory) and scoring (one job per checkpoint writes one scored file with every item;
+# re-scoring never re-generates).
 
 
 localrules:
@@ -30,11 +30,9 @@ rule predict:
     input:
         unpack(predict_inputs),
     output:
-        expand(
-            "results/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}/{bl}.jsonl",
-            bl=[f"{b}/{lg}" for b, lg in BENCH_LANGS],
-        ),
-        settings="results/predictions/{model}/{paradigm}/{mixture}/s{seed}/_settings.json",
+        # <benchmark>/<lang>.jsonl per configured pair + _settings.json: one tracked directory
+        # per checkpoint keeps a paper-scale DAG small (see bench/replan.sh)
+        directory("results/predictions/{model}/{paradigm}/{mixture}/s{seed}"),
     log:
         log="logs/predict/{model}/{paradigm}/{mixture}/s{seed}.log",
         prov="logs/predict/{model}/{paradigm}/{mixture}/s{seed}.prov.json",
@@ -49,22 +47,18 @@ rule predict:
         meta=lambda wc: as_json(study.run_meta(config, _run(wc))),
         settings=lambda wc: as_json(config["prediction"]),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
-        outdir="results/predictions/{model}/{paradigm}/{mixture}/s{seed}",
         code=study.code_hash("predict", "prompts"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} predict --model {params.model} {params.inputs}"
         " --meta {params.meta} --settings {params.settings} --prompt-set {params.prompt_set}"
-        " --outdir {params.outdir} --threads {threads} > {log.log} 2>&1"
+        " --outdir {output} --threads {threads} > {log.log} 2>&1"
 
 
 rule score:
     input:
-        "results/predictions/{model}/{paradigm}/{mixture}/s{seed}/_settings.json",
+        "results/predictions/{model}/{paradigm}/{mixture}/s{seed}",
     output:
-        expand(
-            "results/scored/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}/{bl}.jsonl",
-            bl=[f"{b}/{lg}" for b, lg in BENCH_LANGS],
-        ),
+        scored="results/scored/{model}/{paradigm}/{mixture}/s{seed}/scored.jsonl",
         summary="results/scored/{model}/{paradigm}/{mixture}/s{seed}/_summary.csv",
     log:
         log="logs/score/{model}/{paradigm}/{mixture}/s{seed}.log",
@@ -72,10 +66,8 @@ rule score:
     conda:
         "../../envs/analysis.yaml"
     params:
-        pairs=lambda wc: " ".join(
-            f"--pair {p} {s}" for p, s in zip(predictions(_run(wc)), scored(_run(wc)))
-        ),
+        predictions=lambda wc: predictions(_run(wc)),
         code=study.code_hash("scoring", "answers", "language"),
     shell:
-        "python -m parallel_scaling --provenance {log.prov} score {params.pairs}"
-        " > {output.summary} 2> {log.log}"
+        "python -m parallel_scaling --provenance {log.prov} score {params.predictions}"
+        " --out {output.scored} > {output.summary} 2> {log.log}"
