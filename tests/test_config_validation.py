@@ -87,3 +87,24 @@ def test_multi_gpu_training_launches_one_process_per_gpu_of_the_job(tmp_path):
     assert ("-m accelerate.commands.launch --config_file envs/accelerate/deepspeed_zero3.yaml"
             " --num_processes 4 -m parallel_scaling") in out
     assert (REPO / "envs/accelerate/deepspeed_zero3.yaml").exists()
+
+
+def test_config_overrides_are_typed_inside_lists_and_mappings():
+    raw = {"seeds": ["0", "1"], "languages": {"K": "2", "parallel_order": ["no", "de"]},
+           "grpo": {"learning_rate": "5e-5", "bf16": "true", "top_k": "-1", "name": "1e-3x"},
+           "study": "s1", "analysis": {"offset": "False", "x": "null"}}
+    assert study.typed_overrides(raw) == {
+        "seeds": [0, 1], "languages": {"K": 2, "parallel_order": ["no", "de"]},
+        "grpo": {"learning_rate": 5e-5, "bf16": True, "top_k": -1, "name": "1e-3x"},
+        "study": "s1", "analysis": {"offset": False, "x": None}}
+
+
+def test_list_given_with_config_on_the_command_line_plans_every_seed(tmp_path):
+    """`--config 'seeds=[0,1]'` (Snakemake reads list items as strings) validates and plans both seeds."""
+    proc = snakemake(REPO, "-n", "--quiet", "rules", "--configfile", str(REPO / "config.yaml"),
+                     "--config", "seeds=[0,1]", "languages={K: 1}", "--directory", str(tmp_path), timeout=120)
+    out = proc.stdout + proc.stderr
+    jobs = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+            if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert jobs["train_grpo"] == 2 * 2  # k0, k1 x seeds 0, 1
+    assert jobs["predict"] == 2 * 2 + 1  # + the initial model

@@ -24,6 +24,39 @@ class Mixture:
     langs: tuple[str, ...]
 
 
+def typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``--config`` values with types inside lists and mappings.
+
+    Snakemake types a top-level ``--config key=value`` (int, float, bool) but reads a list or a
+    mapping with YAML's BaseLoader, so ``--config 'seeds=[0,1,2]'`` arrives as ``['0', '1', '2']``
+    and would fail validation. Inside a list or mapping, a string that is an integer, a float,
+    ``true``/``false`` or ``null`` becomes that value; every other string (``no`` is Norwegian,
+    not false) stays as given. Top-level values are left as Snakemake typed them.
+    """
+    return {k: _typed(v) if isinstance(v, (dict, list)) else v for k, v in overrides.items()}
+
+
+_LITERALS = {"true": True, "false": False, "null": None, "~": None}
+_INT = re.compile(r"[-+]?\d+")
+_FLOAT = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    if value.lower() in _LITERALS:
+        return _LITERALS[value.lower()]
+    if _INT.fullmatch(value):
+        return int(value)
+    if _FLOAT.fullmatch(value):
+        return float(value)
+    return value
+
+
 def mixtures(config: dict[str, Any]) -> list[Mixture]:
     """k0..kK (English + the first k parallel languages), then the monolingual controls."""
     lang = config["languages"]

@@ -15,14 +15,15 @@ from parallel_scaling.synth import LANGUAGES as TEMPLATE_LANGUAGES
 
 # A study given with --configfile replaces config.yaml instead of being merged into it (a merge
 # would add the default study's models and benchmarks to every other study); --config still
-# overrides single keys.
+# overrides single keys, with numbers inside lists and mappings typed (study.typed_overrides).
+_overrides = study.typed_overrides(workflow.config_settings.config or {})
 if workflow.config_settings.configfiles:
     _study = {}
     for _f in workflow.config_settings.configfiles:
         update_config(_study, load_configfile(_f))
-    update_config(_study, workflow.config_settings.config or {})
     config.clear()
     config.update(_study)
+update_config(config, _overrides)
 
 validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.json"))
 _errors = study.check(config, TEMPLATE_LANGUAGES, missing_languages)
