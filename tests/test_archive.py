@@ -174,18 +174,27 @@ def test_exclude_options(run_dir: Path) -> None:
     assert verify_archive(tarball) == []
 
 
-def test_verify_detects_tampering(run_dir: Path, tmp_path: Path) -> None:
-    tarball = _build(run_dir)
-    tampered = tmp_path / "tampered.tar.gz"
-    with tarfile.open(tarball, "r:gz") as src, tarfile.open(tampered, "w:gz") as dst:
+def _rewrite(tarball: Path, out: Path, edit) -> None:
+    """Copy an archive member by member through ``edit(name, data)``; None drops the member."""
+    with tarfile.open(tarball, "r:gz") as src, tarfile.open(out, "w:gz") as dst:
         for member in src.getmembers():
-            data = src.extractfile(member).read()
-            if member.name == "results/metrics/tiny.json":
-                data = data.replace(b"0.5", b"0.9")
-            if member.name == "logs/generate/tiny.log":
+            data = edit(member.name, src.extractfile(member).read())
+            if data is None:
                 continue
             member.size = len(data)
             dst.addfile(member, io.BytesIO(data))
+
+
+def test_verify_detects_tampering(run_dir: Path, tmp_path: Path) -> None:
+    tarball = _build(run_dir)
+    tampered = tmp_path / "tampered.tar.gz"
+
+    def tamper(name: str, data: bytes) -> bytes | None:
+        if name == "logs/generate/tiny.log":
+            return None
+        return data.replace(b"0.5", b"0.9") if name == "results/metrics/tiny.json" else data
+
+    _rewrite(tarball, tampered, tamper)
     problems = verify_archive(tampered)
     assert any("results/metrics/tiny.json" in p and "checksum" in p for p in problems)
     assert any("logs/generate/tiny.log" in p and "missing" in p for p in problems)
@@ -194,18 +203,18 @@ def test_verify_detects_tampering(run_dir: Path, tmp_path: Path) -> None:
 def test_verify_reports_missing_profile(run_dir: Path, tmp_path: Path) -> None:
     tarball = _build(run_dir)
     edited = tmp_path / "edited.tar.gz"
-    with tarfile.open(tarball, "r:gz") as src, tarfile.open(edited, "w:gz") as dst:
-        for member in src.getmembers():
-            data = src.extractfile(member).read()
-            if member.name == "ro-crate-metadata.json":
-                meta = json.loads(data)
-                for entity in meta["@graph"]:
-                    if entity["@id"] == "./":
-                        entity["conformsTo"] = [{"@id": "https://w3id.org/ro/wfrun/process/0.5"}]
-                        del entity["mainEntity"]
-                data = json.dumps(meta).encode()
-            member.size = len(data)
-            dst.addfile(member, io.BytesIO(data))
+
+    def drop_profile(name: str, data: bytes) -> bytes:
+        if name != "ro-crate-metadata.json":
+            return data
+        meta = json.loads(data)
+        for entity in meta["@graph"]:
+            if entity["@id"] == "./":
+                entity["conformsTo"] = [{"@id": "https://w3id.org/ro/wfrun/process/0.5"}]
+                del entity["mainEntity"]
+        return json.dumps(meta).encode()
+
+    _rewrite(tarball, edited, drop_profile)
     problems = verify_archive(edited)
     assert any("https://w3id.org/ro/wfrun/provenance/0.5" in p for p in problems)
     assert any("mainEntity" in p for p in problems)

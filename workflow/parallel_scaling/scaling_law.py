@@ -17,11 +17,13 @@ All definitions are explicit because the paper (arXiv 2510.02272) does not publi
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -730,26 +732,19 @@ def summary_frame(laws: Sequence[SeriesLaw], y: str, english_counts: bool, offse
     return pd.DataFrame.from_records(rows, columns=LAW_COLUMNS)
 
 
-def law_summary(
-    items: pd.DataFrame,
-    y: str = "heldout",
-    english: str = "en",
-    english_counts: bool = True,
-    offset: bool = False,
-    n_boot: int = 1000,
-    seed: int = 0,
-    mti_formula: str = "ratio",
-    level: float = 0.95,
-) -> pd.DataFrame:
+def law_summary(items: pd.DataFrame, **options: Any) -> pd.DataFrame:
     """One row per (model, paradigm, benchmark) series of parallel mixtures k0..kK.
 
     Point estimates average seeds per k; the law is fitted on k >= 1 with x from
     :func:`n_train_langs`; the leap compares k0 and k1; the gap is taken at k0. Intervals come
     from :func:`bootstrap` (``n_boot = 0`` skips it). A series whose law cannot be fitted keeps
     its row with NaN fit columns and the reason in ``note`` (columns: :data:`LAW_COLUMNS`).
+    ``options`` are those of :func:`law_analysis`, with its defaults.
     """
-    laws = law_analysis(items, y, english, english_counts, offset, n_boot, seed, mti_formula, level)
-    return summary_frame(laws, y, english_counts, offset)
+    bound = inspect.signature(law_analysis).bind(items, **options)
+    bound.apply_defaults()
+    opts = bound.arguments
+    return summary_frame(law_analysis(**opts), opts["y"], opts["english_counts"], opts["offset"])
 
 
 # ----------------------------------------------------------------------------------------------

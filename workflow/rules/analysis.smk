@@ -8,7 +8,7 @@ localrules:
 
 rule analyze:
     input:
-        [scored_summary(run) for run in RUNS],
+        scored=[scored(run) for run in RUNS],
     output:
         acc=report(
             "results/tables/accuracy.csv",
@@ -69,7 +69,6 @@ rule analyze:
     conda:
         "../../envs/analysis.yaml"
     params:
-        scored=[scored(run) for run in RUNS],
         a=config["analysis"],
         english=EN,
         english_counts=(
@@ -80,7 +79,7 @@ rule analyze:
         offset="--offset" if config["analysis"]["offset"] else "",
         code=study.code_hash("analysis", "metrics", "scaling_law", "plots"),
     shell:
-        "python -m parallel_scaling --provenance {log.prov} analyze --scored {params.scored} --outdir results --english {params.english}"
+        "python -m parallel_scaling --provenance {log.prov} analyze --scored {input.scored} --outdir results --english {params.english}"
         " --y {params.a[y]} {params.english_counts} {params.offset} --n-boot {params.a[n_boot]}"
         " --seed {params.a[seed]} --mti-formula {params.a[mti_formula]} --level {params.a[level]}"
         " > {log.log} 2>&1"

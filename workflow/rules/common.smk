@@ -158,10 +158,6 @@ def bench_manifest(b):
     return f"results/benchmarks/{b}.manifest.json"
 
 
-def scored_summary(run):
-    return f"results/scored/{run.path}/_summary.csv"
-
-
 def predict_inputs(wc):
     files = {"bench": [bench_manifest(b) for b in config["benchmarks"]]}
     ckpt = checkpoint_of(wc)
