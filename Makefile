@@ -20,7 +20,7 @@ study: setup  ## run the default study (config.yaml) end to end
 	$(VENV)/bin/snakemake --cores $(CORES)
 
 report: study  ## the Snakemake report of the last run
-	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.zip
+	$(VENV)/bin/snakemake --cores $(CORES) --report results/tiny/report.zip
 
 archive: study  ## results + logs + report + RO-Crate in one tarball
 	$(VENV)/bin/snakemake --cores $(CORES) archive

@@ -14,9 +14,9 @@ start=$(date +%s)
     --directory "$out" --cores "$cores" --quiet rules > "$out/run.log" 2>&1
 end=$(date +%s)
 echo "wall time: $((end - start)) s"
-echo "seconds per rule (sum over jobs, from benchmarks/*.tsv):"
-find "$out/benchmarks" -name '*.tsv' | while read -r f; do
-    rule=$(echo "$f" | sed -E "s#$out/benchmarks/([^/]+)/.*#\1#")
+echo "seconds per rule (sum over jobs, from benchmarks/tiny/*.tsv):"
+find "$out/benchmarks/tiny" -name '*.tsv' | while read -r f; do
+    rule=$(echo "$f" | sed -E "s#$out/benchmarks/tiny/([^/]+)/.*#\1#")
     echo "$rule $(tail -n 1 "$f" | cut -f1)"
 done | awk '{s[$1]+=$2; n[$1]++} END {for (r in s) printf "  %-18s %7.1f s  (%d jobs)\n", r, s[r], n[r]}' | sort
-cat "$out/results/tables/law.md" | sed -n '1,20p'
+cat "$out/results/tiny/tables/law.md" | sed -n '1,20p'

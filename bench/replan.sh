@@ -3,8 +3,8 @@
 # (dry runs, the SLURM driver at start-up, `--report`). Two cases, each timed REPEATS times:
 #   empty:     `snakemake -n` in an empty working directory (every job planned);
 #   up to date: every output of the DAG present and recorded, the case a researcher pays on every
-#              call after a run. Outputs are created as placeholders (a folder for the predict
-#              rule's directory output, an empty file otherwise) and recorded with
+#              call after a run. Outputs are created as placeholders (a folder for a model or
+#              predictions directory, an empty manifest beside it, an empty file otherwise) and recorded with
 #              `snakemake --touch`; the dry run must then plan nothing.
 # Prints every run, the median and the minimum (this machine's timings are noisy), and
 # `snakemake --version` alone for scale. No GPU or network is needed.
@@ -28,8 +28,12 @@ timed() {  # label, command...: REPEATS timings, then median and minimum
 
 jobs=$(sm "$empty" -n --quiet rules 2>&1 | awk '/^total/ {print $2; exit}')
 sm "$work" --summary 2>/dev/null | awk -F'\t' 'NR > 1 && $1 != "" {print $1 "\t" $3}' > "$empty.outputs"
-while IFS=$'\t' read -r f rule; do
-    if [ "$rule" = predict ]; then mkdir -p "$work/$f"; else mkdir -p "$work/$(dirname "$f")"; : > "$work/$f"; fi
+while IFS=$'\t' read -r f rule; do  # model/predictions folders have no extension; their manifests a token
+    case "$(basename "$f")" in
+        *.manifest.json) mkdir -p "$work/$(dirname "$f")"; echo '{"token": "new", "files": {}}' > "$work/$f" ;;
+        *.*) mkdir -p "$work/$(dirname "$f")"; : > "$work/$f" ;;
+        *) mkdir -p "$work/$f" ;;
+    esac
 done < "$empty.outputs"
 sm "$work" --touch --cores 1 > /dev/null 2>&1
 sm "$work" -n 2>&1 | grep -q "Nothing to be done" || { echo "up-to-date dry run planned jobs:"; sm "$work" -n | tail -20; exit 1; }

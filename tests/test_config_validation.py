@@ -81,7 +81,7 @@ def test_multi_gpu_training_launches_one_process_per_gpu_of_the_job(tmp_path):
     config = copy.deepcopy(BASE)
     config["grpo"]["accelerate_config"] = "envs/accelerate/deepspeed_zero3.yaml"
     write_config(tmp_path / "multi.yaml", config)
-    proc = snakemake(REPO, "-n", "-p", "results/checkpoints/tiny/grpo/k1/s0/training_settings.json",
+    proc = snakemake(REPO, "-n", "-p", "results/tiny/checkpoints/tiny/grpo/k1/s0",
                      "--set-resources", "train_grpo:gpu=4", "--configfile", str(tmp_path / "multi.yaml"), "--directory", str(tmp_path), timeout=120)
     out = proc.stdout + proc.stderr
     assert ("-m accelerate.commands.launch --config_file envs/accelerate/deepspeed_zero3.yaml"

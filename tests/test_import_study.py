@@ -30,18 +30,18 @@ def test_import_backend_plans_per_language_and_per_mixture_jobs(tmp_path):
     wd = copy_workflow(tmp_path / "wf")
     order = ["de", "fr", "es"]
     write_config(wd / "a.yaml", _config(order))
-    mixtures = [f"results/data/mixtures/k{k}.jsonl" for k in range(len(order) + 1)]
+    mixtures = [f"results/gsm8k_import/data/mixtures/k{k}.jsonl" for k in range(len(order) + 1)]
     jobs = planned_jobs(snakemake(wd, "-n", *mixtures, "--configfile", "a.yaml"))
     assert jobs["translate"] == len(order) + 1  # en + each parallel language, train split
     assert jobs["qc"] == len(order) + 1 and jobs["mixture"] == len(order) + 1
 
     snakemake(wd, *mixtures, "--configfile", "a.yaml")
-    comp = json.loads((wd / "results/data/mixtures/k3.json").read_text())
+    comp = json.loads((wd / "results/gsm8k_import/data/mixtures/k3.json").read_text())
     assert comp["rows_per_language"] == {lang: comp["ids"] for lang in ["en", *order]}  # parallel
-    qc = (wd / "results/data/qc/train/fr.tsv").read_text()
+    qc = (wd / "results/gsm8k_import/data/qc/train/fr.tsv").read_text()
     assert "untranslated" in qc or "wrong_language" in qc  # MGSM8KInstruct's English rows in fr
 
     write_config(wd / "b.yaml", _config([*order, "ru"]))
-    more = [*mixtures, "results/data/mixtures/k4.jsonl"]
+    more = [*mixtures, "results/gsm8k_import/data/mixtures/k4.jsonl"]
     jobs = planned_jobs(snakemake(wd, "-n", *more, "--configfile", "b.yaml"))
     assert jobs == {"translate": 1, "qc": 1, "mixture": 1}

@@ -1,5 +1,6 @@
-"""The whole DAG through real Snakemake on the tiny model (all stages, a few steps each), then
-stale-only rebuilds: what changes reruns exactly what it affects, and nothing else."""
+"""The whole DAG through real Snakemake on the tiny model (all stages, a few steps each): every
+output, a complete run schedules nothing, new file times schedule nothing, a new language adds only
+its jobs, and the archive. Reruns after real changes: tests/test_rebuilds.py."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def dry(wd: Path, config: str = "smoke.yaml") -> dict[str, int]:
 
 
 def test_every_stage_produced_its_outputs(study_dir):
-    r = study_dir / "results"
+    r = study_dir / "results/smoke"
     langs = SMOKE["languages"]["evaluate"]
     for lang in langs:
         assert (r / f"data/translated/test/{lang}.jsonl").exists()
@@ -64,14 +65,14 @@ def test_every_stage_produced_its_outputs(study_dir):
     for plot in ("scaling", "heatmap", "mti", "training"):
         assert (r / f"plots/{plot}.png").stat().st_size > 1000
         assert (r / f"plots/{plot}.pdf").exists()
-    prov = json.loads((study_dir / "logs/train_grpo/tiny/k1/s0.prov.json").read_text())
+    prov = json.loads((study_dir / "logs/smoke/train_grpo/tiny/k1/s0.prov.json").read_text())
     assert prov["command"] == "train-grpo" and prov["inputs"]
 
 
 def test_mgsm_scored_through_the_cpu_engine(study_dir):
     if not (SHARED / "mgsm" / "mgsm_test.jsonl").exists():
         pytest.skip("shared MGSM data not present")
-    scored = study_dir / "results/scored/tiny/init/init/s0/scored.jsonl"
+    scored = study_dir / "results/smoke/scored/tiny/init/init/s0/scored.jsonl"
     rows = [json.loads(x) for x in scored.read_text().splitlines()]
     rows = [r for r in rows if (r["benchmark"], r["lang"]) == ("mgsm", "zh")]
     assert len(rows) == 4 and all("correct" in r and "response" in r for r in rows)
@@ -90,17 +91,6 @@ def test_fresh_clone_file_times_trigger_nothing(study_dir):
     assert dry(study_dir) == {}
 
 
-def test_changing_one_grpo_setting_reruns_only_grpo_and_downstream(study_dir):
-    config = smoke_config()
-    config["grpo"]["learning_rate"] = 0.0003
-    write_config(study_dir / "changed.yaml", config)
-    jobs = dry(study_dir, "changed.yaml")
-    k = SMOKE["languages"]["K"] + 1
-    assert jobs.get("train_grpo") == k
-    assert jobs.get("predict") == k and jobs.get("score") == k
-    assert {"train_sft", "build_init_model", "mixture", "translate", "source", "qc"}.isdisjoint(jobs)
-
-
 def test_adding_a_language_adds_only_new_jobs(study_dir):
     config = smoke_config()
     config["languages"]["parallel_order"] = [*SMOKE["languages"]["parallel_order"], "es"]
@@ -110,18 +100,6 @@ def test_adding_a_language_adds_only_new_jobs(study_dir):
     # the new mixture, its two trained checkpoints and their evaluation; then the analysis
     assert jobs == {"mixture": 1, "train_grpo": 1, "train_sft": 1, "predict": 2, "score": 2, "analyze": 1,
                     "plot_training": 1, "all": 1}
-
-
-def test_changing_scoring_code_reruns_scoring_not_generation(study_dir):
-    answers = study_dir / "workflow/parallel_scaling/answers.py"
-    original = answers.read_text()
-    try:
-        answers.write_text(original + "\n# a change to the scoring code\n")
-        jobs = dry(study_dir)
-        assert jobs.get("score", 0) > 0 and "analyze" in jobs
-        assert {"predict", "train_grpo", "train_sft", "build_init_model"}.isdisjoint(jobs)
-    finally:
-        answers.write_text(original)
 
 
 def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
@@ -136,8 +114,8 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
         assert "ro-crate-metadata.json" in names
-        assert any(n.endswith("results/report.zip") for n in names)
-        assert any(n.endswith("results/tables/accuracy.csv") for n in names)
+        assert any(n.endswith("report.zip") for n in names)
+        assert any(n.endswith("tables/accuracy.csv") for n in names)
         assert any(n.endswith(".prov.json") for n in names)
         blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile() and m.size < 2_000_000)
     assert b"hf_" + b"x" * 30 not in blob

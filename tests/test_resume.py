@@ -1,4 +1,5 @@
-"""A GRPO job killed (SIGKILL) after it saved a step resumes from that step when Snakemake reruns it."""
+"""A GRPO job killed (SIGKILL) after it saved a step resumes from that step when Snakemake reruns
+it with the same inputs, and never when an input changed in between."""
 
 from __future__ import annotations
 
@@ -16,28 +17,20 @@ from helpers import REPO, copy_workflow, load_yaml, offline_env, snakemake, writ
 
 pytestmark = pytest.mark.slow
 
-TARGET = "results/checkpoints/tiny/grpo/k0/s0/training_settings.json"
-CKPT = "results/checkpoints/tiny/grpo/k0/s0"
+CKPT = "results/smoke/checkpoints/tiny/grpo/k0/s0"
+WORK = "work/smoke/train_grpo/tiny/k0/s0"
+LOG = "logs/smoke/train_grpo/tiny/k0/s0.log"
 
 
-def test_killed_grpo_job_resumes_from_its_last_saved_step(tmp_path):
-    config = copy.deepcopy(load_yaml(REPO / "tests/configs/smoke.yaml"))
-    config["paradigms"] = ["grpo"]
-    config["languages"]["K"] = 0
-    config["mixtures"]["items"] = 60  # 60 prompts, 2 per step: 30 steps
-    config["grpo"]["save_steps"] = 4
-    wd = copy_workflow(tmp_path / "wf")
-    write_config(wd / "resume.yaml", config)
-    snakemake(wd, "results/models/tiny/init/build_settings.json", "results/data/mixtures/k0.jsonl", "--configfile", "resume.yaml")
-
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", TARGET, "--configfile", "resume.yaml"]
+def kill_after_first_save(wd, configfile: str) -> int:
+    """Start the GRPO job, SIGKILL its process group once a step is saved; the step saved."""
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", CKPT, "--configfile", configfile]
     proc = subprocess.Popen(cmd, cwd=wd, env=offline_env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    work = wd / "work/train_grpo/tiny/k0/s0"
     saved = None
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
-        states = list(work.glob("*/checkpoint-*/trainer_state.json"))
+        states = list((wd / WORK).glob("*/checkpoint-*/trainer_state.json"))
         if states:
             saved = max(int(p.parent.name.split("-")[1]) for p in states)
             os.killpg(proc.pid, signal.SIGKILL)
@@ -45,13 +38,40 @@ def test_killed_grpo_job_resumes_from_its_last_saved_step(tmp_path):
         time.sleep(0.05)
     proc.wait(timeout=60)
     assert saved is not None, "the GRPO job finished or failed before saving a checkpoint"
-    assert not (wd / TARGET).exists(), "killed before the checkpoint was handed over"
+    assert not (wd / CKPT).exists(), "killed before the checkpoint was handed over"
+    snakemake(wd, "--unlock", "--configfile", configfile)
+    return saved
 
-    snakemake(wd, "--unlock", "--configfile", "resume.yaml")
-    snakemake(wd, TARGET, "--configfile", "resume.yaml")
-    record = json.loads((wd / TARGET).read_text())
+
+def test_killed_grpo_job_resumes_only_the_same_computation(tmp_path):
+    config = copy.deepcopy(load_yaml(REPO / "tests/configs/smoke.yaml"))
+    config["paradigms"] = ["grpo"]
+    config["languages"]["K"] = 0
+    config["mixtures"]["items"] = 60  # 60 prompts, 2 per step: 30 steps
+    config["grpo"]["save_steps"] = 4
+    wd = copy_workflow(tmp_path / "wf")
+    write_config(wd / "resume.yaml", config)
+    snakemake(wd, "results/smoke/models/tiny/init", "results/smoke/data/mixtures/k0.jsonl", "--configfile", "resume.yaml")
+
+    # killed, then rerun with another learning rate: starts afresh, the dead state is removed
+    kill_after_first_save(wd, "resume.yaml")
+    (stale,) = list((wd / WORK).iterdir())
+    changed = copy.deepcopy(config)
+    changed["grpo"]["learning_rate"] = 0.0002
+    write_config(wd / "changed.yaml", changed)
+    snakemake(wd, CKPT, "--configfile", "changed.yaml")
+    record = json.loads((wd / CKPT / "training_settings.json").read_text())
+    assert record["resumed_from"] is None and record["final_step"] == 30
+    assert "resuming GRPO from" not in (wd / LOG).read_text()
+    assert not stale.exists()
+    assert not any((wd / WORK).iterdir()), "a finished run leaves nothing to resume from"
+
+    # killed, then rerun with the same inputs: resumes from the step it saved
+    saved = kill_after_first_save(wd, "resume.yaml")
+    snakemake(wd, CKPT, "--configfile", "resume.yaml")
+    record = json.loads((wd / CKPT / "training_settings.json").read_text())
     resumed = int(record["resumed_from"].rsplit("-", 1)[1])
     assert resumed >= saved > 0
     assert record["final_step"] == 30
-    log = (wd / "logs/train_grpo/tiny/k0/s0.log").read_text()
-    assert "resuming GRPO from" in log
+    assert "resuming GRPO from" in (wd / LOG).read_text()
+    assert not any((wd / WORK).iterdir())

@@ -12,7 +12,7 @@ from helpers import REPO, copy_workflow, load_yaml, offline_env, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-TARGET = "results/scored/tiny/grpo/k0/s0/scored.jsonl"
+TARGET = "results/smoke/scored/tiny/grpo/k0/s0/scored.jsonl"
 
 
 def test_pipeline_on_slurm_gives_gpu_rules_a_gpu(slurm_cluster, tmp_path):
@@ -26,14 +26,14 @@ def test_pipeline_on_slurm_gives_gpu_rules_a_gpu(slurm_cluster, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:] + slurm_cluster.logs()
     assert (wd / TARGET).exists()
 
-    for rule, prov in [("build_init_model", "logs/build_init_model/tiny.prov.json"),
-                       ("train_grpo", "logs/train_grpo/tiny/k0/s0.prov.json"),
-                       ("predict", "logs/predict/tiny/grpo/k0/s0.prov.json")]:
+    for rule, prov in [("build_init_model", "logs/smoke/build_init_model/tiny.prov.json"),
+                       ("train_grpo", "logs/smoke/train_grpo/tiny/k0/s0.prov.json"),
+                       ("predict", "logs/smoke/predict/tiny/grpo/k0/s0.prov.json")]:
         record = json.loads((wd / prov).read_text())
         job_id = record["slurm"].get("SLURM_JOB_ID")
         assert job_id, f"{rule} did not run inside a SLURM job"
         shown = slurm_cluster.run(["scontrol", "show", "job", "--details", job_id]).stdout
         assert "gres:gpu:1" in shown or "gres/gpu" in shown, f"{rule}: no GPU allocation\n{shown}"
     # cheap rules are localrules: no SLURM job
-    local = json.loads((wd / "logs/mixture/k0.prov.json").read_text())
+    local = json.loads((wd / "logs/smoke/mixture/k0.prov.json").read_text())
     assert not local["slurm"].get("SLURM_JOB_ID")

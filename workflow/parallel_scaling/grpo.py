@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.jsonl import parse_settings, read_jsonl
-from parallel_scaling.provenance import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from parallel_scaling.rewards import active_rewards
     from parallel_scaling.training import (
-        check_model_path, finalize, last_checkpoint, resolve_device, settings_hash,
-        trainer_common_args,
+        check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trainer_common_args,
+        work_directory,
     )
 
     s = parse_settings(a.settings)
@@ -68,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     from trl import GRPOConfig, GRPOTrainer
 
     torch.set_num_threads(a.threads)
-    key = settings_hash("grpo", a.model, sha256_file(a.mixture), s, a.prompt_set, a.seed)
-    workdir = Path(a.workdir) / key
+    identity = run_identity("train-grpo", a.model, [a.mixture], s, a.prompt_set, a.seed)
+    workdir = work_directory(a.workdir, identity)
     tokenizer = AutoTokenizer.from_pretrained(a.model, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -87,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer.train(resume_from_checkpoint=resume)
     finalize(trainer, tokenizer, Path(a.out), {
         "paradigm": "grpo", "initial_model": a.model, "mixture": a.mixture, "seed": a.seed,
-        "prompt_set": a.prompt_set, "settings": s, "settings_hash": key, "resumed_from": resume,
+        "prompt_set": a.prompt_set, "settings": s, "identity": identity, "resumed_from": resume,
         "reward_functions": [f.__name__ for f in funcs], "reward_weights": weights,
-        "final_step": trainer.state.global_step, "trainer_args": cfg.to_dict(), "device": device})
+        "final_step": trainer.state.global_step, "trainer_args": cfg.to_dict(), "device": device}, workdir,
+        a.manifest_token)
     return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.jsonl import parse_settings, read_jsonl, write_json, write_jsonl
+from parallel_scaling.training import add_token_argument
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompt-set", required=True)
     p.add_argument("--outdir", required=True, help="writes OUTDIR/<benchmark>/<lang>.jsonl")
     p.add_argument("--threads", type=int, default=1)
+    add_token_argument(p)
     a = p.parse_args(argv)
 
     import torch
 
+    from parallel_scaling.integrity import digest, write_manifest
     from parallel_scaling.prompts import build_prompt
     from parallel_scaling.training import check_model_path, resolve_device
 
@@ -142,5 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             i += 1
         write_jsonl(outdir / bench / f"{lang}.jsonl", out_rows)
     write_json(outdir / "_settings.json", {"engine": engine, "device": device, "model": a.model,
-                                           "prompt_set": a.prompt_set, "settings": s, "meta": meta})
+                                           "model_digest": digest(a.model), "prompt_set": a.prompt_set,
+                                           "settings": s, "meta": meta})
+    write_manifest(outdir, a.manifest_token)
     return 0

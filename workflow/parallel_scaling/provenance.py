@@ -13,6 +13,8 @@ What a record holds and why:
   ``--output`` (and ``--output-dir``/``--out-dir``), hashed *after* the run.
 * ``settings`` / ``seeds`` -- the parsed ``--settings`` JSON and every ``--seed``/``--seeds`` value,
   because those decide the numbers as much as the inputs do.
+* ``code`` -- the package modules the run loaded (with sha256), the files of
+  ``workflow/resources`` it opened, and the code hash its rule tracks: what really ran.
 * ``code_version``, ``packages``, ``host``, ``gpu``, ``slurm`` -- enough to rerun on a like machine.
 * timings and the exit status; a failing command still leaves a record, then its error propagates.
 
@@ -52,6 +54,8 @@ REDACTED = "<redacted>"
 OUTPUT_OPTIONS = ("--out", "--outdir", "--output", "--output-dir", "--out-dir")
 SETTINGS_OPTION = "--settings"
 SEED_OPTIONS = ("--seed", "--seeds")
+#: the manifest a directory output gets beside it (parallel_scaling.integrity.SUFFIX)
+MANIFEST_SUFFIX = ".manifest.json"
 
 #: Distributions whose versions are recorded; "python" is the interpreter itself.
 PACKAGES = (
@@ -426,6 +430,48 @@ def slurm_info(environ: dict[str, str] | None = None) -> dict[str, str]:
     return {name: redact_text(env[name]) for name in ENV_WHITELIST if name in env}
 
 
+RESOURCE_DIR = Path(__file__).resolve().parents[1] / "resources"
+_resources_read: set[str] = set()
+_hook_installed = False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    """Note every file of workflow/resources that the command opens (an audit hook: no module has
+    to report what it reads)."""
+    if event == "open" and args and isinstance(args[0], (str, os.PathLike)):
+        try:
+            path = Path(os.fsdecode(args[0])).resolve()
+        except (OSError, ValueError):
+            return
+        if RESOURCE_DIR in path.parents:
+            _resources_read.add(str(path))
+
+
+def _watch_resources() -> None:
+    global _hook_installed
+    _resources_read.clear()
+    if not _hook_installed:
+        sys.addaudithook(_audit)
+        _hook_installed = True
+
+
+def code_record(command: str) -> dict[str, Any]:
+    """The package code this run executed: every module it loaded with its sha256, the resource
+    files it opened, and the derived code hash that the rule tracks (parallel_scaling.codedeps)."""
+    from parallel_scaling.codedeps import PACKAGE, code_hash
+
+    modules = {}
+    for name, module in sorted(sys.modules.items()):
+        if name.startswith(PACKAGE + ".") and getattr(module, "__file__", None):
+            modules[name.split(".", 1)[1]] = sha256_file(module.__file__)
+    try:
+        tracked: str | None = code_hash(command)
+    except ValueError:
+        tracked = None
+    return {"modules": modules, "resources": {Path(p).name: sha256_file(p) for p in sorted(_resources_read)},
+            "code_hash": tracked}
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat()
 
@@ -454,7 +500,9 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         "inputs": collect_inputs(argv),
     }
     out_roots = option_values(argv, OUTPUT_OPTIONS)
+    out_roots += [str(Path(r)) + MANIFEST_SUFFIX for r in out_roots]  # integrity manifests beside them
     before = snapshot(out_roots)
+    _watch_resources()
     record["start_time"] = _now()
     started = time.monotonic()
     exit_code: int | None = None
@@ -479,6 +527,7 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         record["outputs_error"] = f"{type(exc).__name__}: {exc}"
     record.update({
         "code_version": code_version(),
+        "code": code_record(command),
         "packages": package_versions(),
         "host": host_info(),
         "gpu": gpu_info(),

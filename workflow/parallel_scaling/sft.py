@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.jsonl import parse_settings
-from parallel_scaling.provenance import sha256_file
 from parallel_scaling.training import (
-    check_model_path, finalize, last_checkpoint, resolve_device, settings_hash,
-    trainer_common_args,
+    check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trainer_common_args,
+    work_directory,
 )
 
 log = logging.getLogger(__name__)
@@ -73,14 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(settings["device"])
     check_model_path(a.model)
     rows = read_jsonl(a.mixture, required=("id", "lang", "question", "answer"))
-    key = settings_hash("sft", a.model, sha256_file(a.mixture), settings, a.prompt_set, a.seed)
-    workdir = Path(a.workdir) / key
+    identity = run_identity("train-sft", a.model, [a.mixture], settings, a.prompt_set, a.seed)
+    workdir = work_directory(a.workdir, identity)
     tokenizer = AutoTokenizer.from_pretrained(a.model)
     model = AutoModelForCausalLM.from_pretrained(a.model)
     trainer = run_sft(model, tokenizer, sft_dataset(rows, a.prompt_set, tokenizer, settings["answer_marker"]),
                       settings, workdir, a.seed, device)
     finalize(trainer, tokenizer, Path(a.out), {
         "paradigm": "sft", "initial_model": a.model, "mixture": a.mixture, "seed": a.seed,
-        "prompt_set": a.prompt_set, "settings": settings, "settings_hash": key,
-        "trainer_args": trainer.args.to_dict(), "device": device})
+        "prompt_set": a.prompt_set, "settings": settings, "identity": identity,
+        "trainer_args": trainer.args.to_dict(), "device": device}, workdir, a.manifest_token)
     return 0

@@ -6,14 +6,9 @@ importing torch here would cost more than planning a thousand-job DAG.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-
 
 @dataclass(frozen=True)
 class Mixture:
@@ -196,11 +191,59 @@ def check(config: dict[str, Any], template_languages: tuple[str, ...], prompt_mi
     return errors
 
 
-def code_hash(*modules: str) -> str:
-    """Content hash of package modules, used as a Snakemake param: editing scoring code reruns
-    scoring (and what follows) while a fresh clone's new file times trigger nothing."""
-    h = hashlib.sha256()
-    for mod in sorted(modules):
-        h.update(mod.encode())
-        h.update((PACKAGE_DIR / f"{mod}.py").read_bytes())
-    return h.hexdigest()[:12]
+# --------------------------------------------------------------------------------------------
+# what each job reads besides the outputs of other jobs: local files (declared as inputs) and the
+# resolved entries of resource files (passed as params, so that editing one entry reruns its users)
+
+
+def source_files(config: dict[str, Any], split: str) -> list[str]:
+    """Local files the ``source`` job of ``split`` reads (none for synthetic or hub sources)."""
+    src = config["source"]
+    if src["kind"] != "file":
+        return []
+    own = src.get(split)
+    if own:
+        return [str(own)]
+    return [str(src["train"])] if src.get("train") else []
+
+
+def translation_files(config: dict[str, Any], lang: str) -> list[str]:
+    """Local files a ``translate`` job reads: the imported translations, a user prompt file
+    (none for English, which is copied from the source)."""
+    t = config["translation"]
+    files: list[str] = []
+    if lang == config["languages"]["english"]:
+        return files
+    if t["backend"] == "import" and (t.get("import") or {}).get("path"):
+        files.append(str(t["import"]["path"]).format(lang=lang))
+    if t["backend"] in ("transformers", "vllm") and (t.get("model") or {}).get("prompts_file"):
+        files.append(str(t["model"]["prompts_file"]))
+    return files
+
+
+def translation_prompts(config: dict[str, Any], lang: str) -> dict[str, str] | None:
+    """The LLM translation prompt of ``lang`` as shipped (None for template/import backends)."""
+    t = config["translation"]
+    if t["backend"] not in ("transformers", "vllm") or (t.get("model") or {}).get("prompts_file"):
+        return None
+    if lang == config["languages"]["english"]:
+        return None
+    from parallel_scaling.translate import load_prompts, prompt_templates
+
+    return prompt_templates(load_prompts(None), lang)
+
+
+def benchmark_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """A benchmark's config entry with its preset resolved (what its jobs compute from)."""
+    from parallel_scaling.benchmarks import resolve
+
+    return resolve(name, config["benchmarks"][name])
+
+
+def benchmark_files(config: dict[str, Any], name: str, lang: str) -> list[str]:
+    """The local file one benchmark language is read from (none for synthetic or hub benchmarks)."""
+    s = benchmark_settings(config, name)
+    if s.get("kind") != "file":
+        return []
+    code = (s.get("lang_codes") or {}).get(lang, lang)
+    return [str(s["path"]).format(lang=code)]

@@ -14,12 +14,15 @@ import argparse
 import json
 import logging
 import random
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from parallel_scaling.jsonl import parse_settings, read_jsonl
-from parallel_scaling.provenance import sha256_file
+from parallel_scaling.training import add_token_argument
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--threads", type=int, default=1)
+    add_token_argument(p)
     a = p.parse_args(argv)
 
     import torch
@@ -87,26 +91,28 @@ def main(argv: list[str] | None = None) -> int:
 
     from parallel_scaling.prompts import build_prompt
     from parallel_scaling.sft import run_sft, sft_dataset
-    from parallel_scaling.training import resolve_device, settings_hash
+    from parallel_scaling.integrity import write_manifest
+    from parallel_scaling.training import resolve_device, run_identity, work_directory
 
     torch.set_num_threads(a.threads)
     s = parse_settings(a.settings)
     device = resolve_device(s.get("device", "auto"))
     rows = [r for f in a.data for r in read_jsonl(f, required=("id", "lang", "question", "answer", "solution"))]
-    key = settings_hash("tiny", s, a.prompt_set, sorted(sha256_file(f) for f in a.data))
-    work = Path(a.workdir) / key
+    identity = run_identity("build-tiny", None, a.data, s, a.prompt_set, s["seed"])
+    work = work_directory(a.workdir, identity)
     out = Path(a.out)
 
-    # 1. tokenizer (deterministic given the corpus)
+    # 1. tokenizer (deterministic given the corpus); each stage's folder appears whole or not at all
     texts = [f"{r['question']}\n{r['solution']} #### {r['answer']}" for r in rows]
     tok_dir = work / "tokenizer"
-    if not (tok_dir / "tokenizer.json").exists():
-        save_tokenizer(train_tokenizer(texts, s["vocab_size"]), tok_dir)
+    if not tok_dir.is_dir():
+        with _stage(tok_dir) as tmp:
+            save_tokenizer(train_tokenizer(texts, s["vocab_size"]), tmp)
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
 
     # 2. multilingual causal-LM pretraining: question + worked equation, no answer marker
     pre_dir = work / "pretrained"
-    if not (pre_dir / "config.json").exists():
+    if not pre_dir.is_dir():
         model = build_model(tokenizer, s["arch"], s["seed"])
         log.info("tiny model: %d parameters", sum(p.numel() for p in model.parameters()))
         rng = random.Random(s["seed"])
@@ -119,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                      "completion": f"{r['solution']}{tokenizer.eos_token}"} for r in shuffled]
         trainer = run_sft(model, tokenizer, Dataset.from_list(data), s["pretrain"], work / "pretrain-ckpt",
                           s["seed"], device)
-        trainer.save_model(str(pre_dir))
-        tokenizer.save_pretrained(str(pre_dir))
-        shutil.copy(tok_dir / "tokenizer_config.json", pre_dir / "tokenizer_config.json")
+        with _stage(pre_dir) as tmp:
+            trainer.save_model(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+            shutil.copy(tok_dir / "tokenizer_config.json", tmp / "tokenizer_config.json")
 
     # 3. English-only warm-up that teaches the answer format
     english = [r for r in rows if r["lang"] == "en"]
@@ -138,9 +145,22 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer.save_pretrained(str(tmp))
     shutil.copy(tok_dir / "tokenizer_config.json", tmp / "tokenizer_config.json")
     (tmp / "build_settings.json").write_text(json.dumps(
-        {"settings": s, "prompt_set": a.prompt_set, "settings_hash": key, "device": device,
+        {"settings": s, "prompt_set": a.prompt_set, "identity": identity, "device": device,
          "n_parameters": sum(p.numel() for p in trainer.model.parameters()),
          "n_pretrain_rows": len(rows), "n_warmup_rows": len(english)}, indent=2))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+    write_manifest(out, a.manifest_token)
+    shutil.rmtree(work, ignore_errors=True)  # finished: nothing left to resume from
     return 0
+
+
+@contextmanager
+def _stage(final: Path) -> Iterator[Path]:
+    """A temporary folder that becomes ``final`` only when the block completes (a killed build
+    never leaves a half-written stage that a rerun would take as done)."""
+    tmp = final.with_name(final.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    yield tmp
+    os.replace(tmp, final)

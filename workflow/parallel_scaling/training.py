@@ -1,10 +1,15 @@
-"""What GRPO and SFT runs share: device checks, settings hashes, resumable work directories,
+"""What GRPO and SFT runs share: device checks, resume identities, resumable work directories,
 and the atomic hand-over of a finished checkpoint.
 
 Why a separate work directory: Snakemake deletes a job's declared outputs before it reruns the
 job, so intermediate trainer checkpoints cannot live in the output. They live in
-``<workdir>/<settings hash>/`` instead; a rerun after a kill resumes from the last saved step, and
-the final model is copied into the declared output only once training has completed.
+``<workdir>/<key>/`` instead, where the key is the *content* of every input of the computation
+(:func:`run_identity`: initial model files, data, settings, prompt text, code, process count),
+never a path. A rerun after a kill resumes from the last saved step only when every input is the
+same; a run with any other input starts afresh (and removes the dead state of other keys); a
+finished run deletes its work directory, so nothing is left that another run could resume from.
+The final model is copied into the declared output only once training has completed, with a
+``_manifest.json`` of its files (:mod:`parallel_scaling.integrity`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,47 @@ def settings_hash(*parts: Any) -> str:
     """A short stable hash of JSON-serialisable parts (settings, input checksums)."""
     blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_identity(command: str, model: str | None, data: list[str], settings: dict[str, Any],
+                 prompt_set: str, seed: int) -> dict[str, Any]:
+    """Everything a training run's result depends on, by content: the initial model's files (or
+    its hub id), each data file's sha256, the settings, the prompt set's text, the seed, the hash
+    of the package code the command runs, and the number of processes (the effective batch)."""
+    from parallel_scaling.codedeps import code_hash
+    from parallel_scaling.integrity import digest
+    from parallel_scaling.prompts import prompt_set as load_prompt_set
+    from parallel_scaling.provenance import sha256_file
+
+    return {
+        "command": command,
+        "initial_model": digest(model) if model else None,
+        "data": {str(f): sha256_file(f) for f in data},
+        "settings": settings,
+        "prompt_set": {"name": prompt_set, "text": load_prompt_set(prompt_set)},
+        "seed": seed,
+        "code": code_hash(command),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+    }
+
+
+def work_directory(root: str | Path, identity: dict[str, Any]) -> Path:
+    """``root/<key of identity>``; the state of other keys (runs with other inputs that were
+    killed) is deleted, since this output will never be resumed from them."""
+    root = Path(root)
+    key = settings_hash({k: v for k, v in identity.items() if k != "data"},
+                        sorted(identity["data"].values()))
+    if is_main_process() and root.is_dir():
+        for stale in root.iterdir():
+            if stale.name != key:
+                print(f"removing {stale}: state of a run with other inputs", flush=True)
+                shutil.rmtree(stale, ignore_errors=True)
+    return root / key
+
+
+def is_main_process() -> bool:
+    """Rank 0 of an ``accelerate launch`` (or the only process)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def resolve_device(requested: str, use_vllm: bool = False) -> str:
@@ -108,8 +154,13 @@ def write_curves(log_history: list[dict[str, Any]], path: Path) -> None:
         w.writerows(rows)
 
 
-def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any]) -> None:
-    """Save the final model into ``out_dir`` atomically with its resolved settings and curves."""
+def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any], workdir: Path,
+             token: str) -> None:
+    """Save the final model into ``out_dir`` atomically with its resolved settings and curves,
+    write its manifest (with the rule's rebuild ``token``), then delete the run's work directory
+    (nothing is left to resume from)."""
+    from parallel_scaling.integrity import write_manifest
+
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".partial")
     main_process = trainer.is_world_process_zero()
@@ -123,6 +174,8 @@ def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any]
     write_curves(trainer.state.log_history, tmp / "curves.csv")
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
+    write_manifest(out_dir, token)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def trainer_common_args(settings: dict[str, Any], device: str, workdir: Path, seed: int) -> dict[str, Any]:
@@ -148,5 +201,13 @@ def train_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True, help="root of resumable work directories")
     p.add_argument("--out", required=True, help="final checkpoint directory")
     p.add_argument("--threads", type=int, default=1)
+    add_token_argument(p)
     return p
+
+
+def add_token_argument(p: argparse.ArgumentParser) -> None:
+    """``--manifest-token``: what the rule's ``state`` param was when this job was planned; the
+    job writes it into the output's manifest (see :mod:`parallel_scaling.integrity`)."""
+    p.add_argument("--manifest-token", default="new",
+                   help="rebuild token to record in the output's manifest (set by the rule)")
 

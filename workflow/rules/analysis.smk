@@ -11,65 +11,66 @@ rule analyze:
         scored=[scored(run) for run in RUNS],
     output:
         acc=report(
-            "results/tables/accuracy.csv",
+            f"{RESULTS}/tables/accuracy.csv",
             caption="../report/accuracy.rst",
             category="Tables",
             labels={"table": "accuracy (long)"},
         ),
         acc_md=report(
-            "results/tables/accuracy.md",
+            f"{RESULTS}/tables/accuracy.md",
             caption="../report/accuracy.rst",
             category="Tables",
             labels={"table": "accuracy (wide)"},
         ),
-        acc_tex="results/tables/accuracy.tex",
+        acc_tex=f"{RESULTS}/tables/accuracy.tex",
         mti=report(
-            "results/tables/mti.csv",
+            f"{RESULTS}/tables/mti.csv",
             caption="../report/mti.rst",
             category="Tables",
             labels={"table": "MTI"},
         ),
         law=report(
-            "results/tables/law.csv",
+            f"{RESULTS}/tables/law.csv",
             caption="../report/law.rst",
             category="Parallel scaling law",
             labels={"table": "law parameters"},
         ),
         law_md=report(
-            "results/tables/law.md",
+            f"{RESULTS}/tables/law.md",
             caption="../report/law.rst",
             category="Parallel scaling law",
             labels={"table": "law summary"},
         ),
-        fit="results/law/fit.json",
+        fit=f"{RESULTS}/law/fit.json",
         scaling=report(
-            "results/plots/scaling.png",
+            f"{RESULTS}/plots/scaling.png",
             caption="../report/scaling.rst",
             category="Parallel scaling law",
             labels={"figure": "scaling curve"},
         ),
-        scaling_pdf="results/plots/scaling.pdf",
+        scaling_pdf=f"{RESULTS}/plots/scaling.pdf",
         heatmap=report(
-            "results/plots/heatmap.png",
+            f"{RESULTS}/plots/heatmap.png",
             caption="../report/heatmap.rst",
             category="Figures",
             labels={"figure": "language x k heatmap"},
         ),
-        heatmap_pdf="results/plots/heatmap.pdf",
+        heatmap_pdf=f"{RESULTS}/plots/heatmap.pdf",
         mti_plot=report(
-            "results/plots/mti.png",
+            f"{RESULTS}/plots/mti.png",
             caption="../report/mti.rst",
             category="Figures",
             labels={"figure": "MTI"},
         ),
-        mti_pdf="results/plots/mti.pdf",
+        mti_pdf=f"{RESULTS}/plots/mti.pdf",
     log:
-        log="logs/analyze.log",
-        prov="logs/analyze.prov.json",
+        log=f"{LOGS}/analyze.log",
+        prov=f"{LOGS}/analyze.prov.json",
     conda:
         "../../envs/analysis.yaml"
     params:
         a=config["analysis"],
+        outdir=lambda wc, output: os.path.dirname(os.path.dirname(output.acc)),
         english=EN,
         english_counts=(
             "--english-counts"
@@ -77,9 +78,9 @@ rule analyze:
             else "--no-english-counts"
         ),
         offset="--offset" if config["analysis"]["offset"] else "",
-        code=study.code_hash("analysis", "metrics", "scaling_law", "plots"),
+        code=code_hash("analyze"),
     shell:
-        "python -m parallel_scaling --provenance {log.prov} analyze --scored {input.scored} --outdir results --english {params.english}"
+        "python -m parallel_scaling --provenance {log.prov} analyze --scored {input.scored} --outdir {params.outdir} --english {params.english}"
         " --y {params.a[y]} {params.english_counts} {params.offset} --n-boot {params.a[n_boot]}"
         " --seed {params.a[seed]} --mti-formula {params.a[mti_formula]} --level {params.a[level]}"
         " > {log.log} 2>&1"
@@ -87,30 +88,23 @@ rule analyze:
 
 rule plot_training:
     input:
-        [
-            f"results/checkpoints/{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}/training_settings.json"
-            for r in trained_runs()
-        ],
+        [checkpoint_dir(r.model, r.paradigm, r.mixture, r.seed) for r in trained_runs()],
     output:
         png=report(
-            "results/plots/training.png",
+            f"{RESULTS}/plots/training.png",
             caption="../report/training.rst",
             category="Figures",
             labels={"figure": "training curves"},
         ),
-        pdf="results/plots/training.pdf",
+        pdf=f"{RESULTS}/plots/training.pdf",
     log:
-        log="logs/plot_training.log",
-        prov="logs/plot_training.prov.json",
+        log=f"{LOGS}/plot_training.log",
+        prov=f"{LOGS}/plot_training.prov.json",
     conda:
         "../../envs/analysis.yaml"
     params:
-        checkpoints=[
-            f"results/checkpoints/{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}"
-            for r in trained_runs()
-        ],
         labels=[f"{r.model}/{r.paradigm}/{r.mixture}/s{r.seed}" for r in trained_runs()],
-        code=study.code_hash("training_plots", "plots"),
+        code=code_hash("plot-training"),
     shell:
-        "python -m parallel_scaling --provenance {log.prov} plot-training --checkpoints {params.checkpoints} --labels {params.labels}"
+        "python -m parallel_scaling --provenance {log.prov} plot-training --checkpoints {input} --labels {params.labels}"
         " --out {output.png} > {log.log} 2>&1"

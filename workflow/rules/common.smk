@@ -9,8 +9,9 @@ from snakemake.common.configfile import load_configfile
 from snakemake.utils import update_config, validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
-from parallel_scaling import study
-from parallel_scaling.prompts import missing_languages
+from parallel_scaling import integrity, study
+from parallel_scaling.codedeps import code_hash
+from parallel_scaling.prompts import missing_languages, prompt_set
 from parallel_scaling.synth import LANGUAGES as TEMPLATE_LANGUAGES
 
 # A study given with --configfile replaces config.yaml instead of being merged into it (a merge
@@ -32,6 +33,12 @@ if _errors:
     raise ValueError(f"invalid config:\n  {_msg}")
 
 PKG = os.path.join(workflow.basedir, "workflow")
+# Each study's files live apart, so that two studies in one checkout never touch each other.
+STUDY = config["study"]
+RESULTS = f"results/{STUDY}"
+LOGS = f"logs/{STUDY}"
+BENCHMARKS = f"benchmarks/{STUDY}"
+WORK = f"work/{STUDY}"
 EN = config["languages"]["english"]
 MIXTURES = study.mixtures(config)
 RUNS = study.runs(config)
@@ -88,15 +95,23 @@ def as_json(obj):
 def model_path(model):
     """Where an initial model's weights are: built here (tiny) or given (pretrained)."""
     m = config["models"][model]
-    return f"results/models/{model}/init" if m["source"] == "tiny" else m["path"]
+    return f"{RESULTS}/models/{model}/init" if m["source"] == "tiny" else m["path"]
+
+
+def checkpoint_dir(model, paradigm, mixture, seed):
+    return f"{RESULTS}/checkpoints/{model}/{paradigm}/{mixture}/s{seed}"
+
+
+def predictions_dir(run):
+    return f"{RESULTS}/predictions/{run.path}"
 
 
 def predictions(run):
-    return [f"results/predictions/{run.path}/{b}/{lg}.jsonl" for b, lg in BENCH_LANGS]
+    return [f"{predictions_dir(run)}/{b}/{lg}.jsonl" for b, lg in BENCH_LANGS]
 
 
 def scored(run):
-    return f"results/scored/{run.path}/scored.jsonl"
+    return f"{RESULTS}/scored/{run.path}/scored.jsonl"
 
 
 def trained_runs():
@@ -105,20 +120,20 @@ def trained_runs():
 
 def final_targets():
     return [
-        "results/tables/accuracy.csv",
-        "results/tables/law.md",
-        "results/tables/qc.csv",
-        "results/plots/scaling.png",
-        "results/plots/training.png",
+        f"{RESULTS}/tables/accuracy.csv",
+        f"{RESULTS}/tables/law.md",
+        f"{RESULTS}/tables/qc.csv",
+        f"{RESULTS}/plots/scaling.png",
+        f"{RESULTS}/plots/training.png",
     ]
 
 
 def mixture_inputs(wildcards):
     mix = study.mixture(config, wildcards.mixture)
     return {
-        "english": f"results/data/parallel/train/{EN}.jsonl",
+        "english": f"{RESULTS}/data/parallel/train/{EN}.jsonl",
         "parallel": [
-            f"results/data/parallel/train/{lg}.jsonl" for lg in mix.langs if lg != EN
+            f"{RESULTS}/data/parallel/train/{lg}.jsonl" for lg in mix.langs if lg != EN
         ],
     }
 
@@ -129,17 +144,56 @@ def mixture_flags(wildcards):
     )
 
 
+def built_here(model):
+    return config["models"][model]["source"] == "tiny"
+
+
 def init_model_input(wildcards):
+    """The initial model directory when it is built by this workflow (a declared output)."""
+    return [model_path(wildcards.model)] if built_here(wildcards.model) else []
+
+
+def given_model(path):
+    """A model not built here (local directory or hub id) as a param: names, sizes and times of
+    a local directory's files, so that replacing them reruns what was computed from them.
+    """
+    return integrity.fingerprint(path) if path else None
+
+
+def init_model_param(wildcards):
     m = config["models"][wildcards.model]
-    if m["source"] == "tiny":
-        return [f"{model_path(wildcards.model)}/build_settings.json"]
-    return []
+    return None if built_here(wildcards.model) else given_model(m["path"])
+
+
+def prompts_of(wildcards):
+    """The text of the model's prompt set (not its name): editing it reruns its users only."""
+    return prompt_set(config["models"][wildcards.model]["prompt_set"])
+
+
+def output_state(pattern):
+    """A param for the producer of a model or predictions directory, its rebuild token
+    (parallel_scaling.integrity.state). It changes when a file of the directory was deleted or
+    changed, or the directory is gone while its manifest remains; the job then reruns.
+    """
+
+    def fn(wildcards):
+        path = pattern.format(**wildcards)
+        token, problems = integrity.state(path)
+        if problems:
+            print(
+                f"{path} differs from what its job wrote and will be rebuilt: "
+                + "; ".join(problems[:3]),
+                file=sys.stderr,
+            )
+        return token
+
+    return fn
 
 
 def bench_file(b, lang):
     if config["benchmarks"][b].get("kind") == "synthetic":
-        return f"results/data/translated/test/{lang}.jsonl"
-    return f"results/benchmarks/{b}/{lang}.jsonl"
+        return f"{RESULTS}/data/translated/test/{lang}.jsonl"
+    return f"{RESULTS}/benchmarks/{b}/{lang}.jsonl"
 
 
 def _run(wc):
@@ -151,22 +205,29 @@ def checkpoint_of(wc):
         return model_path(wc.model)
     if wc.paradigm == "public":
         return config["models"][wc.model]["trained"]
-    return f"results/checkpoints/{wc.model}/{wc.paradigm}/{wc.mixture}/s{wc.seed}"
+    return checkpoint_dir(wc.model, wc.paradigm, wc.mixture, wc.seed)
 
 
 def bench_manifest(b):
-    return f"results/benchmarks/{b}.manifest.json"
+    return f"{RESULTS}/benchmarks/{b}.manifest.json"
 
 
 def predict_inputs(wc):
     files = {"bench": [bench_manifest(b) for b in config["benchmarks"]]}
-    ckpt = checkpoint_of(wc)
     if wc.paradigm in ("grpo", "sft") or (
-        wc.paradigm == "init" and config["models"][wc.model]["source"] == "tiny"
+        wc.paradigm == "init" and built_here(wc.model)
     ):
-        marker = "build_settings" if wc.paradigm == "init" else "training_settings"
-        files["model"] = f"{ckpt}/{marker}.json"
+        files["model"] = checkpoint_of(wc)
     return files
+
+
+def predict_model_param(wc):
+    """A model that is not a declared input (pretrained or public) by its fingerprint."""
+    if wc.paradigm in ("grpo", "sft") or (
+        wc.paradigm == "init" and built_here(wc.model)
+    ):
+        return None
+    return given_model(checkpoint_of(wc))
 
 
 def predict_args(wc):

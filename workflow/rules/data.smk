@@ -1,4 +1,6 @@
 # Source problems -> translated parallel data (one file per language) -> QC -> training mixtures.
+# Every rule's `code` param is the content hash of the package code its command can run
+# (parallel_scaling.codedeps): editing that code reruns the rule and what follows, nothing else.
 
 
 localrules:
@@ -10,16 +12,18 @@ localrules:
 
 
 rule source:
+    input:
+        lambda wc: study.source_files(config, wc.split),
     output:
-        "results/data/source/{split}.jsonl",
+        f"{RESULTS}/data/source/{{split}}.jsonl",
     log:
-        log="logs/source/{split}.log",
-        prov="logs/source/{split}.prov.json",
+        log=f"{LOGS}/source/{{split}}.log",
+        prov=f"{LOGS}/source/{{split}}.prov.json",
     conda:
         "../../envs/data.yaml"
     params:
         settings=lambda wc: as_json(config["source"]),
-        code=study.code_hash("sources", "synth"),
+        code=code_hash("source"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} source --settings {params.settings} --split {wildcards.split}"
         " --out {output} > {log.log} 2>&1"
@@ -27,40 +31,42 @@ rule source:
 
 rule translate:
     input:
-        "results/data/source/{split}.jsonl",
+        source=f"{RESULTS}/data/source/{{split}}.jsonl",
+        files=lambda wc: study.translation_files(config, wc.lang),
     output:
-        rows="results/data/translated/{split}/{lang}.jsonl",
-        meta="results/data/translated/{split}/{lang}.meta.json",
+        rows=f"{RESULTS}/data/translated/{{split}}/{{lang}}.jsonl",
+        meta=f"{RESULTS}/data/translated/{{split}}/{{lang}}.meta.json",
     log:
-        log="logs/translate/{split}/{lang}.log",
-        prov="logs/translate/{split}/{lang}.prov.json",
+        log=f"{LOGS}/translate/{{split}}/{{lang}}.log",
+        prov=f"{LOGS}/translate/{{split}}/{{lang}}.prov.json",
     benchmark:
-        "benchmarks/translate/{split}/{lang}.tsv"
+        f"{BENCHMARKS}/translate/{{split}}/{{lang}}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
         settings=lambda wc: as_json(config["translation"]),
-        code=study.code_hash("translate", "synth"),
+        prompts=lambda wc: study.translation_prompts(config, wc.lang),
+        code=code_hash("translate"),
     shell:
-        "python -m parallel_scaling --provenance {log.prov} translate --source {input} --lang {wildcards.lang}"
+        "python -m parallel_scaling --provenance {log.prov} translate --source {input.source} --lang {wildcards.lang}"
         " --settings {params.settings} --out {output.rows} > {log.log} 2>&1"
 
 
 rule qc:
     input:
-        source="results/data/source/train.jsonl",
-        translated="results/data/translated/train/{lang}.jsonl",
+        source=f"{RESULTS}/data/source/train.jsonl",
+        translated=f"{RESULTS}/data/translated/train/{{lang}}.jsonl",
     output:
-        rows="results/data/parallel/train/{lang}.jsonl",
-        report="results/data/qc/train/{lang}.tsv",
+        rows=f"{RESULTS}/data/parallel/train/{{lang}}.jsonl",
+        report=f"{RESULTS}/data/qc/train/{{lang}}.tsv",
     log:
-        log="logs/qc/{lang}.log",
-        prov="logs/qc/{lang}.prov.json",
+        log=f"{LOGS}/qc/{{lang}}.log",
+        prov=f"{LOGS}/qc/{{lang}}.prov.json",
     conda:
         "../../envs/data.yaml"
     params:
         settings=lambda wc: as_json(config["qc"]),
-        code=study.code_hash("qc", "language"),
+        code=code_hash("qc"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} qc --source {input.source} --translated {input.translated}"
         " --lang {wildcards.lang} --settings {params.settings} --out {output.rows}"
@@ -69,20 +75,22 @@ rule qc:
 
 rule qc_table:
     input:
-        expand("results/data/qc/train/{lang}.tsv", lang=QC_LANGS),
+        expand(f"{RESULTS}/data/qc/train/{{lang}}.tsv", lang=QC_LANGS),
     output:
         csv=report(
-            "results/tables/qc.csv",
+            f"{RESULTS}/tables/qc.csv",
             caption="../report/qc.rst",
             category="Data",
             labels={"table": "translation QC"},
         ),
-        md="results/tables/qc.md",
+        md=f"{RESULTS}/tables/qc.md",
     log:
-        log="logs/qc_table.log",
-        prov="logs/qc_table.prov.json",
+        log=f"{LOGS}/qc_table.log",
+        prov=f"{LOGS}/qc_table.prov.json",
     conda:
         "../../envs/data.yaml"
+    params:
+        code=code_hash("qc-table"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} qc-table --reports {input} --csv {output.csv}"
         " --markdown {output.md} > {log.log} 2>&1"
@@ -92,17 +100,17 @@ rule mixture:
     input:
         unpack(mixture_inputs),
     output:
-        rows="results/data/mixtures/{mixture}.jsonl",
-        composition="results/data/mixtures/{mixture}.json",
+        rows=f"{RESULTS}/data/mixtures/{{mixture}}.jsonl",
+        composition=f"{RESULTS}/data/mixtures/{{mixture}}.json",
     log:
-        log="logs/mixture/{mixture}.log",
-        prov="logs/mixture/{mixture}.prov.json",
+        log=f"{LOGS}/mixture/{{mixture}}.log",
+        prov=f"{LOGS}/mixture/{{mixture}}.prov.json",
     conda:
         "../../envs/data.yaml"
     params:
         m=config["mixtures"],
         flags=mixture_flags,
-        code=study.code_hash("mixtures"),
+        code=code_hash("mixture"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} mixture --english {input.english} --parallel {input.parallel}"
         " --name {wildcards.mixture} --budget {params.m[budget]} --items {params.m[items]}"
@@ -111,16 +119,19 @@ rule mixture:
 
 
 rule benchmark:
+    input:
+        lambda wc: study.benchmark_files(config, wc.benchmark, wc.lang),
     output:
-        "results/benchmarks/{benchmark}/{lang}.jsonl",
+        f"{RESULTS}/benchmarks/{{benchmark}}/{{lang}}.jsonl",
     log:
-        log="logs/benchmark/{benchmark}/{lang}.log",
-        prov="logs/benchmark/{benchmark}/{lang}.prov.json",
+        log=f"{LOGS}/benchmark/{{benchmark}}/{{lang}}.log",
+        prov=f"{LOGS}/benchmark/{{benchmark}}/{{lang}}.prov.json",
     conda:
         "../../envs/data.yaml"
     params:
-        settings=lambda wc: as_json(config["benchmarks"][wc.benchmark]),
-        code=study.code_hash("benchmarks", "sources"),
+        # the preset resolved here: editing its entry in benchmarks.yaml reruns its users
+        settings=lambda wc: as_json(study.benchmark_settings(config, wc.benchmark)),
+        code=code_hash("benchmark"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} benchmark --name {wildcards.benchmark}"
         " --settings {params.settings} --lang {wildcards.lang} --out {output} > {log.log} 2>&1"

@@ -15,12 +15,14 @@ rule benchmark_manifest:
             for lg in study.benchmark_languages(config, wc.benchmark)
         ],
     output:
-        "results/benchmarks/{benchmark}.manifest.json",
+        f"{RESULTS}/benchmarks/{{benchmark}}.manifest.json",
     log:
-        log="logs/benchmark_manifest/{benchmark}.log",
-        prov="logs/benchmark_manifest/{benchmark}.prov.json",
+        log=f"{LOGS}/benchmark_manifest/{{benchmark}}.log",
+        prov=f"{LOGS}/benchmark_manifest/{{benchmark}}.prov.json",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_hash("manifest"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} manifest {input} --out {output}"
         " > {log.log} 2>&1"
@@ -32,12 +34,15 @@ rule predict:
     output:
         # <benchmark>/<lang>.jsonl per configured pair + _settings.json: one tracked directory
         # per checkpoint keeps a paper-scale DAG small (see bench/replan.sh)
-        directory("results/predictions/{model}/{paradigm}/{mixture}/s{seed}"),
+        predictions=directory(
+            f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}"
+        ),
+        manifest=f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}.manifest.json",
     log:
-        log="logs/predict/{model}/{paradigm}/{mixture}/s{seed}.log",
-        prov="logs/predict/{model}/{paradigm}/{mixture}/s{seed}.prov.json",
+        log=f"{LOGS}/predict/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}.log",
+        prov=f"{LOGS}/predict/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}.prov.json",
     benchmark:
-        "benchmarks/predict/{model}/{paradigm}/{mixture}/s{seed}.tsv"
+        f"{BENCHMARKS}/predict/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}.tsv"
     conda:
         "../../envs/predict.yaml"
     threads: 1
@@ -47,27 +52,33 @@ rule predict:
         meta=lambda wc: as_json(study.run_meta(config, _run(wc))),
         settings=lambda wc: as_json(config["prediction"]),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
-        code=study.code_hash("predict", "prompts"),
+        prompts=prompts_of,
+        given_model=predict_model_param,
+        state=output_state(
+            f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}"
+        ),
+        code=code_hash("predict"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} predict --model {params.model} {params.inputs}"
         " --meta {params.meta} --settings {params.settings} --prompt-set {params.prompt_set}"
-        " --outdir {output} --threads {threads} > {log.log} 2>&1"
+        " --outdir {output.predictions} --threads {threads} --manifest-token {params.state}"
+        " > {log.log} 2>&1"
 
 
 rule score:
     input:
-        "results/predictions/{model}/{paradigm}/{mixture}/s{seed}",
+        f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}",
     output:
-        scored="results/scored/{model}/{paradigm}/{mixture}/s{seed}/scored.jsonl",
-        summary="results/scored/{model}/{paradigm}/{mixture}/s{seed}/_summary.csv",
+        scored=f"{RESULTS}/scored/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}/scored.jsonl",
+        summary=f"{RESULTS}/scored/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}/_summary.csv",
     log:
-        log="logs/score/{model}/{paradigm}/{mixture}/s{seed}.log",
-        prov="logs/score/{model}/{paradigm}/{mixture}/s{seed}.prov.json",
+        log=f"{LOGS}/score/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}.log",
+        prov=f"{LOGS}/score/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}.prov.json",
     conda:
         "../../envs/analysis.yaml"
     params:
         predictions=lambda wc: predictions(_run(wc)),
-        code=study.code_hash("scoring", "answers", "language"),
+        code=code_hash("score"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} score {params.predictions}"
         " --out {output.scored} > {output.summary} 2> {log.log}"

@@ -1,0 +1,109 @@
+"""Derived code dependencies of a command, and the manifests of output directories."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from parallel_scaling import codedeps, integrity
+
+PKG = Path(codedeps.__file__).resolve().parent
+
+
+def copy_package(tmp_path: Path) -> Path:
+    dest = tmp_path / "parallel_scaling"
+    shutil.copytree(PKG, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def test_imports_inside_functions_and_relative_imports_count():
+    # scoring imports answers relatively; grpo reaches answers only through a function-level import
+    assert "answers" in codedeps.direct_imports("scoring")
+    assert "rewards" in codedeps.command_modules("train-grpo")
+    assert "answers" in codedeps.command_modules("train-grpo")  # rewards -> answers
+    assert "language" in codedeps.command_modules("score")
+    assert {"cli", "provenance"} <= set(codedeps.command_modules("source"))
+    assert "grpo" not in codedeps.command_modules("score")
+
+
+def test_code_hash_changes_with_exactly_the_modules_a_command_runs(tmp_path):
+    pkg = copy_package(tmp_path)
+    before = {cmd: codedeps.code_hash(cmd, pkg) for cmd in ("score", "train-grpo", "source", "mixture")}
+    answers = pkg / "answers.py"
+    answers.write_text(answers.read_text() + "\n# edited\n")
+    after = {cmd: codedeps.code_hash(cmd, pkg) for cmd in before}
+    assert after["score"] != before["score"] and after["train-grpo"] != before["train-grpo"]
+    assert after["source"] == before["source"] and after["mixture"] == before["mixture"]
+
+
+def test_a_new_file_time_alone_changes_no_hash(tmp_path):
+    pkg = copy_package(tmp_path)
+    before = codedeps.code_hash("predict", pkg)
+    for path in pkg.glob("*.py"):
+        os.utime(path, (1, 1))
+    assert codedeps.code_hash("predict", pkg) == before
+
+
+def test_unknown_command_is_named():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown command 'nope'"):
+        codedeps.command_modules("nope")
+
+
+def make_dir(root: Path) -> Path:
+    (root / "sub").mkdir(parents=True)
+    (root / "model.safetensors").write_bytes(b"\1" * 64)
+    (root / "sub" / "config.json").write_text("{}")
+    return root
+
+
+def test_state_is_stable_while_intact_and_new_when_damaged(tmp_path):
+    d = make_dir(tmp_path / "ckpt")
+    token, problems = integrity.state(d)  # a directory without a manifest is not trusted
+    assert token.startswith("rebuild-") and "manifest.json: missing" in problems[0]
+    d.rename(tmp_path / "x")
+    assert integrity.state(d) == (integrity.NEW, [])  # nothing at all: never built
+    (tmp_path / "x").rename(d)
+    integrity.write_manifest(d, "tok-1")
+    assert integrity.state(d) == ("tok-1", [])
+    assert integrity.check(d) == [] and integrity.verify(d) == []
+
+    weights = d / "model.safetensors"
+    weights.write_bytes(b"\2" * 64)  # same size, other bytes, new mtime
+    token, problems = integrity.state(d)
+    assert token.startswith("rebuild-") and "content differs" in problems[0]
+    integrity.write_manifest(d, token)  # what the rerun job does with the token it was given
+    assert integrity.state(d) == (token, [])
+
+    weights.unlink()
+    assert integrity.state(d)[1] == [f"{weights}: missing"]
+    shutil.rmtree(d)
+    other, problems = integrity.state(d)
+    assert problems == [f"{d}: missing"] and other not in (token, integrity.NEW)
+
+
+def test_copy_without_times_is_hashed_not_rebuilt(tmp_path):
+    d = make_dir(tmp_path / "ckpt")
+    integrity.write_manifest(d, "t")
+    os.utime(d / "model.safetensors", (5, 5))
+    assert integrity.check(d) == []
+
+
+def test_digest_is_by_content_not_path(tmp_path):
+    a = make_dir(tmp_path / "a")
+    b = make_dir(tmp_path / "b")
+    integrity.write_manifest(a)
+    assert integrity.digest(a) == integrity.digest(b)
+    (b / "model.safetensors").write_bytes(b"\3" * 64)
+    assert integrity.digest(a) != integrity.digest(b)
+    assert integrity.digest("org/model").startswith("hub:org/model@")
+
+
+def test_fingerprint_follows_replaced_files(tmp_path):
+    d = make_dir(tmp_path / "m")
+    before = integrity.fingerprint(d)
+    (d / "model.safetensors").write_bytes(b"\1" * 65)
+    assert integrity.fingerprint(d) != before
+    assert integrity.fingerprint("org/model") == "name:org/model"
