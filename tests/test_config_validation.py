@@ -170,3 +170,30 @@ def test_weighted_benchmark_reaches_the_analysis_command(tmp_path):
     default = snakemake(REPO, "-n", "-p", "results/tables/accuracy.csv", "--configfile", str(REPO / "config.yaml"),
                         "--directory", str(tmp_path / "d"), timeout=120)
     assert "--difficulty-weights" not in default.stdout + default.stderr
+
+
+def test_every_benchmark_snippet_of_the_readme_validates():
+    """The README's benchmark formats are configs that validate (and, with the shared data, load)."""
+    import re
+    import textwrap
+
+    import yaml
+
+    from parallel_scaling import benchmarks
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Benchmarks"):text.index("### GRPO settings")]
+    snippets = [textwrap.dedent(block) for block in re.findall(r"```yaml\n(.*?)```", section, flags=re.DOTALL)]
+    assert len(snippets) >= 6
+    found = {}
+    for snippet in snippets:
+        data = yaml.safe_load(snippet)
+        found.update(data.get("benchmarks", data))
+    assert {"json", "tsv"} <= {b.get("format") for b in found.values()} and any("filter" in b for b in found.values())
+    assert any("difficulty_weights" in b for b in found.values())
+    assert _checked(_with_benchmarks(**found)) == []
+    mgsm = REPO.parent / "shared" / "data" / "mgsm"
+    if mgsm.is_dir():  # the shared-data examples load from the repository root
+        for name in ("mgsm", "mgsm_tsv"):
+            spec = {**found[name], "path": str(REPO / found[name]["path"])}
+            assert len(benchmarks.load_language(name, benchmarks.resolve(name, spec), "sw")) == 250
