@@ -140,6 +140,12 @@ def test_difficulty_weighted_accuracy_weighs_levels_not_items() -> None:
         difficulty_weighted_accuracy(correct, levels, {"easy": 1})
 
 
+def test_numeric_difficulty_levels_read_as_text() -> None:
+    # a level column with gaps comes back from pandas as floats: 2.0 must still be level "2"
+    items = normalize_items(pd.DataFrame([row(id="1", difficulty=1), row(id="2", difficulty=2.0), row(id="3")]))
+    assert items["difficulty"].tolist()[:2] == ["1", "2"] and pd.isna(items["difficulty"].iloc[2])
+
+
 def _leveled(tmp_path: Path) -> pd.DataFrame:
     """Two benchmarks: 'poly' with difficulty levels (a level per item), 'plain' without."""
     rows = []

@@ -129,7 +129,7 @@ def normalize_items(items: pd.DataFrame) -> pd.DataFrame:
             raise ScoredFormatError(f"column {col!r} has null values{_where(out, out[col].isna())}")
         out[col] = out[col].astype(str)
     out["id"] = out["id"].astype(str)
-    out["difficulty"] = out["difficulty"].map(lambda v: None if _missing(v) else str(v))
+    out["difficulty"] = out["difficulty"].map(difficulty_level)
     for col in ("k", "seed", "sample"):
         try:
             out[col] = pd.to_numeric(out[col], errors="raise").astype("Int64")
@@ -152,6 +152,15 @@ def normalize_items(items: pd.DataFrame) -> pd.DataFrame:
 
     out["train_langs"] = out["train_langs"].map(as_tuple)
     return out
+
+
+def difficulty_level(value: object) -> str | None:
+    """A difficulty level as text (``2``, ``2.0`` and ``"2"`` alike), None when absent."""
+    if _missing(value):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def _missing(value: object) -> bool:

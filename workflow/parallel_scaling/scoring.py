@@ -30,7 +30,7 @@ import pandas as pd
 from .answers import ANSWER_TYPES, score_response
 from .jsonl import DataError, read_jsonl_lines, write_jsonl
 from .language import supported_languages
-from .metrics import difficulty_weighted_accuracy
+from .metrics import difficulty_level, difficulty_weighted_accuracy
 
 #: Fields added to every scored row (existing fields of the same name are overwritten).
 SCORE_FIELDS: tuple[str, ...] = ("extracted", "method", "correct", "reason", "response_lang", "off_target")
@@ -142,11 +142,12 @@ def per_language_summary(
         }
     )
     if weights:
-        lacking = [i for i, r in enumerate(scored) if r.get(difficulty_field) is None]
+        levels = [difficulty_level(r.get(difficulty_field)) for r in scored]
+        lacking = [i for i, level in enumerate(levels) if level is None]
         if lacking:
             raise ValueError(f"--difficulty-weights: {len(lacking)} rows have no field {difficulty_field!r} "
                              f"(first: row {lacking[0] + 1})")
-        frame["difficulty"] = [str(r[difficulty_field]) for r in scored]
+        frame["difficulty"] = levels
 
     def summarise(group: pd.DataFrame, lang: str) -> dict[str, Any]:
         n = len(group)
