@@ -87,6 +87,35 @@ def test_analyze_end_to_end(tmp_path: Path) -> None:
     assert set(mti["formula"]) == {"ratio", "headroom", "normalized"}
 
 
+def test_analyze_adds_difficulty_weighted_accuracy_for_weighted_benchmarks(tmp_path: Path) -> None:
+    items = simulate_scored_items(k_max=3, n_items=40, rng_seed=2, benchmark="leveled")
+    items["difficulty"] = ["hard" if int(i[1:]) % 4 == 0 else "easy" for i in items["id"]]
+    plain = simulate_scored_items(k_max=3, n_items=40, rng_seed=3, benchmark="flat")
+    scored = write_scored(pd.concat([items, plain], ignore_index=True), tmp_path / "s")
+    out = tmp_path / "out"
+    weights = json.dumps({"leveled": {"easy": 1, "hard": 3}})
+    assert analysis.main(["--scored", *scored, "--outdir", str(out), "--n-boot", "5", "--difficulty-weights", weights]) == 0
+    long = pd.read_csv(out / "tables/accuracy.csv")
+    lev = long[long["benchmark"] == "leveled"]
+    assert lev["weighted_accuracy"].notna().all() and long.loc[long["benchmark"] == "flat", "weighted_accuracy"].isna().all()
+    # one cell by hand: easy and hard accuracies weighted 1 and 3
+    k2 = items[(items["mixture"] == "k2") & (items["lang"] == "h1")]
+    easy, hard = (k2.loc[k2["difficulty"] == d, "correct"].mean() for d in ("easy", "hard"))
+    cell = lev[(lev["mixture"] == "k2") & (lev["lang"] == "h1")]["weighted_accuracy"].iloc[0]
+    assert cell == pytest.approx((easy + 3 * hard) / 4)
+    md = (out / "tables/accuracy.md").read_text()
+    assert md.count("| model |") == 2 and "Difficulty-weighted accuracy" in md and "leveled: easy 1, hard 3" in md
+    assert "\\label{tab:accuracy-weighted}" in (out / "tables/accuracy.tex").read_text()
+    assert json.loads((out / "law/fit.json").read_text())["options"]["difficulty_weights"] == {
+        "leveled": {"easy": 1.0, "hard": 3.0}}
+    # without weights: one table, no column (the default study's outputs are unchanged)
+    out2 = tmp_path / "out2"
+    assert analysis.main(["--scored", *scored, "--outdir", str(out2), "--n-boot", "5"]) == 0
+    assert "weighted_accuracy" not in pd.read_csv(out2 / "tables/accuracy.csv").columns
+    assert (out2 / "tables/accuracy.md").read_text().count("| model |") == 1
+    assert "difficulty_weights" not in json.loads((out2 / "law/fit.json").read_text())["options"]
+
+
 def test_analyze_without_enough_points_still_writes_tables(tmp_path: Path) -> None:
     items = simulate_scored_items(k_max=1, n_items=30, rng_seed=1)
     out = tmp_path / "out"
@@ -102,6 +131,13 @@ def test_analyze_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture
     bad.write_text(json.dumps({"model": "m"}) + "\n", encoding="utf-8")
     assert analysis.main(["--scored", str(bad), "--outdir", str(tmp_path / "o")]) == 2
     assert "bad.jsonl: missing required column" in capsys.readouterr().err
+    good = write_scored(simulate_scored_items(k_max=1, n_items=5, rng_seed=1), tmp_path / "s")
+    assert analysis.main(["--scored", *good, "--outdir", str(tmp_path / "o"), "--difficulty-weights",
+                          json.dumps({"sim-bench": {"low": 1}})]) == 2
+    assert "benchmark 'sim-bench' has difficulty weights but" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        analysis.main(["--scored", *good, "--outdir", str(tmp_path / "o"), "--difficulty-weights", '{"b": {"low": 0}}'])
+    assert "--difficulty-weights: expected" in capsys.readouterr().err
 
 
 def test_fit_law_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

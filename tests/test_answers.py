@@ -12,6 +12,7 @@ import pytest
 from parallel_scaling.answers import (
     ANSWER_PHRASES,
     Extraction,
+    compound_parts,
     extract_answer,
     parse_number,
     score_response,
@@ -272,3 +273,134 @@ def test_all_mgsm_exemplars_extract_their_answer() -> None:
         extraction = extract_answer(row["answer"])
         assert extraction.method == "phrase", row["id"]
         assert parse_number(extraction.value) == row["answer_number"], row["id"]
+
+
+# --------------------------------------------------------------------------- answers as chat models write them
+
+
+@pytest.mark.parametrize(
+    ("response", "value"),
+    [
+        ("She pays rent and food.\nAnswer: €2,400 - €1,150 = €1,250", "1250"),
+        ("The answer is 4 × 12 = 48 eggs.", "48"),
+        ("Answer: 7y + 3 = 7(5) + 3 = 35 + 3 = 38", "38"),
+        ("Final answer: Total = 15 + 27 = 42", "42"),
+        ("Answer: (6 + 2) × 3 = 24 km", "24"),
+        ("答案：300元-120元=180元", "180"),
+        ("Ответ: 5 · 8 = 40 рублей", "40"),
+        ("Die Antwort ist 90 - 25 = 65 Minuten.", "65"),
+        ("Steps above.\n#### 64 / 4 = 16", "16"),
+    ],
+)
+def test_answer_line_written_as_a_calculation_gives_its_last_value(response: str, value: str) -> None:
+    extraction = extract_answer(response)
+    assert extraction.value == value and extraction.method in ("phrase", "hash")
+
+
+@pytest.mark.parametrize(
+    ("response", "value"),
+    [
+        ("The answer is 12 (because 3 × 4 = 12).", "12"),  # value first, explained after
+        ("The answer is 20%, as 1/5 = 0.2", "20"),
+        ("The answer is 9, check: 9 + 1 = 10 people with the driver", "9"),
+        ("Answer: 35. Then 35 + 5 = 40 would be next week's.", "35"),  # the chain is another sentence
+        ("La respuesta es 14 manzanas (7 × 2 = 14).", "14"),
+        ("The answer is 3 hours = 180 minutes.", "3"),  # a restatement in other units, no calculation
+    ],
+)
+def test_a_stated_value_is_not_replaced_by_its_explanation(response: str, value: str) -> None:
+    assert extract_answer(response).value == value
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        ("Each box has 4 + 5 = 9 pens.\nAnswer: It cannot be determined from the given information.", "cannot be determined"),
+        ("We know 12 boxes cost 36 dollars.\nFinal answer: insufficient information to compute the total.", "cannot be determined"),
+        ("3 + 4 = 7. The answer is: not possible to tell how many 7 students stayed.", "cannot be determined"),
+        ("Réponse : impossible de déterminer le prix exact de 3 croissants.", "cannot be determined"),
+        ("Es gibt 8 Äpfel. Antwort: Das lässt sich nicht bestimmen, es fehlen Angaben.", "cannot be determined"),
+        ("共有8个苹果。答案：无法确定，因为缺少价格。", "cannot be determined"),
+        ("Kuna magari 6. Jibu: haiwezekani kujua idadi ya abiria.", "cannot be determined"),
+        ("The bus takes 14 or 16 minutes.\nThe answer is either 14 (if it waits) or 16 (if it does not).", "hedges"),
+        ("Antwort: 8 oder 9, je nachdem ob Tom mitkommt.", "hedges"),
+        ("Ответ: 30 или 32 рубля.", "hedges"),
+        ("คำตอบคือ 12 หรือ 15 ขึ้นอยู่กับจำนวนคน", "hedges"),
+        ("答案是5个或者6个，取决于是否包括她自己。", "hedges"),
+    ],
+)
+def test_answer_line_without_a_committed_answer_gives_none(response: str, reason: str) -> None:
+    extraction = extract_answer(response)
+    assert extraction.value is None and extraction.method == "none"
+    assert reason in extraction.reason
+
+
+@pytest.mark.parametrize(
+    ("response", "value"),
+    [
+        ("The answer is 5 (or 5.0 as a decimal).", "5"),  # one value written twice is committed
+        ("Answer: 18, although the tax cannot be determined exactly.", "18"),  # the value comes first
+        ("Whether it cannot be determined? No: 6 × 4 = 24. The answer is 24.", "24"),  # the last answer line decides
+        ("The answer is:\n\n**24**", "24"),  # an empty answer line withdraws nothing
+        ("Jibu ni 7.", "7"),
+    ],
+)
+def test_committed_answers_near_refusal_or_or_words_still_count(response: str, value: str) -> None:
+    assert extract_answer(response).value == value
+
+
+def test_hedges_are_only_refused_for_numeric_answers() -> None:
+    # "x = 1 or x = 2" is a legitimate LaTeX answer (the roots of an equation)
+    assert extract_answer("The answer is $x = 1$ or $x = 2$", "latex").value is not None
+    assert extract_answer("Answer: cannot be determined", "choice") == Extraction(
+        None, "none", "answer line says the answer cannot be determined"
+    )
+
+
+def test_scoring_and_rewards_agree_on_calculations_and_hedges() -> None:
+    from parallel_scaling.rewards import correctness
+
+    calc = "The shop had 80 and sold 35.\nAnswer: 80 - 35 = 45"
+    hedge = "Answer: 45 (if none returned) or 47 (if two came back)"
+    for response, correct in ((calc, True), (hedge, False)):
+        result = score_response(response, "45", "en")
+        assert result["correct"] is correct
+        assert correctness(response, "45") == float(correct)
+    assert score_response(hedge, "45", "en")["reason"] == "answer line hedges between several values"
+
+
+# --------------------------------------------------------------------------- compound LaTeX answers
+
+COMPOUND_GOLD = "$k=-\\frac{1}{2}, P(0, \\pm\\sqrt{3})$"
+
+
+@pytest.mark.parametrize(
+    ("response", "correct"),
+    [
+        ("Therefore \\boxed{k = -\\dfrac{1}{2},\\; P(0,\\pm\\sqrt{3})}", True),
+        ("So \\boxed{P\\left(0, \\pm \\sqrt 3\\right), \\quad k = -0.5}", True),  # other order, other spelling
+        ("The answer is $k=-\\frac12$, $P(0,\\pm\\sqrt{3})$.", True),  # two math spans on the answer line
+        ("\\boxed{k=-\\frac{1}{2} \\text{ and } P(0, \\mp\\sqrt{3})}", True),  # the same two points
+        ("\\boxed{-\\frac{1}{2}, P(0, \\pm\\sqrt{3})}", True),  # unnamed part, by position
+        ("\\boxed{k=\\frac{1}{2}, P(0, \\pm\\sqrt{3})}", False),  # wrong sign of k
+        ("\\boxed{k=-\\frac{1}{2}, P(0, \\sqrt{3})}", False),  # one of the two points
+        ("\\boxed{k=-\\frac{1}{2}, P(\\pm\\sqrt{3}, 0)}", False),  # the other axis
+        ("\\boxed{k=-\\frac{1}{2}}", False),  # half of the answer
+        ("\\boxed{m=-\\frac{1}{2}, P(0, \\pm\\sqrt{3})}", False),  # another quantity
+        ("\\boxed{k=-\\frac{1}{2}, P(0, \\pm\\sqrt{3}), Q(1, 1)}", False),  # more than asked
+    ],
+)
+def test_compound_latex_answers_are_verified_part_by_part(response: str, correct: bool) -> None:
+    result = score_response(response, COMPOUND_GOLD, "en", "latex")
+    assert result["correct"] is correct, result
+    assert result["reason"] is None
+
+
+def test_compound_parts_keep_brackets_together() -> None:
+    assert compound_parts("$x=2, A(1, -1)$") == ["x=2", "A(1,-1)"]
+    assert compound_parts("[-\\frac{1}{4}, 0) \\cup (0, 2)") == ["[-\\frac{1}{4},0)\\cup(0,2)"]
+    assert compound_parts("a = 1;\\ b = 2") == ["a=1", "b=2"]
+    # an unnamed list is not compound: math-verify keeps comparing it as a set or tuple
+    assert verify("3, 1, 2", "1, 2, 3", "latex") == (True, None)
+    assert verify("x = 2, y = -1", "$x=2, y=-1$", "latex") == (True, None)
+    assert verify("x = -1, y = 2", "$x=2, y=-1$", "latex") == (False, None)

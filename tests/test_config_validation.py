@@ -108,3 +108,92 @@ def test_list_given_with_config_on_the_command_line_plans_every_seed(tmp_path):
             if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert jobs["train_grpo"] == 2 * 2  # k0, k1 x seeds 0, 1
     assert jobs["predict"] == 2 * 2 + 1  # + the initial model
+
+
+def _with_benchmarks(**benchmarks):
+    config = copy.deepcopy(BASE)
+    config["benchmarks"] = {**config["benchmarks"], **benchmarks}
+    return config
+
+
+def test_benchmark_filter_and_difficulty_keys_validate():
+    config = _with_benchmarks(
+        mm_cnmo={"preset": "mmath", "path": "/data/mmath/{lang}.json", "filter": {"data_source": "CNMO"}},
+        leveled={"kind": "file", "path": "/data/lv_{lang}.json", "format": "json", "question_field": "q",
+                 "answer_field": "a", "filter": {"level": [1, 2, 3]}, "difficulty_field": "level",
+                 "difficulty_weights": {"1": 1, "2": 2.5, "3": 6}},
+        pm={"preset": "polymath"},
+    )
+    assert _checked(config) == []
+    assert study.difficulty_weights(config) == {
+        "leveled": {"1": 1.0, "2": 2.5, "3": 6.0},
+        "pm": {"low": 1.0, "medium": 2.0, "high": 4.0, "top": 8.0},
+    }
+    assert config["benchmarks"]["mm_cnmo"]["difficulty_weights"] is None  # schema default: the preset's
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ({"preset": "mmath", "filter": {"data_source": {"in": "CNMO"}}}, "filter"),
+        ({"preset": "mmath", "filter": {"data_source": []}}, "filter"),
+        ({"preset": "polymath", "difficulty_weights": {"low": -1}}, "difficulty_weights"),
+        ({"preset": "mmath", "format": "yaml"}, "format"),
+    ],
+)
+def test_schema_rejects_malformed_benchmark_keys(spec, expected):
+    from snakemake.exceptions import WorkflowError
+
+    with pytest.raises(WorkflowError, match=expected):
+        _checked(_with_benchmarks(bad=spec))
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ({"preset": "no_such"}, "benchmarks.bad.preset: unknown preset 'no_such'"),
+        ({"preset": "mmath", "difficulty_weights": {"hard": 2}}, "benchmarks.bad.difficulty_weights: needs difficulty_field"),
+        ({"kind": "synthetic", "filter": {"template": "add"}}, "benchmarks.bad.filter: not available for kind 'synthetic'"),
+    ],
+)
+def test_benchmark_settings_are_checked_before_any_job(spec, expected):
+    assert any(expected in error for error in _checked(_with_benchmarks(bad=spec)))
+
+
+def test_weighted_benchmark_reaches_the_analysis_command(tmp_path):
+    config = _with_benchmarks(pm={"preset": "polymath", "languages": ["en", "de"]})
+    write_config(tmp_path / "pm.yaml", config)
+    proc = snakemake(REPO, "-n", "-p", "results/tables/accuracy.csv", "--configfile", str(tmp_path / "pm.yaml"),
+                     "--directory", str(tmp_path), timeout=120)
+    out = proc.stdout + proc.stderr
+    assert '--difficulty-weights \'{"pm": {"high": 4.0, "low": 1.0, "medium": 2.0, "top": 8.0}}\'' in out
+    default = snakemake(REPO, "-n", "-p", "results/tables/accuracy.csv", "--configfile", str(REPO / "config.yaml"),
+                        "--directory", str(tmp_path / "d"), timeout=120)
+    assert "--difficulty-weights" not in default.stdout + default.stderr
+
+
+def test_every_benchmark_snippet_of_the_readme_validates():
+    """The README's benchmark formats are configs that validate (and, with the shared data, load)."""
+    import re
+    import textwrap
+
+    import yaml
+
+    from parallel_scaling import benchmarks
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Benchmarks"):text.index("### GRPO settings")]
+    snippets = [textwrap.dedent(block) for block in re.findall(r"```yaml\n(.*?)```", section, flags=re.DOTALL)]
+    assert len(snippets) >= 6
+    found = {}
+    for snippet in snippets:
+        data = yaml.safe_load(snippet)
+        found.update(data.get("benchmarks", data))
+    assert {"json", "tsv"} <= {b.get("format") for b in found.values()} and any("filter" in b for b in found.values())
+    assert any("difficulty_weights" in b for b in found.values())
+    assert _checked(_with_benchmarks(**found)) == []
+    mgsm = REPO.parent / "shared" / "data" / "mgsm"
+    if mgsm.is_dir():  # the shared-data examples load from the repository root
+        for name in ("mgsm", "mgsm_tsv"):
+            spec = {**found[name], "path": str(REPO / found[name]["path"])}
+            assert len(benchmarks.load_language(name, benchmarks.resolve(name, spec), "sw")) == 250

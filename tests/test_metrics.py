@@ -15,6 +15,7 @@ from parallel_scaling.metrics import (
     MTIError,
     ScoredFormatError,
     accuracy_table,
+    difficulty_weighted_accuracy,
     load_scored,
     mti,
     mti_table,
@@ -126,6 +127,62 @@ def test_accuracy_table_rejects_duplicates_and_inconsistent_train_langs(tmp_path
     mixed = load_scored([write_jsonl(tmp_path / "m.jsonl", [row(id="1"), row(id="2", train_langs=["en"])])])
     with pytest.raises(ScoredFormatError, match="inconsistent train_langs"):
         accuracy_table(mixed)
+
+
+def test_difficulty_weighted_accuracy_weighs_levels_not_items() -> None:
+    # easy: 3 of 4 correct (0.75), hard: 1 of 2 (0.5); weights 1 and 8 -> (0.75 + 8 * 0.5) / 9
+    correct = [True, True, True, False, True, False]
+    levels = ["easy", "easy", "easy", "easy", "hard", "hard"]
+    assert difficulty_weighted_accuracy(correct, levels, {"easy": 1, "hard": 8}) == pytest.approx(4.75 / 9)
+    # levels absent from the items do not count; equal weights give the mean of the level accuracies
+    assert difficulty_weighted_accuracy(correct, levels, {"easy": 2, "hard": 2, "extreme": 16}) == pytest.approx(0.625)
+    with pytest.raises(ValueError, match="difficulty level.*hard have no weight"):
+        difficulty_weighted_accuracy(correct, levels, {"easy": 1})
+
+
+def test_numeric_difficulty_levels_read_as_text() -> None:
+    # a level column with gaps comes back from pandas as floats: 2.0 must still be level "2"
+    items = normalize_items(pd.DataFrame([row(id="1", difficulty=1), row(id="2", difficulty=2.0), row(id="3")]))
+    assert items["difficulty"].tolist()[:2] == ["1", "2"] and pd.isna(items["difficulty"].iloc[2])
+
+
+def _leveled(tmp_path: Path) -> pd.DataFrame:
+    """Two benchmarks: 'poly' with difficulty levels (a level per item), 'plain' without."""
+    rows = []
+    for seed, paradigm, mixture, k in ((None, "init", "init", None), (0, "grpo", "k1", 1)):
+        for i in range(6):
+            level = ("low", "low", "low", "mid", "mid", "top")[i]
+            good = i < (2 if paradigm == "init" else 4)
+            rows.append(row(benchmark="poly", id=str(i), difficulty=level, correct=good, seed=seed, paradigm=paradigm,
+                            mixture=mixture, k=k, train_langs=[] if paradigm == "init" else ["en", "de"]))
+            rows.append(row(benchmark="plain", id=str(i), correct=good, seed=seed, paradigm=paradigm, mixture=mixture,
+                            k=k, train_langs=[] if paradigm == "init" else ["en", "de"]))
+    return load_scored([write_jsonl(tmp_path / "lv.jsonl", rows)])
+
+
+def test_accuracy_table_adds_weighted_accuracy_only_with_weights(tmp_path: Path) -> None:
+    items = _leveled(tmp_path)
+    plain = accuracy_table(items)
+    assert "weighted_accuracy" not in plain.columns  # nothing changes without weights
+    long = accuracy_table(items, weights={"poly": {"low": 1, "mid": 2, "top": 4}})
+    assert list(long.columns) == [*plain.columns[:list(plain.columns).index("accuracy") + 1], "weighted_accuracy",
+                                  *plain.columns[list(plain.columns).index("accuracy") + 1:]]
+    pd.testing.assert_frame_equal(long.drop(columns="weighted_accuracy"), plain)
+    got = long.set_index(["benchmark", "mixture"])["weighted_accuracy"]
+    assert got[("poly", "init")] == pytest.approx((1 * 2 / 3 + 2 * 0 + 4 * 0) / 7)  # low 2/3, mid 0, top 0
+    assert got[("poly", "k1")] == pytest.approx((1 * 1 + 2 * 0.5 + 4 * 0) / 7)  # low 3/3, mid 1/2, top 0
+    assert math.isnan(got[("plain", "init")]) and math.isnan(got[("plain", "k1")])
+    wide = wide_table(long[long["benchmark"] == "poly"], value="weighted_accuracy")
+    assert wide["en"].tolist() == pytest.approx([2 / 21, 2 / 7])
+
+
+def test_weighted_accuracy_errors_name_the_benchmark(tmp_path: Path) -> None:
+    items = _leveled(tmp_path)
+    with pytest.raises(ScoredFormatError, match=r"benchmark 'plain' has difficulty weights but 12 scored rows carry "
+                                                r"no 'difficulty'.*lv\.jsonl"):
+        accuracy_table(items, weights={"plain": {"low": 1}})
+    with pytest.raises(ScoredFormatError, match=r"benchmark 'poly': difficulty level\(s\) top have no weight"):
+        accuracy_table(items, weights={"poly": {"low": 1, "mid": 2}})
 
 
 def _long_from_accuracies(table: dict[tuple[str, str], dict[str, float]], train: dict[str, list[str]]) -> pd.DataFrame:

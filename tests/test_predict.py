@@ -19,8 +19,8 @@ def _tiny_model(path):
 
 def test_predict_writes_one_file_per_benchmark_language_with_samples(tmp_path, capsys):
     _tiny_model(tmp_path / "m")
-    write_jsonl(tmp_path / "en.jsonl", [{"id": "a", "question": "Tom has 3 apples.", "answer": "3"},
-                                        {"id": "b", "question": "Tom has 4 apples.", "answer": "4"}])
+    write_jsonl(tmp_path / "en.jsonl", [{"id": "a", "question": "Tom has 3 apples.", "answer": "3", "difficulty": "low"},
+                                        {"id": "b", "question": "Tom has 4 apples.", "answer": "4", "difficulty": "top"}])
     write_jsonl(tmp_path / "zh.jsonl", [{"id": "a", "question": "小明有3个苹果。", "answer": "3"}])
     settings = {"engine": "transformers", "device": "cpu", "temperature": 0.8, "top_p": 0.9, "n": 2,
                 "max_new_tokens": 5, "batch_size": 2, "seed": 0}
@@ -33,6 +33,8 @@ def test_predict_writes_one_file_per_benchmark_language_with_samples(tmp_path, c
     zh = read_jsonl(tmp_path / "out/b1/zh.jsonl")
     assert [(r["id"], r["sample"]) for r in en] == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
     assert len(zh) == 2 and all(r["lang"] == "zh" and r["model"] == "tiny" and r["gold"] == "3" for r in zh)
+    # an item's difficulty level travels with its predictions (the weighted accuracy needs it)
+    assert [r["difficulty"] for r in en] == ["low", "low", "top", "top"] and all("difficulty" not in r for r in zh)
     assert all(isinstance(r["response"], str) and r["prompt"].endswith("\n") for r in en + zh)
     recorded = json.loads((tmp_path / "out/_settings.json").read_text())
     assert recorded["settings"] == settings and recorded["engine"] == "transformers"

@@ -151,6 +151,28 @@ def test_score_rows_and_summary_counts() -> None:
     assert summary.loc["all", "n"] == 8 and summary.loc["all", "correct"] == 5
 
 
+def test_difficulty_weighted_accuracy_beside_accuracy(tmp_path: Path) -> None:
+    rows = [
+        {"response": "The answer is 4.", "gold": "4", "lang": "en", "level": "low"},
+        {"response": "The answer is 5.", "gold": "4", "lang": "en", "level": "low"},
+        {"response": "\\boxed{9}", "gold": "9", "lang": "en", "level": "top"},
+        {"response": "Jibu ni 2.", "gold": "3", "lang": "sw", "level": "top"},
+        {"response": "Jibu ni 3.", "gold": "3", "lang": "sw", "level": "low"},
+    ]
+    inp = _write(tmp_path / "lv.jsonl", rows)
+    code, stdout, _ = _run([str(inp), "--difficulty-weights", '{"low": 1, "top": 8}', "--difficulty-field", "level"])
+    assert code == 0
+    table = pd.read_csv(io.StringIO(stdout)).set_index("lang")
+    assert list(table.columns) == ["n", "correct", "accuracy", "weighted_accuracy", "no_answer", "off_target_rate"]
+    assert table.loc["en", "weighted_accuracy"] == pytest.approx((0.5 + 8 * 1) / 9, abs=1e-4)
+    assert table.loc["sw", "weighted_accuracy"] == pytest.approx((1 + 8 * 0) / 9, abs=1e-4)
+    assert table.loc["all", "weighted_accuracy"] == pytest.approx((2 / 3 + 8 * 0.5) / 9, abs=1e-4)
+    code, stdout, _ = _run([str(inp)])
+    assert code == 0 and stdout.splitlines()[0] == ",".join(SUMMARY_COLUMNS)  # unchanged without weights
+    code, _, stderr = _run([str(inp), "--difficulty-weights", '{"low": 1, "top": 8}'])
+    assert code == 2 and "5 rows have no field 'difficulty'" in stderr
+
+
 def test_answer_type_option_overrides_rows(tmp_path: Path) -> None:
     inp = _write(tmp_path / "mc.jsonl", [{"response": "I pick (B).", "gold": "B", "lang": "en"}])
     code, stdout, _ = _run([str(inp), "--answer-type", "choice"])

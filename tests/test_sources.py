@@ -78,6 +78,32 @@ def test_csv_tsv_parquet_and_id_field(tmp_path):
                                                                      ("item-train-1", "x", "2")]
 
 
+def test_one_json_array_per_file(tmp_path):
+    rows = [{"problem": f"Wie viel ist {i} mal 3?", "solution": str(3 * i), "uid": f"u{i}"} for i in range(4)]
+    array = tmp_path / "de.json"
+    array.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")  # pretty-printed, multi-line
+    lines = _write_jsonl(tmp_path / "lines.json", rows)  # JSON Lines under a .json name
+    for path, fmt in ((array, "auto"), (array, "json"), (lines, "auto")):
+        records = sources.read_records(path, fmt)
+        assert [rec["uid"] for _, rec in records] == ["u0", "u1", "u2", "u3"], (path, fmt)
+    assert sources.read_records(array)[2][0] == f"{array}:item 2"
+    settings = {"kind": "file", "test": str(array), "train": str(array), "format": "json", "question_field": "problem",
+                "answer_field": "solution", "id_field": "uid"}
+    assert [(r["id"], r["answer"]) for r in sources.load_split(settings, "test")][-1] == ("u3", "9")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"problem": "1+1?", "solution": "2"}', r"expected one JSON array of objects, got a JSON dict"),
+    ('[{"problem": "1+1?"}, 5]', r"bad\.json:item 1: expected a JSON object, got int"),
+    ('[{"problem": "1+1?"},\n {"problem": }]', r"bad\.json:2: invalid JSON"),
+])
+def test_json_array_errors_name_file_and_item(tmp_path, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content, encoding="utf-8")
+    with pytest.raises(sources.SourceError, match=message):
+        sources.read_records(bad, "json")
+
+
 def test_huggingface_loader_with_local_files(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     train = _write_jsonl(tmp_path / "train.jsonl", _rows(30))

@@ -3,8 +3,9 @@
 Output layout under ``--outdir``::
 
     tables/accuracy.csv   long accuracy table (metrics.accuracy_table)
-    tables/accuracy.md    wide accuracy table (languages as columns) in markdown
-    tables/accuracy.tex   the same as a booktabs tabular
+    tables/accuracy.md    wide accuracy table (languages as columns) in markdown; with
+                          --difficulty-weights, a second one of difficulty-weighted accuracy
+    tables/accuracy.tex   the same as booktabs tabulars
     tables/mti.csv        MTI per trained checkpoint and formula (metrics.mti_table)
     tables/law.csv        one row per series (scaling_law.law_summary)
     tables/law.md         human summary: leap, b, R^2, gap with intervals, or why no law
@@ -59,9 +60,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
     parser.add_argument("--mti-formula", choices=MTI_FORMULAS, default="ratio", help="MTI formula when --y mti")
     parser.add_argument("--level", type=float, default=0.95, help="confidence level of all intervals")
+    parser.add_argument(
+        "--difficulty-weights",
+        type=_weights_arg,
+        default={},
+        help='JSON {benchmark: {level: weight}}: adds difficulty-weighted accuracy for those benchmarks '
+        '(scored rows need a "difficulty" field), e.g. \'{"polymath": {"low": 1, "medium": 2, "high": 4, "top": 8}}\'',
+    )
     parser.add_argument("--plot-training", nargs="+", type=Path, default=None, help="training-log CSVs to plot")
     parser.add_argument("--training-labels", nargs="+", default=None, help="one label per --plot-training CSV")
     return parser
+
+
+def _weights_arg(text: str) -> dict[str, dict[str, float]]:
+    """``--difficulty-weights``: a JSON object of benchmark -> {level: positive weight}."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg})") from None
+    ok = isinstance(value, dict) and all(
+        isinstance(w, dict) and w and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
+                                          for x in w.values())
+        for w in value.values()
+    )
+    if not ok:
+        raise argparse.ArgumentTypeError('expected {"benchmark": {"level": positive weight, ...}, ...}')
+    return {str(b): {str(lv): float(x) for lv, x in w.items()} for b, w in value.items()}
+
+
+def weighted_tables(long, english: str, weights: dict[str, dict[str, float]]):
+    """Wide difficulty-weighted accuracy of the benchmarks with weights, and a line naming the weights."""
+    if not weights or "weighted_accuracy" not in long.columns:
+        return None, ""
+    part = long[long["benchmark"].isin(list(weights))]
+    if part.empty:
+        return None, ""
+    names = sorted(set(part["benchmark"]))
+    described = "; ".join(f"{b}: " + ", ".join(f"{lv} {w:g}" for lv, w in weights[b].items()) for b in names)
+    return wide_table(part, value="weighted_accuracy", english=english), described
 
 
 def _ci(value: float, low: float, high: float, fmt: str = ".3f") -> str:
@@ -202,13 +238,18 @@ def run(args: argparse.Namespace) -> list[Path]:
     written: list[Path] = []
 
     items = load_scored(args.scored)
-    long = accuracy_table(items, level=args.level)
+    long = accuracy_table(items, level=args.level, weights=args.difficulty_weights)
     long.to_csv(tables / "accuracy.csv", index=False)
     wide = wide_table(long, english=args.english)
-    (tables / "accuracy.md").write_text(to_markdown(wide), encoding="utf-8")
-    (tables / "accuracy.tex").write_text(
-        to_latex(wide, caption="Accuracy per language", label="tab:accuracy"), encoding="utf-8"
-    )
+    markdown = to_markdown(wide)
+    latex = to_latex(wide, caption="Accuracy per language", label="tab:accuracy")
+    weighted, described = weighted_tables(long, args.english, args.difficulty_weights)
+    if weighted is not None:
+        title = f"Difficulty-weighted accuracy (sum of weight x accuracy per level over the sum of weights; {described})"
+        markdown += f"\n{title}:\n\n" + to_markdown(weighted)
+        latex += "\n" + to_latex(weighted, caption=title, label="tab:accuracy-weighted")
+    (tables / "accuracy.md").write_text(markdown, encoding="utf-8")
+    (tables / "accuracy.tex").write_text(latex, encoding="utf-8")
     mti = mti_table(long, english=args.english)
     mti.to_csv(tables / "mti.csv", index=False)
     written += [tables / n for n in ("accuracy.csv", "accuracy.md", "accuracy.tex", "mti.csv")]
@@ -238,6 +279,8 @@ def run(args: argparse.Namespace) -> list[Path]:
         "level": args.level,
         "scored": [str(p) for p in args.scored],
     }
+    if args.difficulty_weights:
+        options["difficulty_weights"] = args.difficulty_weights
     (law_dir / "fit.json").write_text(json.dumps(fit_json(laws, options), indent=2), encoding="utf-8")
     written += [tables / "law.csv", tables / "law.md", law_dir / "fit.json"]
 

@@ -7,6 +7,12 @@ phrases of the study's languages. We therefore extract with an explicit, ordered
 ``Extraction.method``, and only use math-verify to decide *equivalence* (``\\frac{1}{2}`` ==
 ``0.5``), with a plain numeric comparison in front of it that is exact and fast.
 
+An answer line is read the way a grader would read it: a calculation ("Answer: 1250 - 900 = 350")
+gives the last value of its chain, and a line that commits to nothing ("cannot be determined",
+"5 (if ...) or 6 (if ...)") gives *no* answer rather than a number picked from the reasoning.
+Compound LaTeX answers ("\\lambda=2\\sqrt{2}, A(\\pm 1, 0)") are compared part by part, because
+math-verify reads them as one unrelated expression.
+
 Nothing here raises on model output: empty, unparseable or answer-less responses come back as
 incorrect with a human-readable reason, so one bad generation never aborts an evaluation.
 """
@@ -108,6 +114,71 @@ COT_HEADERS: tuple[str, ...] = (
     "దశలవారీగా సమాధానం",
 )
 
+#: Statements that the question cannot be answered, as data: (language, regular expression), matched
+#: case-insensitively in the sentence after an answer marker, before its first number. An answer
+#: line saying one of these commits to no value, so nothing is extracted (falling back to the last
+#: number of the reasoning would grade a refusal as if it were an answer).
+NO_ANSWER_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("en", r"(?:not possible|impossible|unable|no way) to (?:determine|calculate|compute|know|say|tell|find|answer)"),
+    ("en", r"can(?:not|['’]t| not) (?:be )?(?:determined?|calculated?|computed?|known|answered|found|sa(?:y|id)|tell)"),
+    ("en", r"(?:not enough|insufficient|missing) (?:information|data)"),
+    ("en", r"\bundeterminable\b|\bnot determinable\b|\bundetermined\b"),
+    ("de", r"nicht (?:eindeutig )?(?:bestimmbar|bestimmen|bestimmt werden|berechnet werden|ermittelt werden|sagen)"),
+    ("de", r"(?:nicht möglich|unmöglich),? .{0,40}?(?:bestimmen|berechnen|ermitteln|sagen)"),
+    ("de", r"(?:nicht genügend|nicht genug|unzureichende|fehlende) (?:informationen|angaben|daten)"),
+    ("fr", r"(?:impossible|pas possible) de (?:déterminer|calculer|savoir|dire|répondre|trouver)"),
+    ("fr", r"ne (?:peut|peuvent|pouvons|peux) pas (?:être )?(?:déterminer|déterminée?s?|calculer|calculée?s?|savoir)"),
+    ("fr", r"(?:pas assez|manque) d'informations?|informations? insuffisantes?|données insuffisantes"),
+    ("es", r"no (?:es posible|se puede|podemos|puedo) (?:determinar|calcular|saber|decir)"),
+    ("es", r"imposible (?:de )?(?:determinar|calcular|saber|decir)|no (?:se )?puede ser determinad[oa]"),
+    ("es", r"(?:información|datos) insuficientes?|no hay (?:suficiente información|suficientes datos)"),
+    ("it", r"non (?:è possibile|si può|possiamo) (?:determinare|calcolare|sapere|dire)|informazioni insufficienti"),
+    ("pt", r"não (?:é possível|se pode|podemos) (?:determinar|calcular|saber|dizer)|informações insuficientes"),
+    ("nl", r"niet (?:te )?(?:bepalen|berekenen)|onvoldoende informatie"),
+    ("ru", r"(?:невозможно|нельзя|не можем|не могу|не удаётся|не удается) (?:однозначно |точно )?"
+           r"(?:определить|вычислить|сказать|найти|ответить|установить)"),
+    ("ru", r"недостаточно (?:данных|информации|условий)|не может быть (?:определ|вычисл|найден)"),
+    ("zh", r"无法(?:确定|判断|计算|得出|求出|回答|得知)|不能(?:确定|计算|求出|得出)|条件不足|信息不足|缺少(?:信息|条件|数据)"),
+    ("ja", r"(?:決定|特定|判断|計算|確定|算出|判定)(?:することは|は)?できません|(?:決定|特定|判断|計算|確定)できない"),
+    ("ja", r"(?:求め|決め)られ(?:ません|ない)|(?:情報|条件|データ)が(?:不足|足りません|足りない)"),
+    ("ko", r"(?:결정|계산|확정|판단|구)할 수 없|알 수 없|정보가 (?:부족|충분하지)"),
+    ("th", r"ไม่สามารถ(?:ระบุ|หา|คำนวณ|ตัดสิน|บอก|ทราบ|ตอบ)|ข้อมูลไม่(?:เพียงพอ|พอ|ครบ)"),
+    ("sw", r"haiwezekani (?:kuamua|kujua|kuhesabu|kupata|kusema)|haiwezi kuamuliwa|hatuwezi (?:kuamua|kujua|kuhesabu)"),
+    ("sw", r"taarifa (?:haitoshi|hazitoshi)|habari (?:haitoshi|hazitoshi)"),
+    ("bn", r"নির্ধারণ করা (?:সম্ভব নয়|যায় না)|তথ্য (?:অপর্যাপ্ত|যথেষ্ট নয়)"),
+    ("te", r"నిర్ణయించలేము|నిర్ధారించలేము|సమాచారం సరిపోదు"),
+    ("hi", r"निर्धारित नहीं (?:किया जा सकता|कर सकते)|पर्याप्त जानकारी नहीं"),
+    ("ar", r"لا يمكن (?:تحديد|حساب|معرفة)|معلومات غير كافية"),
+    ("vi", r"không thể (?:xác định|tính|biết)|không đủ thông tin"),
+    ("id", r"tidak (?:dapat|bisa) (?:ditentukan|dihitung|menentukan)|informasi tidak (?:cukup|memadai)"),
+    ("tr", r"belirlenemez|hesaplanamaz|yeterli bilgi (?:yok|bulunmuyor)"),
+)
+
+#: Words for "or", as data: (language, regular expression). An answer sentence offering two
+#: different numbers joined by one of them ("5 (if ...) or 6 (if ...)") is a hedge, not an answer.
+#: Only used for ``number`` answers: a LaTeX answer such as ``x = 1 \text{ or } x = 2`` is legitimate.
+OR_WORDS: tuple[tuple[str, str], ...] = (
+    ("en", r"\bor\b"),
+    ("de", r"\boder\b"),
+    ("fr", r"\bou\b"),
+    ("pt", r"\bou\b"),
+    ("es", r"(?<=\s)[ou](?=\s)"),
+    ("it", r"(?<=\s)o(?=\s)|\boppure\b"),
+    ("ru", r"\bили\b|\bлибо\b"),
+    ("zh", r"或者?|还是"),
+    ("ja", r"または|もしくは|あるいは"),
+    ("ko", r"또는|아니면|혹은"),
+    ("th", r"หรือ"),
+    ("sw", r"\bau\b"),
+    ("bn", r"অথবা|(?<=\s)বা(?=\s)"),
+    ("te", r"లేదా"),
+    ("hi", r"अथवा|(?<=\s)या(?=\s)"),
+    ("ar", r"(?<=\s)أو(?=\s)"),
+    ("vi", r"\bhoặc\b"),
+    ("id", r"\batau\b"),
+    ("tr", r"\bveya\b|\bya da\b"),
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -179,6 +250,11 @@ def _number_matches(text: str) -> list[str]:
 
 def _number_spans(text: str) -> list[tuple[str, int]]:
     """``(canonical value, start offset)`` of every number in ``text``."""
+    return [(value, start) for value, start, _ in _number_items(text)]
+
+
+def _number_items(text: str) -> list[tuple[str, int, int]]:
+    """``(canonical value, start, end)`` of every number in ``text``."""
     found = []
     for m in _NUMBER.finditer(text):
         sign = m.group("sign")
@@ -195,7 +271,7 @@ def _number_spans(text: str) -> list[tuple[str, int]]:
             value += "/" + m.group("den")
         if sign:
             value = "-" + value
-        found.append((value, m.start()))
+        found.append((value, m.start(), m.end()))
     return found
 
 
@@ -269,6 +345,26 @@ _PHRASE = _compile_phrases(ANSWER_PHRASES)
 _HEADERS = re.compile("|".join(re.escape(normalize_text(h)) for h in COT_HEADERS), flags=re.IGNORECASE)
 
 
+def _compile_alternatives(patterns: Sequence[tuple[str, str]]) -> re.Pattern[str]:
+    """One case-insensitive alternation of regular expressions, normalised like responses."""
+    return re.compile("|".join(f"(?:{normalize_text(p)})" for _, p in patterns), flags=re.IGNORECASE)
+
+
+_NO_ANSWER = _compile_alternatives(NO_ANSWER_PATTERNS)
+_OR_WORD = _compile_alternatives(OR_WORDS)
+_SENTENCE_END = re.compile(r"(?<!\d)\.|\.(?!\d)|[。！？!?;；]")
+# "=" and "≈" link the steps of a calculation ("1250 - 900 = 350", "22/7 ≈ 3.14")
+_CHAIN_LINK = re.compile(r"=|≈|\\approx(?![A-Za-z])")
+# after an operand: an optional unit ("$", "%", "元", "apples") then an operator, or a glued variable
+# then "=" ("2x = 10"); "3 hours = 180 minutes" restates a value and is no calculation
+_OPERAND_TAIL = re.compile(
+    r"[A-Za-z](?![A-Za-z])\s*[=≈]"
+    r"|\s*(?:[$€£¥₹%]|[^\W\d_]{1,12})?\s*(?:[+*/×·÷^]|-\s*[$€£¥₹(]?\s*\d|\\(?:times|cdot|div)(?![A-Za-z]))"
+)
+# after a result: an operator and another operand mean the "result" is itself an expression
+_NOT_A_RESULT = re.compile(r"\s*(?:[$€£¥₹%]\s*)?(?:[+*/×·÷^]|-\s*\d|\\(?:times|cdot|div)(?![A-Za-z]))")
+
+
 def _last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{...}``, honouring nested braces; None if absent/unclosed."""
     starts = [m.end() for m in _BOXED.finditer(text)]
@@ -301,6 +397,69 @@ def _sentence(text: str) -> str:
     return head.strip().strip("*").strip()
 
 
+def _answer_sentence(text: str) -> str:
+    """The first sentence of ``text``, not cut inside brackets ("5 (if Mr. X ...) or 6")."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([{（":
+            depth += 1
+        elif ch in ")]}）":
+            depth = max(0, depth - 1)
+        elif depth == 0 and _SENTENCE_END.match(text, i):
+            return text[:i]
+    return text
+
+
+def _is_refusal(sentence: str) -> bool:
+    """Does the answer sentence say the answer cannot be given (before stating any number)?"""
+    m = _NO_ANSWER.search(sentence)
+    if not m:
+        return False
+    first = _number_items(sentence)
+    return not first or m.start() < first[0][1]
+
+
+def _is_hedge(sentence: str) -> bool:
+    """Does the answer sentence offer two different numbers joined by "or" ("5 (if ...) or 6")?"""
+    items = _number_items(sentence)
+    for m in _OR_WORD.finditer(sentence):
+        before = [v for v, _, end in items if end <= m.start()]
+        after = [v for v, start, _ in items if start >= m.end()]
+        if before and after and _as_fraction(before[-1]) != _as_fraction(after[0]):
+            return True
+    return False
+
+
+def _as_fraction(value: str) -> Fraction | str:
+    """Exact value of a canonical number string (the string itself if it is not one)."""
+    try:
+        return Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        return value
+
+
+def _chain_value(sentence: str) -> str | None:
+    """The last value of an answer written as a calculation, else None.
+
+    "1250 - 900 = 350" and "3R - 16 = 3(46) - 16 = 122" give 350 and 122; so do "x = 5" and
+    "Total = 5 + 3 = 8" (nothing numeric before the first "="). A sentence that states its value
+    first and explains it after ("18 (since 9 × 2 = 18)", "25%, as 1/4 = 0.25") is not a
+    calculation: its first number is not an operand. A last step that is itself an expression
+    ("x = 9 × 2") gives None, so the caller keeps the first number.
+    """
+    links = list(_CHAIN_LINK.finditer(sentence))
+    if not links:
+        return None
+    items = _number_items(sentence)
+    if items and items[0][1] < links[0].start() and not _OPERAND_TAIL.match(sentence, items[0][2]):
+        return None
+    tail = sentence[links[-1].end():]
+    result = _number_items(tail)
+    if not result or _NOT_A_RESULT.match(tail, result[0][2]):
+        return None
+    return result[0][0]
+
+
 def _value_from_segment(segment: str, answer_type: str) -> str | None:
     """The answer at the start of the text following a marker (phrase or ``####``)."""
     line = segment.split("\n", 1)[0]
@@ -311,14 +470,45 @@ def _value_from_segment(segment: str, answer_type: str) -> str | None:
     math = _MATH_SPAN.match(body)
     if math:
         inner = next(g for g in math.groups() if g is not None)
+        if answer_type == "latex":
+            joined = ", ".join([inner, *_more_math_spans(body, math.end())])
+            inner = joined if is_compound(compound_parts(joined)) else inner
         value = _math_value(inner, answer_type)
         # "$18 and she spent $5": a currency sign, not a math span -> fall through to numbers
         if value is not None and (answer_type == "latex" or "\\" in inner or single_number(value)):
             return value
     if answer_type == "latex" and body.startswith("\\"):
         return _math_value(_sentence(body), answer_type)
+    chained = _chain_value(_answer_sentence(body))
+    if chained is not None:
+        return chained
     numbers = _number_matches(body)
     return numbers[0] if numbers else None
+
+
+_SPAN_JOINER = re.compile(r"\s*(?:,|;|\band\b|&)\s*")
+
+
+def _more_math_spans(body: str, pos: int) -> list[str]:
+    """Math spans that continue an answer's first one: "$x = 2$, $A(1, 0)$" is one compound answer."""
+    found = []
+    while True:
+        joiner = _SPAN_JOINER.match(body, pos)
+        span = _MATH_SPAN.match(body, joiner.end()) if joiner else None
+        if span is None:
+            return found
+        found.append(next(g for g in span.groups() if g is not None))
+        pos = span.end()
+
+
+def _no_commitment(segment: str, answer_type: str) -> str | None:
+    """Why the answer line after a marker commits to no answer, or None when it may hold one."""
+    sentence = _answer_sentence(_LEADING_SEPARATORS.sub("", segment.split("\n", 1)[0]))
+    if _is_refusal(sentence):
+        return "answer line says the answer cannot be determined"
+    if answer_type == "number" and _is_hedge(sentence):
+        return "answer line hedges between several values"
+    return None
 
 
 def extract_answer(response: str, answer_type: str = "number") -> Extraction:
@@ -328,6 +518,11 @@ def extract_answer(response: str, answer_type: str = "number") -> Extraction:
     phrase ("The answer is", "答案是", "คำตอบคือ", ...) -> for ``latex`` the last ``$...$`` span
     if nothing numeric follows it -> last number; for ``choice`` the last ``(X)`` then a line
     holding only a letter.
+
+    On a marker's line, a calculation gives its last value ("Answer: 80 - 35 = 45" -> 45). When
+    the last marker line that says anything says the answer cannot be determined, or (``number``)
+    hedges between values ("14 (if ...) or 16 (if ...)"), nothing is extracted (method ``none``,
+    with the reason) instead of falling back to a number of the reasoning.
     """
     if answer_type not in ANSWER_TYPES:
         raise ValueError(f"unknown answer_type {answer_type!r}; choose from {', '.join(ANSWER_TYPES)}")
@@ -345,16 +540,21 @@ def extract_answer(response: str, answer_type: str = "number") -> Extraction:
         if value is not None:
             return Extraction(value, "boxed")
 
-    for m in reversed(list(_HASH.finditer(text))):
-        value = _value_from_segment(m.group(1), answer_type)
-        if value is not None:
-            return Extraction(value, "hash")
-
+    # the last marker whose line says something decides: a value, or no committed answer at all
+    markers = [(m.group(1), "hash") for m in _HASH.finditer(text)]
     searchable = _HEADERS.sub(lambda m: " " * len(m.group(0)), text)
-    for m in reversed(list(_PHRASE.finditer(searchable))):
-        value = _value_from_segment(text[m.end():], answer_type)
-        if value is not None:
-            return Extraction(value, "phrase")
+    phrases = [(text[m.end():], "phrase") for m in _PHRASE.finditer(searchable)]
+    for segments in (markers, phrases):
+        decided = False
+        for segment, method in reversed(segments):
+            if not decided and _LEADING_SEPARATORS.sub("", segment.split("\n", 1)[0]).strip():
+                decided = True  # only the last non-empty answer line may withdraw the answer
+                reason = _no_commitment(segment, answer_type)
+                if reason is not None:
+                    return Extraction(None, "none", reason)
+            value = _value_from_segment(segment, answer_type)
+            if value is not None:
+                return Extraction(value, method)
 
     if answer_type == "choice":
         letters = _PAREN_LETTER.findall(text)
@@ -404,6 +604,103 @@ def _normalize_choice(value: str) -> str | None:
     return value if len(value) == 1 and value in CHOICE_LETTERS else None
 
 
+# --------------------------------------------------------------------------- compound answers
+
+# what separates the parts of a compound answer: ",", ";", "\quad", "\text{ and }", " and "
+_PART_SEPARATOR = re.compile(r"\\q?quad(?![A-Za-z])|\\text\s*\{\s*(?:and|und|et|y|e|и|和|且|及|,|;)?\s*\}|;|\s+and\s+")
+# LaTeX spacing and sizing that never changes a value
+_LATEX_SPACING = re.compile(r"\\[,;:!> ]|~|\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])|\\displaystyle(?![A-Za-z])")
+# "x = ...", "\lambda = ...", "a_1 = ...", "f' = ..."
+_EQUATION_LABEL = re.compile(r"((?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?'*)=(.+)", flags=re.DOTALL)
+# a named point: "A(1, 0)", "P_1(2, -3)"
+_POINT_LABEL = re.compile(r"([A-Z](?:_\{?[A-Za-z0-9]+\}?)?'*)(\(.*\))", flags=re.DOTALL)
+_PLUS_MINUS = re.compile(r"\\pm(?![A-Za-z])|±")
+_MINUS_PLUS = re.compile(r"\\mp(?![A-Za-z])|∓")
+
+
+def compound_parts(expr: str) -> list[str]:
+    """The top-level parts of an answer: ``"\\lambda=2\\sqrt{2}, A(\\pm 1, 0)"`` -> two parts.
+
+    Commas inside brackets (points, intervals, ``1{,}234``) do not separate parts; math delimiters,
+    LaTeX spacing and sizing commands are dropped. Every part comes back without spaces.
+    """
+    text = normalize_text(str(expr)).replace("$", "")
+    text = re.sub(r"^\\[(\[]|\\[)\]]$", "", text.strip())
+    text = _LATEX_SPACING.sub(" ", _PART_SEPARATOR.sub(",", text))
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [re.sub(r"\s+", "", p) for p in parts if p.strip()]
+
+
+def _labelled(part: str) -> tuple[str | None, str]:
+    """``(label, value)`` of one part: ``x=5`` -> ``("x", "5")``, ``A(1,0)`` -> ``("A", "(1,0)")``."""
+    for pattern in (_EQUATION_LABEL, _POINT_LABEL):
+        m = pattern.fullmatch(part)
+        if m:
+            return m.group(1), m.group(2)
+    return None, part
+
+
+def is_compound(parts: Sequence[str]) -> bool:
+    """Several parts, at least one of them named (``x=...`` or a point ``A(...)``)."""
+    return len(parts) > 1 and any(_labelled(p)[0] is not None for p in parts)
+
+
+def _canonical(value: str) -> str:
+    """Spelling-level normal form: ``\\dfrac`` -> ``\\frac``, ``\\sqrt2`` -> ``\\sqrt{2}``, no leading ``+``."""
+    value = re.sub(r"\\[dt]frac(?![A-Za-z])", r"\\frac", value)
+    value = re.sub(r"\\sqrt(\d)", r"\\sqrt{\1}", value)
+    return re.sub(r"(^|[(\[{,])\+", r"\1", value)
+
+
+def _sign_variants(value: str) -> list[str]:
+    """``(\\pm 1, 0)`` stands for two values, ``(1, 0)`` and ``(-1, 0)``; other values for one."""
+    if not (_PLUS_MINUS.search(value) or _MINUS_PLUS.search(value)):
+        return [_canonical(value)]
+    plus = _MINUS_PLUS.sub("-", _PLUS_MINUS.sub("+", value))
+    minus = _MINUS_PLUS.sub("+", _PLUS_MINUS.sub("-", value))
+    return [_canonical(plus), _canonical(minus)]
+
+
+def _same_value(gold: str, pred: str) -> bool:
+    """Do two part values denote the same value(s)? Same spelling first, then numbers / math-verify."""
+    golds, preds = _sign_variants(gold), _sign_variants(pred)
+
+    def equal(a: str, b: str) -> bool:
+        return a == b or verify(b, a, "latex") == (True, None)
+
+    return all(any(equal(g, p) for p in preds) for g in golds) and all(any(equal(g, p) for g in golds) for p in preds)
+
+
+def _verify_compound(extracted: str, gold_parts: Sequence[str]) -> bool:
+    """Every part of the gold answer is stated, with the same value, by one part of the response.
+
+    Named parts pair by name in any order; an unnamed part of the response pairs by position.
+    A response with more or fewer parts is wrong: a compound answer is all of its parts.
+    """
+    gold = [_labelled(p) for p in gold_parts]
+    pred = [_labelled(p) for p in compound_parts(extracted)]
+    if len(pred) != len(gold):
+        return False
+    free = list(range(len(pred)))
+    for i, (label, value) in enumerate(gold):
+        j = next((k for k in free if label is not None and pred[k][0] == label), None)
+        if j is None and i in free and (pred[i][0] is None or label is None):
+            j = i
+        if j is None or not _same_value(value, pred[j][1]):
+            return False
+        free.remove(j)
+    return True
+
+
 def verify(extracted: str | None, gold: str, answer_type: str) -> tuple[bool, str | None]:
     """Is ``extracted`` equivalent to ``gold``? Returns ``(correct, reason)``.
 
@@ -425,6 +722,11 @@ def verify(extracted: str | None, gold: str, answer_type: str) -> tuple[bool, st
         if pred_letter is None:
             return False, f"answer {extracted!r} is not a choice letter"
         return pred_letter == gold_letter, None
+
+    if answer_type == "latex":
+        gold_parts = compound_parts(gold)
+        if is_compound(gold_parts):  # math-verify reads "x=1, A(1,0)" as one unrelated expression
+            return _verify_compound(extracted, gold_parts), None
 
     gold_num, pred_num = parse_number(gold), parse_number(extracted)
     if gold_num is not None and pred_num is not None:

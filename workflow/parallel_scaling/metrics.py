@@ -14,6 +14,9 @@ Definitions (also stated in each docstring, because the paper does not publish i
   next to ``n`` so readers can tell, and the scaling-law bootstrap resamples items, not samples.
 * off_target_rate = fraction of samples whose answer was flagged ``off_target`` (not in the prompt
   language).
+* weighted_accuracy (only for benchmarks given difficulty weights, e.g. PolyMath's 1/2/4/8) =
+  sum_d w_d * accuracy_d / sum_d w_d over the difficulty levels d present, accuracy_d pooled over
+  the level's samples; with every level present and weights 1, 2, 4, 8 this is PolyMath's DW-ACC.
 * MTI: see :func:`mti` for the three formulas ``ratio``, ``headroom`` and ``normalized``.
 """
 
@@ -46,7 +49,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "off_target",
 )
 #: Columns that may be absent; they are filled with None so downstream code can rely on them.
-OPTIONAL_COLUMNS: tuple[str, ...] = ("extracted", "reason")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("extracted", "reason", "difficulty")
 
 #: Keys that identify one checkpoint evaluated on one benchmark.
 CHECKPOINT_KEYS: list[str] = ["model", "paradigm", "mixture", "k", "seed", "benchmark"]
@@ -126,6 +129,7 @@ def normalize_items(items: pd.DataFrame) -> pd.DataFrame:
             raise ScoredFormatError(f"column {col!r} has null values{_where(out, out[col].isna())}")
         out[col] = out[col].astype(str)
     out["id"] = out["id"].astype(str)
+    out["difficulty"] = out["difficulty"].map(difficulty_level)
     for col in ("k", "seed", "sample"):
         try:
             out[col] = pd.to_numeric(out[col], errors="raise").astype("Int64")
@@ -148,6 +152,20 @@ def normalize_items(items: pd.DataFrame) -> pd.DataFrame:
 
     out["train_langs"] = out["train_langs"].map(as_tuple)
     return out
+
+
+def difficulty_level(value: object) -> str | None:
+    """A difficulty level as text (``2``, ``2.0`` and ``"2"`` alike), None when absent."""
+    if _missing(value):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _missing(value: object) -> bool:
+    """None, NaN or pandas' NA: a cell that holds nothing."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _where(frame: pd.DataFrame, mask: pd.Series) -> str:
@@ -210,17 +228,70 @@ def _sort_rows(frame: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     return keyed.drop(columns=["_par", "_mix"]).reset_index(drop=True)
 
 
-def accuracy_table(items: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def difficulty_weighted_accuracy(correct: Sequence[bool], levels: Sequence[str], weights: Mapping[str, float]) -> float:
+    """sum_d w_d * accuracy_d / sum_d w_d over the difficulty levels d present in ``levels``.
+
+    Weighting levels rather than items keeps a hard level's weight whatever its item count; with
+    PolyMath's four levels and weights 1, 2, 4, 8 this is the benchmark's DW-ACC. Raises
+    ValueError for a level without a weight (a typo must not silently drop items) and for no items.
+    """
+    if len(correct) != len(levels):
+        raise ValueError(f"{len(correct)} correctness values but {len(levels)} difficulty levels")
+    if not len(correct):
+        raise ValueError("no items to weigh")
+    unweighted = sorted({str(lv) for lv in levels} - set(weights))
+    if unweighted:
+        raise ValueError(f"difficulty level(s) {', '.join(unweighted)} have no weight (weighted: {', '.join(weights)})")
+    frame = pd.DataFrame({"level": [str(lv) for lv in levels], "correct": np.asarray(correct, dtype=float)})
+    per_level = frame.groupby("level")["correct"].mean()
+    w = np.array([float(weights[lv]) for lv in per_level.index])
+    return float((w * per_level.to_numpy()).sum() / w.sum())
+
+
+def _weighted_column(items: pd.DataFrame, table: pd.DataFrame, weights: Mapping[str, Mapping[str, float]]) -> pd.Series:
+    """``weighted_accuracy`` of every row of the long table (NaN for benchmarks without weights)."""
+    weighted = items[items["benchmark"].isin(list(weights))]
+    if weighted.empty:
+        return pd.Series(np.nan, index=table.index, dtype=float)
+    lacking = weighted["difficulty"].isna()
+    if lacking.any():
+        row = weighted.loc[lacking].iloc[0]
+        raise ScoredFormatError(
+            f"benchmark {row['benchmark']!r} has difficulty weights but {int(lacking.sum())} scored rows carry no "
+            f"'difficulty' (set benchmarks.{row['benchmark']}.difficulty_field){_where(weighted, lacking)}"
+        )
+    records = []
+    for key, group in weighted.groupby(ACC_KEYS, dropna=False, sort=False):
+        bench = key[ACC_KEYS.index("benchmark")]
+        try:
+            value = difficulty_weighted_accuracy(group["correct"].tolist(), group["difficulty"].tolist(), weights[bench])
+        except ValueError as exc:
+            everywhere = pd.Series(True, index=group.index)
+            raise ScoredFormatError(f"benchmark {bench!r}: {exc}{_where(group, everywhere)}") from None
+        records.append({**dict(zip(ACC_KEYS, key)), "weighted_accuracy": value})
+    found = pd.DataFrame.from_records(records, columns=[*ACC_KEYS, "weighted_accuracy"])
+    found = found.astype({c: table[c].dtype for c in ACC_KEYS})
+    merged = table[ACC_KEYS].merge(found, on=ACC_KEYS, how="left")  # NA keys (initial model) match NA
+    return pd.Series(merged["weighted_accuracy"].to_numpy(dtype=float), index=table.index)
+
+
+def accuracy_table(
+    items: pd.DataFrame, level: float = 0.95, weights: Mapping[str, Mapping[str, float]] | None = None
+) -> pd.DataFrame:
     """Long accuracy table: one row per checkpoint x benchmark x language.
 
     Columns: model, paradigm, mixture, k, seed, benchmark, lang, seen (``lang`` in the
     checkpoint's ``train_langs``), train_langs (comma-joined), n (samples), n_items, correct,
     accuracy = correct / n (mean over all samples), ci_low / ci_high (Wilson, see
-    :func:`wilson_interval`), off_target_rate = off-target samples / n.
+    :func:`wilson_interval`), off_target_rate = off-target samples / n. When ``weights`` gives
+    some benchmark a weight per difficulty level, a ``weighted_accuracy`` column follows
+    ``accuracy`` (:func:`difficulty_weighted_accuracy`; NaN for the other benchmarks); without
+    weights the table is unchanged.
 
     Raises:
         ScoredFormatError: if one checkpoint carries two different ``train_langs`` lists, or the
-            same (item, sample) appears twice for a checkpoint and language.
+            same (item, sample) appears twice for a checkpoint and language, or a weighted
+            benchmark's rows lack a difficulty or hold a level without a weight.
     """
     if items.empty:
         raise ScoredFormatError("no scored items")
@@ -262,6 +333,9 @@ def accuracy_table(items: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         "ci_high",
         "off_target_rate",
     ]
+    if weights:
+        table["weighted_accuracy"] = _weighted_column(items, table, weights)
+        cols.insert(cols.index("accuracy") + 1, "weighted_accuracy")
     return _sort_rows(table[cols], extra=["lang"])
 
 

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="predict", description=__doc__)
     p.add_argument("--model", required=True, help="checkpoint directory or hub id")
     p.add_argument("--input", nargs=3, action="append", required=True, metavar=("BENCHMARK", "LANG", "JSONL"),
-                   help="benchmark rows (id, lang, question, answer[, answer_type]); repeat per file")
+                   help="benchmark rows (id, lang, question, answer[, answer_type, difficulty]); repeat per file")
     p.add_argument("--meta", required=True, help="JSON copied into every row (model, paradigm, mixture, k, ...)")
     p.add_argument("--settings", required=True, help="JSON of the config's prediction section")
     p.add_argument("--prompt-set", required=True)
@@ -138,10 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     for bench, lang, rows in jobs:
         out_rows = []
         for r in rows:
+            # an item's difficulty level travels with it, for the difficulty-weighted accuracy
+            extra = {"difficulty": r["difficulty"]} if r.get("difficulty") is not None else {}
             for sample, resp in enumerate(responses[i]):
                 out_rows.append({**meta, "benchmark": bench, "lang": lang, "id": str(r["id"]), "sample": sample,
                                  "question": r["question"], "prompt": prompts[i], "gold": str(r["answer"]),
-                                 "answer_type": r.get("answer_type", "number"), "response": resp})
+                                 "answer_type": r.get("answer_type", "number"), **extra, "response": resp})
             i += 1
         write_jsonl(outdir / bench / f"{lang}.jsonl", out_rows)
     write_json(outdir / "_settings.json", {"engine": engine, "device": device, "model": a.model,

@@ -11,15 +11,17 @@ Two uses, one code path so pipeline numbers and re-scored external outputs are c
   produced elsewhere.
 
 Both print a per-language CSV (``lang,n,correct,accuracy,no_answer,off_target_rate`` plus an
-``all`` row) to stdout. Bad input is reported as ``FILE:LINE: message`` (exit code 2); a bad
+``all`` row) to stdout; ``--difficulty-weights`` adds a ``weighted_accuracy`` column after
+``accuracy`` (PolyMath's difficulty-weighted accuracy, from each row's ``difficulty`` field). Bad input is reported as ``FILE:LINE: message`` (exit code 2); a bad
 *response* (empty, no answer, unparseable) is data and is scored incorrect with a reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ import pandas as pd
 from .answers import ANSWER_TYPES, score_response
 from .jsonl import DataError, read_jsonl_lines, write_jsonl
 from .language import supported_languages
+from .metrics import difficulty_level, difficulty_weighted_accuracy
 
 #: Fields added to every scored row (existing fields of the same name are overwritten).
 SCORE_FIELDS: tuple[str, ...] = ("extracted", "method", "correct", "reason", "response_lang", "off_target")
@@ -112,13 +115,22 @@ def score_rows(
     return scored
 
 
-def per_language_summary(scored: list[dict[str, Any]], lang_field: str = "lang") -> pd.DataFrame:
+def per_language_summary(
+    scored: list[dict[str, Any]],
+    lang_field: str = "lang",
+    weights: Mapping[str, float] | None = None,
+    difficulty_field: str = "difficulty",
+) -> pd.DataFrame:
     """Per-language accuracy table (columns :data:`SUMMARY_COLUMNS`), sorted, plus an ``all`` row.
 
     ``no_answer`` counts responses with nothing extracted; ``off_target_rate`` is the share of
-    responses identified in another language than the row's.
+    responses identified in another language than the row's. With ``weights`` (level -> weight),
+    ``weighted_accuracy`` follows ``accuracy`` (:func:`metrics.difficulty_weighted_accuracy` of the
+    rows' ``difficulty_field``); a row without a level or with an unweighted one is a ValueError.
     """
     columns = list(SUMMARY_COLUMNS)
+    if weights:
+        columns.insert(columns.index("accuracy") + 1, "weighted_accuracy")
     if not scored:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(
@@ -129,10 +141,17 @@ def per_language_summary(scored: list[dict[str, Any]], lang_field: str = "lang")
             "off_target": [bool(r["off_target"]) for r in scored],
         }
     )
+    if weights:
+        levels = [difficulty_level(r.get(difficulty_field)) for r in scored]
+        lacking = [i for i, level in enumerate(levels) if level is None]
+        if lacking:
+            raise ValueError(f"--difficulty-weights: {len(lacking)} rows have no field {difficulty_field!r} "
+                             f"(first: row {lacking[0] + 1})")
+        frame["difficulty"] = levels
 
     def summarise(group: pd.DataFrame, lang: str) -> dict[str, Any]:
         n = len(group)
-        return {
+        out = {
             "lang": lang,
             "n": n,
             "correct": int(group["correct"].sum()),
@@ -140,10 +159,28 @@ def per_language_summary(scored: list[dict[str, Any]], lang_field: str = "lang")
             "no_answer": int(group["no_answer"].sum()),
             "off_target_rate": float(group["off_target"].mean()),
         }
+        if weights:
+            out["weighted_accuracy"] = difficulty_weighted_accuracy(
+                group["correct"].tolist(), group["difficulty"].tolist(), weights
+            )
+        return out
 
     records = [summarise(group, str(lang)) for lang, group in frame.groupby("lang", sort=True)]
     records.append(summarise(frame, "all"))
     return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _level_weights(text: str) -> dict[str, float]:
+    """``--difficulty-weights``: a JSON object of level -> positive weight."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg})") from None
+    if not isinstance(value, dict) or not value or not all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in value.values()
+    ):
+        raise argparse.ArgumentTypeError('expected {"level": positive weight, ...}')
+    return {str(k): float(w) for k, w in value.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--answer-type",
         choices=ANSWER_TYPES,
         help="answer type for every row (default: each row's 'answer_type' field, else number)",
+    )
+    parser.add_argument(
+        "--difficulty-weights",
+        type=_level_weights,
+        help='JSON {level: weight}: add a difficulty-weighted accuracy column, e.g. '
+        '\'{"low": 1, "medium": 2, "high": 4, "top": 8}\' (PolyMath)',
+    )
+    parser.add_argument(
+        "--difficulty-field", default="difficulty", help="field holding each row's difficulty level"
     )
     parser.add_argument(
         "--lid-candidates",
@@ -198,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         scored += part
     if args.out:
         write_jsonl(args.out, scored)  # atomic: a killed job never leaves a half-written OUT
-    summary = per_language_summary(scored, lang_field=args.lang_field)
+    try:
+        summary = per_language_summary(scored, args.lang_field, args.difficulty_weights, args.difficulty_field)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     summary.to_csv(sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
     return 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import math
 import re
 import sys
@@ -118,16 +119,51 @@ def solution_from_answer(value: Any) -> str | None:
 # raw readers: each yields (location, record) so errors can point at file:line
 
 
+FORMATS = ("jsonl", "json", "parquet", "tsv", "csv")
+
+
 def _detect_format(path: Path, fmt: str) -> str:
+    """The reader for ``path``: ``fmt`` when given, else from the extension.
+
+    ``.json`` is used for both one JSON array (MMATH's ``{lang}.json``) and JSON Lines, so its
+    first non-blank character decides: ``[`` is an array, anything else JSON Lines.
+    """
     if fmt != "auto":
         return fmt
     suffixes = "".join(path.suffixes[-2:]).lower()
-    for ext, name in ((".jsonl", "jsonl"), (".json", "jsonl"), (".parquet", "parquet"), (".tsv", "tsv"),
-                      (".csv", "csv")):
+    if suffixes.endswith(".json"):
+        return "json" if _first_char(path) == "[" else "jsonl"
+    for ext, name in ((".jsonl", "jsonl"), (".parquet", "parquet"), (".tsv", "tsv"), (".csv", "csv")):
         if suffixes.endswith(ext):
             return name
-    raise SourceError(f"{path}: cannot tell the format from the extension; set source.format to "
-                      "jsonl, parquet, tsv or csv")
+    raise SourceError(f"{path}: cannot tell the format from the extension; set the format key to "
+                      f"{', '.join(FORMATS)}")
+
+
+def _first_char(path: Path) -> str:
+    """First non-whitespace character of a text file ('' when empty), read in small chunks."""
+    with path.open(encoding="utf-8-sig") as handle:
+        while chunk := handle.read(4096):
+            stripped = chunk.lstrip()
+            if stripped:
+                return stripped[0]
+    return ""
+
+
+def _read_json_array(path: Path) -> Iterator[tuple[str, dict]]:
+    """A file holding one JSON array of objects; locations are ``FILE:item N`` (0-based)."""
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(data, list):
+        raise SourceError(f"{path}: expected one JSON array of objects, got a JSON {type(data).__name__} "
+                          "(JSON Lines files take format jsonl)")
+    for index, record in enumerate(data):
+        if not isinstance(record, dict):
+            raise SourceError(f"{path}:item {index}: expected a JSON object, got {type(record).__name__}")
+        yield f"{path}:item {index}", record
 
 
 def _read_delimited(path: Path, delimiter: str, columns: Sequence[str] | None) -> Iterator[tuple[str, dict]]:
@@ -171,7 +207,7 @@ def _plain(value: Any) -> Any:
 
 
 def read_records(path: str | Path, fmt: str = "auto", columns: Sequence[str] | None = None) -> list[tuple[str, dict]]:
-    """Read a local JSONL / Parquet / TSV / CSV file into ``(location, record)`` pairs in file order."""
+    """Read a local JSONL / JSON array / Parquet / TSV / CSV file into ``(location, record)`` pairs in file order."""
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"{path}: source file not found")
@@ -181,11 +217,13 @@ def read_records(path: str | Path, fmt: str = "auto", columns: Sequence[str] | N
             return [(f"{path}:{lineno}", record) for lineno, record in read_jsonl_lines(path)]
         except DataError as exc:
             raise SourceError(f"unreadable row: {exc}") from None
+    if kind == "json":
+        return list(_read_json_array(path))
     if kind == "parquet":
         return list(_read_parquet(path))
     if kind in {"tsv", "csv"}:
         return list(_read_delimited(path, "\t" if kind == "tsv" else ",", columns))
-    raise SourceError(f"{path}: unknown format {kind!r}; use jsonl, parquet, tsv or csv")
+    raise SourceError(f"{path}: unknown format {kind!r}; use {', '.join(FORMATS)}")
 
 
 def read_hf_records(settings: Mapping[str, Any], split_name: str) -> list[tuple[str, dict]]:

@@ -100,6 +100,21 @@ def bench_lang_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
     return [(b, lg) for b in config["benchmarks"] for lg in benchmark_languages(config, b)]
 
 
+def difficulty_weights(config: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Weight per difficulty level of each benchmark that defines weights (presets resolved):
+    what the tables need for the difficulty-weighted accuracy."""
+    from parallel_scaling import benchmarks
+
+    out: dict[str, dict[str, float]] = {}
+    for name, spec in config["benchmarks"].items():
+        if spec.get("kind") == "synthetic":
+            continue
+        weights = benchmarks.difficulty_weights(name, benchmarks.resolve(name, spec))
+        if weights:
+            out[name] = weights
+    return out
+
+
 @dataclass(frozen=True)
 class Run:
     """One evaluated model: an initial model (paradigm init), a public RL checkpoint (public),
@@ -185,6 +200,18 @@ def check(config: dict[str, Any], template_languages: tuple[str, ...], prompt_mi
             errors.append(f"benchmarks.{name}.kind: 'synthetic' needs source.kind 'synthetic'")
         if not b.get("kind") and not b.get("preset"):
             errors.append(f"benchmarks.{name}: give kind (synthetic, file, huggingface) or a preset")
+        elif b.get("kind") == "synthetic":
+            unused = [k for k in ("filter", "difficulty_field", "difficulty_weights") if b.get(k) is not None]
+            if unused:
+                errors.append(f"benchmarks.{name}.{unused[0]}: not available for kind 'synthetic' "
+                              "(only for file and huggingface benchmarks)")
+        else:
+            from parallel_scaling import benchmarks
+
+            try:  # an unknown preset, a malformed filter or weights stop the run before any job
+                benchmarks.resolve(name, b)
+            except ValueError as exc:
+                errors.append(str(exc))
     if config["grpo"]["per_device_train_batch_size"] % config["grpo"]["num_generations"]:
         errors.append("grpo.per_device_train_batch_size: must be a multiple of grpo.num_generations "
                       f"({config['grpo']['num_generations']})")

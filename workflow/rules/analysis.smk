@@ -78,12 +78,18 @@ rule analyze:
             else "--no-english-counts"
         ),
         offset="--offset" if config["analysis"]["offset"] else "",
+        # benchmarks with difficulty weights (e.g. PolyMath) get a difficulty-weighted accuracy
+        weights=(
+            f"--difficulty-weights {as_json(DIFFICULTY_WEIGHTS)}"
+            if DIFFICULTY_WEIGHTS
+            else ""
+        ),
         code=code_hash("analyze"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} analyze --scored {input.scored} --outdir {params.outdir} --english {params.english}"
         " --y {params.a[y]} {params.english_counts} {params.offset} --n-boot {params.a[n_boot]}"
         " --seed {params.a[seed]} --mti-formula {params.a[mti_formula]} --level {params.a[level]}"
-        " > {log.log} 2>&1"
+        " {params.weights} > {log.log} 2>&1"
 
 
 rule plot_training:

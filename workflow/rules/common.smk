@@ -43,6 +43,7 @@ EN = config["languages"]["english"]
 MIXTURES = study.mixtures(config)
 RUNS = study.runs(config)
 BENCH_LANGS = study.bench_lang_pairs(config)
+DIFFICULTY_WEIGHTS = study.difficulty_weights(config)
 TRAIN_LANGS = study.trained_languages(config)
 ALL_LANGS = sorted(set(TRAIN_LANGS) | set(config["languages"]["evaluate"]))
 QC_LANGS = study.translated_languages(config)
