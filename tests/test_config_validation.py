@@ -163,11 +163,11 @@ def test_benchmark_settings_are_checked_before_any_job(spec, expected):
 def test_weighted_benchmark_reaches_the_analysis_command(tmp_path):
     config = _with_benchmarks(pm={"preset": "polymath", "languages": ["en", "de"]})
     write_config(tmp_path / "pm.yaml", config)
-    proc = snakemake(REPO, "-n", "-p", "results/tables/accuracy.csv", "--configfile", str(tmp_path / "pm.yaml"),
+    proc = snakemake(REPO, "-n", "-p", "results/tiny/tables/accuracy.csv", "--configfile", str(tmp_path / "pm.yaml"),
                      "--directory", str(tmp_path), timeout=120)
     out = proc.stdout + proc.stderr
     assert '--difficulty-weights \'{"pm": {"high": 4.0, "low": 1.0, "medium": 2.0, "top": 8.0}}\'' in out
-    default = snakemake(REPO, "-n", "-p", "results/tables/accuracy.csv", "--configfile", str(REPO / "config.yaml"),
+    default = snakemake(REPO, "-n", "-p", "results/tiny/tables/accuracy.csv", "--configfile", str(REPO / "config.yaml"),
                         "--directory", str(tmp_path / "d"), timeout=120)
     assert "--difficulty-weights" not in default.stdout + default.stderr
 
