@@ -14,6 +14,7 @@ What a record holds and why:
 * ``settings`` / ``seeds`` -- the parsed ``--settings`` JSON and every ``--seed``/``--seeds`` value,
   because those decide the numbers as much as the inputs do.
 * ``code_version``, ``packages``, ``host``, ``gpu``, ``slurm`` -- enough to rerun on a like machine.
+* ``user`` -- the login name that ran the job: the agent of the job's action in the archive.
 * timings and the exit status; a failing command still leaves a record, then its error propagates.
 
 Secrets never enter a record: the environment is never dumped (only a whitelist of SLURM/CUDA
@@ -26,6 +27,7 @@ Hugging Face token, are replaced by ``"<redacted>"``. Key matching is by *word* 
 from __future__ import annotations
 
 import datetime as _dt
+import getpass
 import hashlib
 import importlib.metadata
 import json
@@ -426,6 +428,14 @@ def slurm_info(environ: dict[str, str] | None = None) -> dict[str, str]:
     return {name: redact_text(env[name]) for name in ENV_WHITELIST if name in env}
 
 
+def login_name() -> str | None:
+    """The login name running this process (``getpass``: LOGNAME/USER or the password database)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return None
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat()
 
@@ -481,6 +491,7 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         "code_version": code_version(),
         "packages": package_versions(),
         "host": host_info(),
+        "user": login_name(),
         "gpu": gpu_info(),
         "slurm": slurm_info(),
     })

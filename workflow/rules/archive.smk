@@ -1,8 +1,21 @@
-# `snakemake archive`: results, logs, the Snakemake report and a Workflow Run RO-Crate in one tarball.
+# `snakemake archive`: results, logs, the Snakemake report and a Workflow Run RO-Crate in one
+# tarball. The command gets the config as Snakemake merged and validated it (plus the config files
+# and overrides it came from), builds the report and asks for the run's DAG with that same config,
+# and packs only what the run's jobs wrote or read; then it checks the archive (verify-archive).
 
 
 localrules:
     archive,
+
+
+def archive_flags():
+    """The study's archive section as command-line flags (unset values left out)."""
+    a = config["archive"]
+    flags = []
+    for key in ("license", "agent", "agent_id", "organization", "organization_id"):
+        if a.get(key):
+            flags += ["--" + key.replace("_", "-"), str(a[key])]
+    return shlex.join(flags)
 
 
 rule archive:
@@ -15,14 +28,14 @@ rule archive:
     conda:
         "../../envs/archive.yaml"
     params:
-        configfiles=" ".join(f"--configfile {c}" for c in workflow.configfiles),
+        run_config=lambda wc: as_json(config),
+        overrides=as_json(CONFIG_OVERRIDES),
+        configs=" ".join(f"--config {shlex.quote(c)}" for c in CONFIG_FILES),
         snakefile=workflow.main_snakefile,
-        basedir=workflow.basedir,
-        config=workflow.configfiles[0],
         study=config["study"],
+        flags=archive_flags(),
     shell:
-        "python -m snakemake --snakefile {params.snakefile} {params.configfiles} --nolock"
-        " --report results/report.zip > {log} 2>&1 && "
-        "python -m parallel_scaling archive --results results --logs logs --report results/report.zip"
-        " --config {params.config} --workflow-dir {params.basedir} --name {params.study}"
-        " --out {output} >> {log} 2>&1"
+        "python -m parallel_scaling archive --snakemake-dag --run-config {params.run_config}"
+        " {params.configs} --overrides {params.overrides} --snakefile {params.snakefile}"
+        " --workflow-dir . --results results --logs logs --report results/report.zip"
+        " --name {params.study} {params.flags} --out {output} > {log} 2>&1"

@@ -24,6 +24,12 @@ if workflow.config_settings.configfiles:
     config.clear()
     config.update(_study)
 update_config(config, _overrides)
+# What the run was configured with, for the archive: the config files in the order Snakemake read
+# them (the study's, else config.yaml) and the --config overrides as typed above.
+CONFIG_FILES = [str(f) for f in workflow.config_settings.configfiles] or [
+    str(f) for f in workflow.configfiles
+]
+CONFIG_OVERRIDES = _overrides
 
 validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.json"))
 _errors = study.check(config, TEMPLATE_LANGUAGES, missing_languages)
