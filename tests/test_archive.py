@@ -9,6 +9,7 @@ import json
 import shutil
 import tarfile
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -480,3 +481,41 @@ def test_times_are_iso_8601_in_utc_with_milliseconds() -> None:
     assert iso_ms("2026-01-02T03:04:05Z") == "2026-01-02T03:04:05.000+00:00"
     assert iso_ms("2026-01-02T03:04:05-05:00") == "2026-01-02T08:04:05.000+00:00"
     assert iso_ms(None) is None
+
+
+def test_archive_rule_passes_the_runs_config_files_and_overrides(tmp_path: Path) -> None:
+    """What `snakemake archive` hands the command (a dry run prints it): the study's config file
+    alone (config.yaml only when no study is given), the typed --config overrides, and the merged
+    config with them applied."""
+    from helpers import REPO, copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path / "wf")
+    shutil.copy(REPO / "tests" / "configs" / "smoke.yaml", wd / "smoke.yaml")
+
+    def archive_command(*args: str) -> list[str]:
+        out = snakemake(wd, "-n", "-p", "archive", *args).stdout
+        line = next(x for x in out.splitlines() if "parallel_scaling archive" in x)
+        return shlex.split(line.split("python -m parallel_scaling archive", 1)[1].split(">")[0])
+
+    def option(argv: list[str], name: str) -> list[str]:
+        return [argv[i + 1] for i, a in enumerate(argv) if a == name]
+
+    study = archive_command("--configfile", "smoke.yaml", "--config", "seeds=[0,1]", "archive={agent: Ada}")
+    assert [Path(c).name for c in option(study, "--config")] == ["smoke.yaml"]
+    assert json.loads(option(study, "--overrides")[0]) == {"seeds": [0, 1], "archive": {"agent": "Ada"}}
+    merged = json.loads(option(study, "--run-config")[0])
+    assert merged["study"] == "smoke" and merged["seeds"] == [0, 1]
+    assert option(study, "--agent") == ["Ada"] and option(study, "--license") == ["CC-BY-4.0"]
+    assert option(study, "--out") == ["archive/smoke.tar.gz"] and "--snakemake-dag" in study
+
+    default = archive_command()
+    assert [Path(c).name for c in option(default, "--config")] == ["config.yaml"]
+    assert json.loads(option(default, "--overrides")[0]) == {}
+    assert json.loads(option(default, "--run-config")[0])["study"] == "tiny"
+
+
+def test_rule_of_a_record_without_the_dag() -> None:
+    member = lambda name: archive.Member(Path(name), name, "provenance")  # noqa: E731
+    assert archive.record_rule(member("logs/train_grpo/tiny/k1/s0.prov.json")) == "train_grpo"
+    assert archive.record_rule(member("logs/analyze.prov.json")) == "analyze"
+    assert archive.record_rule(member("logs/smoke/score/tiny/s0.prov.json"), "logs/smoke") == "score"

@@ -580,11 +580,13 @@ def _resolve_record_path(path: str, cwd: str | None) -> str:
 def record_rule(member: Member, logs_root: str = "logs") -> str:
     """The Snakemake rule of a record from its path, when the DAG is not known.
 
-    Rules write their records to ``logs/<rule>/...`` or ``logs/<rule>.prov.json``.
+    Rules write their records to ``<logs>/<rule>/...`` or ``<logs>/<rule>.prov.json``; ``logs_root``
+    is the logs directory's path in the archive.
     """
     parts = PurePosixPath(member.name).parts
-    if logs_root in parts:
-        parts = parts[parts.index(logs_root) + 1:]
+    root = PurePosixPath(logs_root).parts
+    if parts[:len(root)] == root:
+        parts = parts[len(root):]
     if len(parts) > 1:
         return parts[0]
     return parts[-1][: -len(PROV_SUFFIX)] if parts and parts[-1].endswith(PROV_SUFFIX) else "job"
@@ -1103,6 +1105,7 @@ def build_archive(results: Path, config: Path | list[Path], out: Path, logs: Pat
         readme.write_text(readme_text(title, selection, dag, tuple(excludes), attribution), encoding="utf-8")
         members = [*selection.members, Member(readme, README_NAME, "readme")]
         dag_jobs = _jobs_of(dag, workflow_dir)
+        logs_root = crate_name(Path(logs), workflow_dir.resolve(), "logs") if logs else "logs"
         try:
             with tarfile.open(tmp, "w:gz") as tar:
                 packed = [_add_file(tar, m) for m in members]
@@ -1113,7 +1116,8 @@ def build_archive(results: Path, config: Path | list[Path], out: Path, logs: Pat
                 builder.add_results_dataset(results_name)
                 by_member = {p.member: p for p in packed}
                 jobs, controls = builder.add_jobs(
-                    [(by_member[m], r, *_rule_and_outputs(m, dag_jobs, workflow_dir)) for m, r in selection.records],
+                    [(by_member[m], r, *_rule_and_outputs(m, dag_jobs, workflow_dir, logs_root))
+                     for m, r in selection.records],
                     workflow)
                 n_jobs = len(dag) if dag is not None else len(jobs)
                 configs_text = " ".join(f"--configfile {m.name}" for m in config_list
@@ -1138,12 +1142,12 @@ def _jobs_of(dag: list[DagJob] | None, workflow_dir: Path) -> dict[Path, DagJob]
     return {_in_run(log, workflow_dir).resolve(): job for job in dag for log in job.logs}
 
 
-def _rule_and_outputs(member: Member, dag_jobs: dict[Path, DagJob], workflow_dir: Path) -> \
+def _rule_and_outputs(member: Member, dag_jobs: dict[Path, DagJob], workflow_dir: Path, logs_root: str) -> \
         tuple[str, list[Path]]:
     """The rule of a record's job and its declared outputs: from the DAG, else from the record's path."""
     job = dag_jobs.get(member.source)
     if job is None:
-        return record_rule(member), []
+        return record_rule(member, logs_root), []
     return job.rule, [_in_run(o, workflow_dir) for o in job.outputs]
 
 

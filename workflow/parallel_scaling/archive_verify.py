@@ -33,7 +33,6 @@ import importlib.metadata
 import io
 import json
 import os
-import sys
 import tarfile
 import tempfile
 from collections import Counter
@@ -491,17 +490,21 @@ def render(result: Verification) -> str:
     if result.profiles is None:
         lines.append(f"profiles: {result.validator or 'not checked (--no-profiles)'}")
     else:
-        lines.append(f"profiles ({result.validator}, offline, contexts from {CONTEXTS_DIR.name}/):")
+        lines.append(f"profiles ({result.validator}, offline, JSON-LD contexts from workflow/resources/"
+                     f"{CONTEXTS_DIR.name}):")
         for profile, issues in result.profiles.items():
             counts = Counter(i.severity for i in issues)
             lines.append(f"  {profile}: {counts.get('REQUIRED', 0)} REQUIRED, "
                          f"{counts.get('RECOMMENDED', 0)} RECOMMENDED")
         for profile, heir in result.covered.items():
             lines.append(f"  {profile}: checked within {heir}, which inherits its checks")
-        grouped = Counter((i.check, i.message.splitlines()[0] if i.message else "") for i in result.recommended())
-        for (check, message), n in sorted(grouped.items()):
-            why = " (known: see README)" if check in KNOWN_RECOMMENDED else ""
-            lines.append(f"  RECOMMENDED {check} x{n}: {message}{why}")
+        per_profile: dict[tuple[str, str], Counter[str]] = {}
+        for issue in result.recommended():
+            first = issue.message.splitlines()[0] if issue.message else ""
+            per_profile.setdefault((issue.check, first), Counter())[issue.profile] += 1
+        for (check, message), counts in sorted(per_profile.items()):
+            why = " (known, see README)" if check in KNOWN_RECOMMENDED else ""
+            lines.append(f"  RECOMMENDED {check} x{max(counts.values())}: {message}{why}")
     for problem in result.problems:
         lines.append(f"PROBLEM: {problem}")
     lines.append("OK" if not result.problems else f"FAILED: {len(result.problems)} problem(s)")

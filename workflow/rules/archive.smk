@@ -8,16 +8,6 @@ localrules:
     archive,
 
 
-def archive_flags():
-    """The study's archive section as command-line flags (unset values left out)."""
-    a = config["archive"]
-    flags = []
-    for key in ("license", "agent", "agent_id", "organization", "organization_id"):
-        if a.get(key):
-            flags += ["--" + key.replace("_", "-"), str(a[key])]
-    return shlex.join(flags)
-
-
 rule archive:
     input:
         final_targets(),

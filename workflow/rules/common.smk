@@ -177,3 +177,13 @@ def predict_inputs(wc):
 
 def predict_args(wc):
     return " ".join(f"--input {b} {lg} {bench_file(b, lg)}" for b, lg in BENCH_LANGS)
+
+
+def archive_flags():
+    """The study's archive section as command-line flags (unset values left out)."""
+    a = config["archive"]
+    flags = []
+    for key in ("license", "agent", "agent_id", "organization", "organization_id"):
+        if a.get(key):
+            flags += [f"--{key.replace('_', '-')}", str(a[key])]
+    return shlex.join(flags)
