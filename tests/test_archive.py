@@ -519,3 +519,19 @@ def test_rule_of_a_record_without_the_dag() -> None:
     assert archive.record_rule(member("logs/train_grpo/tiny/k1/s0.prov.json")) == "train_grpo"
     assert archive.record_rule(member("logs/analyze.prov.json")) == "analyze"
     assert archive.record_rule(member("logs/smoke/score/tiny/s0.prov.json"), "logs/smoke") == "score"
+
+
+def test_verify_opens_no_network_connection(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The profile checks run offline: the contexts come from workflow/resources/jsonld."""
+    import socket
+
+    tarball = _build(run_dir)
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError(f"network disabled in this test (connect to {address})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    result = archive_verify.verify(tarball, profiles="inherited")
+    assert attempts == [] and result.problems == [] and result.profiles
