@@ -22,7 +22,7 @@ study: setup  ## run the default study (config.yaml) end to end
 report: study  ## the Snakemake report of the last run
 	$(VENV)/bin/snakemake --cores $(CORES) --report results/tiny/report.zip
 
-archive: study  ## results + logs + report + RO-Crate in one tarball
+archive: study  ## config + results + logs + report + RO-Crate in one checked tarball (README: "How a reviewer checks an archive")
 	$(VENV)/bin/snakemake --cores $(CORES) archive
 
 test: setup  ## the test suite (unit tests, Snakemake end-to-end runs, a real local SLURM when root)

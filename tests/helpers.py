@@ -63,3 +63,26 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
         if parts[0] != "total":
             counts[parts[0]] = int(parts[1])
     return counts
+
+
+def assert_archive_valid(tarball: Path, profiles: str = "each"):
+    """Assert that an archive made by `snakemake archive` checks out as a reviewer would check it.
+
+    Runs parallel_scaling.archive_verify.verify: every file against its sha256, each job's recorded
+    inputs against the archived files, and roc-validator (offline, contexts from
+    workflow/resources/jsonld) for each profile the crate declares (``profiles="inherited"``: only
+    the most specific ones, whose runs include their ancestors' checks; about 4x faster). Fails on
+    any problem, if the validator is not installed, and on a RECOMMENDED issue that
+    archive_verify.KNOWN_RECOMMENDED (and the README) does not explain. Returns the Verification.
+    """
+    from parallel_scaling.archive_verify import VALIDATOR_PROFILES, verify
+
+    result = verify(tarball, profiles=profiles)
+    assert result.profiles is not None, f"profiles not checked: {result.validator}"
+    assert not result.problems, "archive problems:\n" + "\n".join(result.problems)
+    checked = set(result.profiles) | set(result.covered)
+    assert checked == set(VALIDATOR_PROFILES.values()), f"profiles checked: {sorted(checked)} (a run's "\
+        "archive declares all four)"
+    unexplained = sorted({f"{i.check}: {i.message.splitlines()[0]}" for i in result.unexplained()})
+    assert not unexplained, "RECOMMENDED issues not explained in KNOWN_RECOMMENDED/README:\n" + "\n".join(unexplained)
+    return result

@@ -1,4 +1,5 @@
-"""The ``archive`` command on a small fake run: real files, real provenance records, real crate."""
+"""The ``archive`` and ``verify-archive`` commands on a small fake run: real files, real provenance
+records, a real crate, checked by the real roc-validator (offline, with the shipped contexts)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,27 @@ import io
 import json
 import shutil
 import tarfile
+import re
+import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 from rocrate.rocrate import ROCrate
 
-from parallel_scaling import archive
-from parallel_scaling.archive import PROFILES, build_archive, is_secret_name, verify_archive
+from helpers import assert_archive_valid
+from parallel_scaling import archive, archive_verify
+from parallel_scaling.archive import (
+    PROFILES,
+    DagJob,
+    build_archive,
+    collect_members,
+    config_members,
+    is_secret_name,
+    iso_ms,
+    parse_summary,
+    verify_archive,
+)
 from parallel_scaling.provenance import run_with_provenance
 
 HF_SECRET = "hf_" + "ZyXwVuTsRqPoNmLkJiHgFeDcBa98765432"
@@ -71,10 +86,12 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return work
 
 
-def _build(work: Path, *extra: str) -> Path:
+def _build(work: Path, *extra: str, profiles: bool = False) -> Path:
+    """archive.main on the fake run; its self-check skips the validator unless ``profiles``."""
     out = work / "archive" / "run.tar.gz"
     rc = archive.main(["--results", "results", "--logs", "logs", "--report", "report.zip",
-                       "--config", "config/config.yaml", "--workflow-dir", ".", "--out", str(out), *extra])
+                       "--config", "config/config.yaml", "--workflow-dir", ".", "--out", str(out), *extra,
+                       *([] if profiles else ["--no-profile-check"])])
     assert rc == 0
     return out
 
@@ -131,9 +148,30 @@ def test_archive_is_a_workflow_run_crate(run_dir: Path, tmp_path: Path) -> None:
     assert {c["object"].id for c in controls} == {gen.id, score.id}
     organize = crate.get_by_type("OrganizeAction")
     assert len(organize) == 1 and organize[0]["result"] is run
-    assert organize[0]["instrument"]["name"] == "Snakemake"
-    reqs = {r["name"]: r["softwareVersion"] for r in crate.get("#tool-generate")["softwareRequirements"]}
-    assert reqs["python"] and reqs["pandas"]
+    assert organize[0]["instrument"]["name"] == "snakemake"
+    assert organize[0]["instrument"].id.startswith("https://pypi.org/project/snakemake/")
+    reqs = {r["name"]: r for r in crate.get("#tool-generate")["softwareRequirements"]}
+    assert reqs["Python"]["softwareVersion"] and reqs["pandas"]["softwareVersion"]
+    assert reqs["pandas"].id.startswith("https://pypi.org/project/pandas/") and reqs["pandas"]["url"]
+
+    # every action: an agent (the login name recorded with the job), ISO 8601 times the Process Run
+    # Crate checks read (milliseconds, +HH:MM), a plain status, and a mention from the root
+    pattern = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+00:00$")
+    user = json.loads((run_dir / "logs/generate/tiny.prov.json").read_text())["user"]
+    for action in (run, gen, score):
+        assert action["agent"].type == "Person" and action["agent"]["name"] == user
+        assert pattern.match(action["startTime"]) and pattern.match(action["endTime"])
+        assert action["actionStatus"] == "http://schema.org/CompletedActionStatus"
+        assert action in crate.root_dataset["mentions"]
+    assert crate.root_dataset["author"]["name"] == user
+    assert crate.root_dataset["license"].id == "https://spdx.org/licenses/CC-BY-4.0"
+    assert {"#step-generate", "#step-score"} == {s.id for s in workflow["step"]}
+    assert workflow["conformsTo"].id.startswith("https://bioschemas.org/profiles/ComputationalWorkflow/1.0")
+    readme = crate.get("README.md")
+    assert readme["encodingFormat"] == "text/markdown" and readme["about"] is crate.root_dataset
+    assert "verify-archive" in (tmp_path / "extracted" / "README.md").read_text()
+    assert crate.get("results/")["hasPart"]
+    assert all(f.get("encodingFormat") for f in crate.get_by_type("File"))
 
 
 def test_every_file_checksum_matches_tarball(run_dir: Path) -> None:
@@ -150,7 +188,7 @@ def test_every_file_checksum_matches_tarball(run_dir: Path) -> None:
     expected_results = {p.relative_to(run_dir).as_posix() for p in (run_dir / "results").rglob("*")
                         if p.is_file() and p.name not in {".env", "hf_token", "optimizer.pt"}}
     assert {n for n in names if n.startswith("results/")} == expected_results
-    assert verify_archive(tarball) == []
+    assert verify_archive(tarball, profiles=None) == []
 
 
 def test_secrets_and_checkpoint_state_left_out(run_dir: Path) -> None:
@@ -171,7 +209,7 @@ def test_exclude_options(run_dir: Path) -> None:
         names = set(tar.getnames())
     assert "results/gen/tiny/ckpt/optimizer.pt" in names
     assert "results/gen/tiny/ckpt/model.safetensors" not in names
-    assert verify_archive(tarball) == []
+    assert verify_archive(tarball, profiles=None) == []
 
 
 def _rewrite(tarball: Path, out: Path, edit) -> None:
@@ -195,7 +233,7 @@ def test_verify_detects_tampering(run_dir: Path, tmp_path: Path) -> None:
         return data.replace(b"0.5", b"0.9") if name == "results/metrics/tiny.json" else data
 
     _rewrite(tarball, tampered, tamper)
-    problems = verify_archive(tampered)
+    problems = verify_archive(tampered, profiles=None)
     assert any("results/metrics/tiny.json" in p and "checksum" in p for p in problems)
     assert any("logs/generate/tiny.log" in p and "missing" in p for p in problems)
 
@@ -215,7 +253,7 @@ def test_verify_reports_missing_profile(run_dir: Path, tmp_path: Path) -> None:
         return json.dumps(meta).encode()
 
     _rewrite(tarball, edited, drop_profile)
-    problems = verify_archive(edited)
+    problems = verify_archive(edited, profiles=None)
     assert any("https://w3id.org/ro/wfrun/provenance/0.5" in p for p in problems)
     assert any("mainEntity" in p for p in problems)
 
@@ -239,10 +277,12 @@ def test_refuses_config_with_token(run_dir: Path) -> None:
 
 def test_archive_without_logs_still_has_run_action(run_dir: Path, tmp_path: Path) -> None:
     shutil.rmtree(run_dir / "logs")
-    out = build_archive(Path("results"), Path("config/config.yaml"), tmp_path / "a.tar.gz")
-    assert verify_archive(out) == []
+    out = build_archive(Path("results"), Path("config/config.yaml"), tmp_path / "a.tar.gz", license_id="MIT")
+    assert verify_archive(out, profiles="inherited") == []  # the validator too (no Provenance profile here)
     crate = _open_crate(out, tmp_path / "x")
     assert [a["instrument"].id for a in crate.get_by_type("CreateAction")] == ["workflow/Snakefile"]
+    # no tool runs: no Provenance Run Crate claim (its profile requires tools in the workflow's hasPart)
+    assert _ids(crate.root_dataset["conformsTo"]) == set(PROFILES) - {"https://w3id.org/ro/wfrun/provenance/0.5"}
 
 
 def test_secret_names() -> None:
@@ -251,3 +291,247 @@ def test_secret_names() -> None:
         assert is_secret_name(name), name
     for name in ("tokenizer.json", "special_tokens_map.json", "tokenizer_config.json", "metrics.json"):
         assert not is_secret_name(name), name
+
+
+# --------------------------------------------------------------------------------------------
+# the independent validator, the provenance chain, and what a run's archive holds
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _replace(tarball: Path, out: Path, name: str, edit) -> tuple[bytes, bytes]:
+    """Rewrite one member through ``edit(bytes)`` and update its sha256/contentSize in the crate,
+    so that the file checks pass and only the provenance chain can notice. Returns (old, new)."""
+    with tarfile.open(tarball, "r:gz") as tar:
+        old = tar.extractfile(name).read()
+    new = edit(old)
+    assert new != old
+
+    def rewrite(member: str, data: bytes) -> bytes:
+        if member == name:
+            return new
+        if member == "ro-crate-metadata.json":
+            meta = json.loads(data)
+            for entity in meta["@graph"]:
+                if entity["@id"] == name:
+                    entity["sha256"], entity["contentSize"] = _sha(new), str(len(new))
+            return json.dumps(meta).encode()
+        return data
+
+    _rewrite(tarball, out, rewrite)
+    return old, new
+
+
+def test_validator_passes_each_profile_with_the_named_agent(run_dir: Path, tmp_path: Path) -> None:
+    orcid, ror = "https://orcid.org/0000-0002-1825-0097", "https://ror.org/05dxps055"
+    tarball = _build(run_dir, "--agent", "Ada Lovelace", "--agent-id", orcid, "--organization",
+                     "Analytical Engines", "--organization-id", ror, "--license", "MIT", profiles=True)
+    result = assert_archive_valid(tarball)
+    assert set(result.profiles) == {"process-run-crate-0.5", "workflow-run-crate-0.5",
+                                    "provenance-run-crate-0.5", "workflow-ro-crate-1.0"}
+    # naming the organization clears the issues about publisher and affiliation
+    assert not {i.check for i in result.recommended()} & {"ro-crate-1.1_22.3", "ro-crate-1.1_30.2",
+                                                          "ro-crate-1.1_30.3"}
+    crate = _open_crate(tarball, tmp_path / "x")
+    agent = crate.get(orcid)
+    assert agent["name"] == "Ada Lovelace" and agent["affiliation"].id == ror
+    assert crate.root_dataset["publisher"].id == ror and crate.root_dataset["author"] is agent
+    assert all(a["agent"] is agent for a in crate.get_by_type("CreateAction"))
+    assert crate.root_dataset["license"].id == "https://spdx.org/licenses/MIT"
+
+
+def test_chain_fails_when_an_input_is_not_the_archived_file(run_dir: Path, tmp_path: Path) -> None:
+    """score read generations.jsonl; swap the archived copy (crate updated to match)."""
+    tarball = _build(run_dir)
+    assert archive_verify.verify(tarball, profiles=None).problems == []
+    swapped = tmp_path / "swapped.tar.gz"
+    old, new = _replace(tarball, swapped, "results/gen/tiny/generations.jsonl",
+                        lambda b: b.replace(b'"one"', b'"uno"'))
+    result = archive_verify.verify(swapped, profiles=None)
+    assert result.file_problems == 0  # every file matches the (edited) crate
+    assert len(result.problems) == 1, result.problems
+    assert all(s in result.problems[0] for s in ("score", "logs/score/tiny.prov.json",
+                                                  "results/gen/tiny/generations.jsonl", _sha(old), _sha(new)))
+
+
+def test_chain_fails_when_a_record_is_edited(run_dir: Path, tmp_path: Path) -> None:
+    tarball = _build(run_dir)
+    edited = tmp_path / "edited.tar.gz"
+    forged = "f" * 64
+
+    def forge(data: bytes) -> bytes:
+        rec = json.loads(data)
+        for entry in rec["inputs"]:
+            if entry["path"].endswith("generations.jsonl"):
+                entry["sha256"] = forged
+        return json.dumps(rec).encode()
+
+    _replace(tarball, edited, "logs/score/tiny.prov.json", forge)
+    problems = verify_archive(edited, profiles=None)
+    assert len(problems) == 1 and forged in problems[0] and "generations.jsonl" in problems[0]
+
+
+def test_chain_fails_when_an_input_is_missing(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Leaving out a file a job read breaks the chain: the archive command says so (exit 1)."""
+    out = run_dir / "archive" / "run.tar.gz"
+    rc = archive.main(["--results", "results", "--logs", "logs", "--config", "config/config.yaml",
+                       "--exclude", "gen/tiny/generations.jsonl", "--no-profile-check", "--out", str(out)])
+    assert rc == 1 and "generations.jsonl" in capsys.readouterr().err
+    problems = verify_archive(out, profiles=None)
+    assert len(problems) == 1 and "generations.jsonl" in problems[0] and "not in the archive" in problems[0]
+
+
+def test_verify_reports_a_context_that_is_not_shipped(run_dir: Path, tmp_path: Path) -> None:
+    """No network: a context the validator would have to fetch is named, not silently skipped."""
+    tarball = _build(run_dir)
+    edited = tmp_path / "edited.tar.gz"
+
+    def add_context(name: str, data: bytes) -> bytes:
+        if name != "ro-crate-metadata.json":
+            return data
+        meta = json.loads(data)
+        meta["@context"].append("https://example.org/unknown/context")
+        return json.dumps(meta).encode()
+
+    _rewrite(tarball, edited, add_context)
+    result = archive_verify.verify(edited, profiles="inherited")
+    assert result.missing_contexts == ["https://example.org/unknown/context"]
+    assert any("https://example.org/unknown/context" in p for p in result.problems)
+
+
+def test_verify_without_the_validator_says_so(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tarball = _build(run_dir)
+    monkeypatch.setattr(archive_verify, "validator_version", lambda: None)
+    result = archive_verify.verify(tarball)
+    assert result.profiles is None and result.problems == []
+    assert "not installed" in result.validator and "pip install roc-validator==0.13.0" in result.validator
+    assert "not installed" in archive_verify.render(result)
+
+
+def test_verify_archive_command(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tarball = _build(run_dir)
+    capsys.readouterr()
+    assert archive_verify.main([str(tarball), "--inherited"]) == 0
+    out = capsys.readouterr().out
+    assert "each described in the crate and matching its sha256" in out
+    assert "provenance-run-crate-0.5: 0 REQUIRED" in out and "checked within provenance-run-crate-0.5" in out
+    assert out.rstrip().endswith("OK")
+    tampered = tmp_path / "t.tar.gz"
+    _rewrite(tarball, tampered, lambda n, d: d + b"x" if n == "results/metrics/tiny.json" else d)
+    assert archive_verify.main([str(tampered), "--no-profiles"]) == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM: results/metrics/tiny.json does not match its sha256" in out and "FAILED" in out
+
+
+def test_config_files_overrides_and_merged_config_are_archived(run_dir: Path, tmp_path: Path) -> None:
+    _write(run_dir / "config" / "more.yaml", "seeds: [3]\n")
+    merged = {"models": ["tiny"], "seeds": [4], "archive": {"license": "CC0-1.0"}}
+    out = build_archive(Path("results"), [Path("config/config.yaml"), Path("config/more.yaml")],
+                        tmp_path / "a.tar.gz", logs=Path("logs"), run_config=merged, overrides={"seeds": [4]},
+                        attribution=archive.Attribution(license_id="CC0-1.0"))
+    crate = _open_crate(out, tmp_path / "x")
+    run = next(a for a in crate.get_by_type("CreateAction") if a["instrument"] is crate.mainEntity)
+    assert {"config/config.yaml", "config/more.yaml", "config/overrides.yaml",
+            "config/run-config.yaml"} <= _ids(run["object"])
+    assert "1 of 2" in crate.get("config/config.yaml")["description"]
+    assert yaml.safe_load((tmp_path / "x/config/run-config.yaml").read_text()) == merged
+    assert yaml.safe_load((tmp_path / "x/config/overrides.yaml").read_text()) == {"seeds": [4]}
+    assert verify_archive(out, profiles=None) == []
+
+
+def test_dag_selection_keeps_what_the_jobs_wrote_or_read(run_dir: Path, tmp_path: Path) -> None:
+    """With the run's DAG, results are its outputs plus what its records list; an earlier
+    configuration's leftovers stay out."""
+    _write(run_dir / "results" / "gen" / "old" / "generations.jsonl", "from an earlier config\n")
+    dag = [DagJob("generate", ("results/gen/tiny/generations.jsonl",),
+                  ("logs/generate/tiny.log", "logs/generate/tiny.prov.json")),
+           DagJob("score", ("results/metrics/tiny.json",), ("logs/score/tiny.prov.json",))]
+    configs = config_members([Path("config/config.yaml")], run_dir, {"models": ["tiny"]}, None, tmp_path)
+    selection = collect_members(Path("results"), Path("logs"), configs, run_dir,
+                                run_dir / "workflow" / "Snakefile", None, archive.DEFAULT_EXCLUDES, dag=dag)
+    names = {m.name for m in selection.members}
+    assert {"results/gen/tiny/ckpt/model.safetensors",  # recorded by generate, not declared
+            "results/gen/tiny/generations.jsonl", "results/metrics/tiny.json",
+            "logs/generate/tiny.log", "logs/generate/tiny.prov.json", "logs/score/tiny.prov.json",
+            "config/config.yaml", "config/run-config.yaml", "workflow/rules/gen.smk"} <= names
+    assert "results/gen/old/generations.jsonl" not in names
+    assert selection.stale == ["gen/old/generations.jsonl"]
+    assert "results/gen/tiny/ckpt/optimizer.pt" not in names and "logs/leaky.log" not in names
+
+
+def test_parse_summary() -> None:
+    text = ("output_file\tdate\trule\tlog-file(s)\tstatus\tplan\n"
+            "results/a.csv\tMon\tanalyze\tlogs/analyze.log,logs/analyze.prov.json\tok\tno update\n"
+            "results/a.md\tMon\tanalyze\tlogs/analyze.log,logs/analyze.prov.json\tok\tno update\n"
+            "results/pred/x\tMon\tpredict\tlogs/predict/x.log,logs/predict/x.prov.json\tok\tno update\n"
+            "results/m.json\tMon\tmanifest\t-\tok\tno update\n")
+    assert parse_summary(text) == [
+        DagJob("analyze", ("results/a.csv", "results/a.md"), ("logs/analyze.log", "logs/analyze.prov.json")),
+        DagJob("predict", ("results/pred/x",), ("logs/predict/x.log", "logs/predict/x.prov.json")),
+        DagJob("manifest", ("results/m.json",), ())]
+    with pytest.raises(archive.ArchiveError, match="summary"):
+        parse_summary("Building DAG of jobs...\n")
+
+
+def test_times_are_iso_8601_in_utc_with_milliseconds() -> None:
+    assert iso_ms("2026-01-02T03:04:05.123456+00:00") == "2026-01-02T03:04:05.123+00:00"
+    assert iso_ms("2026-01-02T03:04:05") == "2026-01-02T03:04:05.000+00:00"
+    assert iso_ms("2026-01-02T03:04:05Z") == "2026-01-02T03:04:05.000+00:00"
+    assert iso_ms("2026-01-02T03:04:05-05:00") == "2026-01-02T08:04:05.000+00:00"
+    assert iso_ms(None) is None
+
+
+def test_archive_rule_passes_the_runs_config_files_and_overrides(tmp_path: Path) -> None:
+    """What `snakemake archive` hands the command (a dry run prints it): the study's config file
+    alone (config.yaml only when no study is given), the typed --config overrides, and the merged
+    config with them applied."""
+    from helpers import REPO, copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path / "wf")
+    shutil.copy(REPO / "tests" / "configs" / "smoke.yaml", wd / "smoke.yaml")
+
+    def archive_command(*args: str) -> list[str]:
+        out = snakemake(wd, "-n", "-p", "archive", *args).stdout
+        line = next(x for x in out.splitlines() if "parallel_scaling archive" in x)
+        return shlex.split(line.split("python -m parallel_scaling archive", 1)[1].split(">")[0])
+
+    def option(argv: list[str], name: str) -> list[str]:
+        return [argv[i + 1] for i, a in enumerate(argv) if a == name]
+
+    study = archive_command("--configfile", "smoke.yaml", "--config", "seeds=[0,1]", "archive={agent: Ada}")
+    assert [Path(c).name for c in option(study, "--config")] == ["smoke.yaml"]
+    assert json.loads(option(study, "--overrides")[0]) == {"seeds": [0, 1], "archive": {"agent": "Ada"}}
+    merged = json.loads(option(study, "--run-config")[0])
+    assert merged["study"] == "smoke" and merged["seeds"] == [0, 1]
+    assert option(study, "--agent") == ["Ada"] and option(study, "--license") == ["CC-BY-4.0"]
+    assert option(study, "--out") == ["archive/smoke.tar.gz"] and "--snakemake-dag" in study
+
+    default = archive_command()
+    assert [Path(c).name for c in option(default, "--config")] == ["config.yaml"]
+    assert json.loads(option(default, "--overrides")[0]) == {}
+    assert json.loads(option(default, "--run-config")[0])["study"] == "tiny"
+
+
+def test_rule_of_a_record_without_the_dag() -> None:
+    member = lambda name: archive.Member(Path(name), name, "provenance")  # noqa: E731
+    assert archive.record_rule(member("logs/train_grpo/tiny/k1/s0.prov.json")) == "train_grpo"
+    assert archive.record_rule(member("logs/analyze.prov.json")) == "analyze"
+    assert archive.record_rule(member("logs/smoke/score/tiny/s0.prov.json"), "logs/smoke") == "score"
+
+
+def test_verify_opens_no_network_connection(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The profile checks run offline: the contexts come from workflow/resources/jsonld."""
+    import socket
+
+    tarball = _build(run_dir)
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError(f"network disabled in this test (connect to {address})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    result = archive_verify.verify(tarball, profiles="inherited")
+    assert attempts == [] and result.problems == [] and result.profiles

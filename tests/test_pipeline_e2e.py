@@ -5,15 +5,23 @@ its jobs, and the archive. Reruns after real changes: tests/test_rebuilds.py."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import io
 import json
 import os
+import re
+import shutil
+import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from helpers import SHARED, copy_workflow, load_yaml, planned_jobs, snakemake, write_config, REPO
+from helpers import SHARED, REPO, assert_archive_valid, copy_workflow, load_yaml, planned_jobs, snakemake, write_config
+from parallel_scaling.archive import verify_archive
 
 pytestmark = pytest.mark.slow
 
@@ -103,19 +111,71 @@ def test_adding_a_language_adds_only_new_jobs(study_dir):
 
 
 def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
-    import tarfile
-
-    from parallel_scaling.archive import verify_archive
-
+    """`snakemake archive` of the smoke study, with a --config override: the study's own config and
+    report (config.yaml is not merged in), only the files of the run's DAG, a crate that passes
+    roc-validator for every profile it declares, and a provenance chain that catches a swapped
+    initial model."""
     os.environ.setdefault("HF_TOKEN", "hf_" + "x" * 30)
-    snakemake(study_dir, "archive", "--configfile", "smoke.yaml")
+    stale = study_dir / "results/smoke/checkpoints/tiny/grpo/k9/s0/model.safetensors"  # as if K had been 9 once
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"weights of an earlier configuration")
+    try:
+        snakemake(study_dir, "archive", "--configfile", "smoke.yaml", "--config", "archive={agent: Ada Lovelace}")
+    finally:
+        shutil.rmtree(study_dir / "results/smoke/checkpoints/tiny/grpo/k9")
     tarball = study_dir / "archive/smoke.tar.gz"
-    assert verify_archive(tarball) == []
+    result = assert_archive_valid(tarball)
+    assert result.records > 40 and result.chain_inputs > 100
     with tarfile.open(tarball) as tar:
-        names = tar.getnames()
-        assert "ro-crate-metadata.json" in names
-        assert any(n.endswith("report.zip") for n in names)
-        assert any(n.endswith("tables/accuracy.csv") for n in names)
-        assert any(n.endswith(".prov.json") for n in names)
+        names = set(tar.getnames())
+        read = lambda name: tar.extractfile(name).read()  # noqa: E731
+        run_config = yaml.safe_load(read("config/run-config.yaml"))
+        overrides = yaml.safe_load(read("config/overrides.yaml"))
+        with zipfile.ZipFile(io.BytesIO(read("results/report.zip"))) as report:
+            html = next(report.read(n) for n in report.namelist() if n.endswith("report.html")).decode()
+        meta = json.loads(read("ro-crate-metadata.json"))
         blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile() and m.size < 2_000_000)
+    assert {"ro-crate-metadata.json", "README.md", "smoke.yaml", "config/run-config.yaml",
+            "results/report.zip", "results/tables/accuracy.csv", "logs/train_grpo/tiny/k1/s0.prov.json",
+            "results/models/tiny/init/model.safetensors", "workflow/parallel_scaling/grpo.py"} <= names
+    assert "config.yaml" not in names  # the default study's config took no part in this run
+    assert not any("k9" in n for n in names)  # stale: no job of this run wrote or read it
+    assert run_config["study"] == "smoke" and run_config["languages"]["K"] == SMOKE["languages"]["K"]
+    assert run_config["archive"]["agent"] == "Ada Lovelace" and run_config["archive"]["license"] == "CC-BY-4.0"
+    assert overrides == {"archive": {"agent": "Ada Lovelace"}}
+    # the report was built for this study: its mixtures are the smoke study's k0..k2, not config.yaml's
+    mixtures = set(re.search(r"\{mixture,([^}]*)\}", html).group(1).split("|"))
+    assert mixtures == {"init", "public", *(f"k{k}" for k in range(SMOKE["languages"]["K"] + 1))}
+    graph = {e["@id"]: e for e in meta["@graph"]}
+    workflow = graph["Snakefile"]
+    steps = {graph[s["@id"]]["name"] for s in workflow["step"]}
+    assert {"build_init_model", "train_grpo", "train_sft", "predict", "score", "analyze", "qc_table"} <= steps
+    jobs = [e for e in graph.values() if e["@type"] == "CreateAction" and e["instrument"]["@id"] != "Snakefile"]
+    assert len(jobs) == result.records
+    assert all(graph[j["agent"]["@id"]]["name"] == "Ada Lovelace" and j.get("result") for j in jobs)
     assert b"hf_" + b"x" * 30 not in blob
+
+    # a reviewer's check fails when the checkpoints were not trained from the archived initial model
+    swapped = study_dir / "archive/swapped.tar.gz"
+    name = "results/models/tiny/init/model.safetensors"
+    with tarfile.open(tarball) as src, tarfile.open(swapped, "w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else None
+            if member.name == name:
+                old, data = data, data[:-1] + bytes([data[-1] ^ 1])
+                new = data
+            elif member.name == "ro-crate-metadata.json":
+                crate = json.loads(data)
+                for entity in crate["@graph"]:
+                    if entity["@id"] == name:
+                        entity["sha256"] = hashlib.sha256(new).hexdigest()
+                data = json.dumps(crate).encode()
+            member.size = len(data or b"")
+            dst.addfile(member, io.BytesIO(data) if data is not None else None)
+    problems = verify_archive(swapped, profiles=None)
+    old_sha, new_sha = hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()
+    for paradigm in ("grpo", "sft"):
+        for k in range(SMOKE["languages"]["K"] + 1):
+            record = f"logs/train_{paradigm}/tiny/k{k}/s0.prov.json"
+            assert any(record in p and name in p and old_sha in p and new_sha in p for p in problems), record
+    assert all(name in p for p in problems)

@@ -99,6 +99,7 @@ def test_record_settings_seeds_and_environment(job: dict) -> None:
     assert rec["packages"]["pandas"]
     assert "definitely-not-installed" not in rec["packages"]
     assert rec["host"]["cpu_count"] >= 1 and rec["host"]["hostname"]
+    assert rec["user"] == provenance.login_name() and rec["user"]  # the agent of the job in the archive
     assert rec["start_time"] <= rec["end_time"] and rec["duration_s"] >= 0
     cv = rec["code_version"]
     assert cv is None or (len(cv["commit"]) == 40 and isinstance(cv["dirty"], bool))

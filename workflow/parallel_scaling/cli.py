@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit-law": ("fitlaw", "Fit y = a*x^b (+c) to an accuracy CSV (k=0 is the English-only point)"),
     "plot-training": ("training_plots", "Plot GRPO/SFT training curves from checkpoint curves.csv files"),
     "archive": ("archive", "Pack results, logs, report, config and provenance into a Workflow Run RO-Crate"),
+    "verify-archive": ("archive_verify", "Check an archive: sha256 of every file, provenance chain, RO-Crate profiles"),
     "cost-plan": ("cost_plan", "Estimate GPU-hours and tokens per rule before launching a study"),
 }
 

@@ -16,6 +16,7 @@ What a record holds and why:
 * ``code`` -- the package modules the run loaded (with sha256), the files of
   ``workflow/resources`` it opened, and the code hash its rule tracks: what really ran.
 * ``code_version``, ``packages``, ``host``, ``gpu``, ``slurm`` -- enough to rerun on a like machine.
+* ``user`` -- the login name that ran the job: the agent of the job's action in the archive.
 * timings and the exit status; a failing command still leaves a record, then its error propagates.
 
 Secrets never enter a record: the environment is never dumped (only a whitelist of SLURM/CUDA
@@ -28,6 +29,7 @@ Hugging Face token, are replaced by ``"<redacted>"``. Key matching is by *word* 
 from __future__ import annotations
 
 import datetime as _dt
+import getpass
 import hashlib
 import importlib.metadata
 import json
@@ -472,6 +474,14 @@ def code_record(command: str) -> dict[str, Any]:
             "code_hash": tracked}
 
 
+def login_name() -> str | None:
+    """The login name running this process (``getpass``: LOGNAME/USER or the password database)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return None
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat()
 
@@ -530,6 +540,7 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         "code": code_record(command),
         "packages": package_versions(),
         "host": host_info(),
+        "user": login_name(),
         "gpu": gpu_info(),
         "slurm": slurm_info(),
     })

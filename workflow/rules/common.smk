@@ -25,6 +25,12 @@ if workflow.config_settings.configfiles:
     config.clear()
     config.update(_study)
 update_config(config, _overrides)
+# What the run was configured with, for the archive: the config files in the order Snakemake read
+# them (the study's, else config.yaml) and the --config overrides as typed above.
+CONFIG_FILES = [str(f) for f in workflow.config_settings.configfiles] or [
+    str(f) for f in workflow.configfiles
+]
+CONFIG_OVERRIDES = _overrides
 
 validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.json"))
 _errors = study.check(config, TEMPLATE_LANGUAGES, missing_languages)
@@ -233,3 +239,13 @@ def predict_model_param(wc):
 
 def predict_args(wc):
     return " ".join(f"--input {b} {lg} {bench_file(b, lg)}" for b, lg in BENCH_LANGS)
+
+
+def archive_flags():
+    """The study's archive section as command-line flags (unset values left out)."""
+    a = config["archive"]
+    flags = []
+    for key in ("license", "agent", "agent_id", "organization", "organization_id"):
+        if a.get(key):
+            flags += [f"--{key.replace('_', '-')}", str(a[key])]
+    return shlex.join(flags)
