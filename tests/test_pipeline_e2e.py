@@ -131,13 +131,13 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
         read = lambda name: tar.extractfile(name).read()  # noqa: E731
         run_config = yaml.safe_load(read("config/run-config.yaml"))
         overrides = yaml.safe_load(read("config/overrides.yaml"))
-        with zipfile.ZipFile(io.BytesIO(read("results/report.zip"))) as report:
+        with zipfile.ZipFile(io.BytesIO(read("results/smoke/report.zip"))) as report:
             html = next(report.read(n) for n in report.namelist() if n.endswith("report.html")).decode()
         meta = json.loads(read("ro-crate-metadata.json"))
         blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile() and m.size < 2_000_000)
     assert {"ro-crate-metadata.json", "README.md", "smoke.yaml", "config/run-config.yaml",
-            "results/report.zip", "results/tables/accuracy.csv", "logs/train_grpo/tiny/k1/s0.prov.json",
-            "results/models/tiny/init/model.safetensors", "workflow/parallel_scaling/grpo.py"} <= names
+            "results/smoke/report.zip", "results/smoke/tables/accuracy.csv", "logs/smoke/train_grpo/tiny/k1/s0.prov.json",
+            "results/smoke/models/tiny/init/model.safetensors", "workflow/parallel_scaling/grpo.py"} <= names
     assert "config.yaml" not in names  # the default study's config took no part in this run
     assert not any("k9" in n for n in names)  # stale: no job of this run wrote or read it
     assert run_config["study"] == "smoke" and run_config["languages"]["K"] == SMOKE["languages"]["K"]
@@ -157,7 +157,7 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
 
     # a reviewer's check fails when the checkpoints were not trained from the archived initial model
     swapped = study_dir / "archive/swapped.tar.gz"
-    name = "results/models/tiny/init/model.safetensors"
+    name = "results/smoke/models/tiny/init/model.safetensors"
     with tarfile.open(tarball) as src, tarfile.open(swapped, "w:gz") as dst:
         for member in src.getmembers():
             data = src.extractfile(member).read() if member.isfile() else None
@@ -176,6 +176,6 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
     old_sha, new_sha = hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()
     for paradigm in ("grpo", "sft"):
         for k in range(SMOKE["languages"]["K"] + 1):
-            record = f"logs/train_{paradigm}/tiny/k{k}/s0.prov.json"
+            record = f"logs/smoke/train_{paradigm}/tiny/k{k}/s0.prov.json"
             assert any(record in p and name in p and old_sha in p and new_sha in p for p in problems), record
     assert all(name in p for p in problems)

@@ -197,6 +197,11 @@ def test_every_module_and_resource_entry_reruns_exactly_its_users(study):
         edits.append({"path": str(path), "text": yaml.safe_dump(unused, allow_unicode=True)})
         expected.append(set())
         labels.append(f"{path.name}: unused entries")
+    for path in sorted(p for p in (wd / "workflow/resources").rglob("*") if p.is_file() and p.suffix != ".yaml"):
+        users = {rule for rule, rec in records if path.name in rec["code"]["resources"]}
+        edits.append({"path": str(path), "text": path.read_text() + "\n"})
+        expected.append(downstream(users, edges) if users else set())
+        labels.append(path.name)
     assert any(label.startswith("prompts.yaml:plain") for label in labels)
 
     for label, want, got in zip(labels, expected, plans(study, edits)):
