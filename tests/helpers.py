@@ -68,14 +68,14 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
 def assert_archive_valid(tarball: Path, profiles: str = "each"):
     """Assert that an archive made by `snakemake archive` checks out as a reviewer would check it.
 
-    Runs parallel_scaling.archive_verify.verify: every file against its sha256, each job's recorded
+    Runs parallel_scaling.archive.verify.verify: every file against its sha256, each job's recorded
     inputs against the archived files, and roc-validator (offline, contexts from
     workflow/resources/jsonld) for each profile the crate declares (``profiles="inherited"``: only
     the most specific ones, whose runs include their ancestors' checks; about 4x faster). Fails on
     any problem, if the validator is not installed, and on a RECOMMENDED issue that
     archive_verify.KNOWN_RECOMMENDED (and the README) does not explain. Returns the Verification.
     """
-    from parallel_scaling.archive_verify import VALIDATOR_PROFILES, verify
+    from parallel_scaling.archive.verify import VALIDATOR_PROFILES, verify
 
     result = verify(tarball, profiles=profiles)
     assert result.profiles is not None, f"profiles not checked: {result.validator}"

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parallel_scaling import analysis, fitlaw
-from parallel_scaling.scaling_law import simulate_scored_items
+from parallel_scaling.analysis import analyze as analysis
+from parallel_scaling.analysis import fit_law as fitlaw
+from parallel_scaling.analysis.scaling_law import simulate_scored_items
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

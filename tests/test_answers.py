@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from parallel_scaling.answers import (
+from parallel_scaling.common.answers import (
     ANSWER_PHRASES,
     Extraction,
     compound_parts,
@@ -358,7 +358,7 @@ def test_hedges_are_only_refused_for_numeric_answers() -> None:
 
 
 def test_scoring_and_rewards_agree_on_calculations_and_hedges() -> None:
-    from parallel_scaling.rewards import correctness
+    from parallel_scaling.train.rewards import correctness
 
     calc = "The shop had 80 and sold 35.\nAnswer: 80 - 35 = 45"
     hedge = "Answer: 45 (if none returned) or 47 (if two came back)"

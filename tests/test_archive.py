@@ -17,8 +17,9 @@ import yaml
 from rocrate.rocrate import ROCrate
 
 from helpers import assert_archive_valid
-from parallel_scaling import archive, archive_verify
-from parallel_scaling.archive import (
+from parallel_scaling.archive import crate as archive
+from parallel_scaling.archive import verify as archive_verify
+from parallel_scaling.archive.crate import (
     PROFILES,
     DagJob,
     build_archive,
@@ -29,7 +30,7 @@ from parallel_scaling.archive import (
     parse_summary,
     verify_archive,
 )
-from parallel_scaling.provenance import run_with_provenance
+from parallel_scaling.common.provenance import run_with_provenance
 
 HF_SECRET = "hf_" + "ZyXwVuTsRqPoNmLkJiHgFeDcBa98765432"
 

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from helpers import SHARED
-from parallel_scaling import benchmarks, prompts
-from parallel_scaling.jsonl import DataError
+from parallel_scaling.data import benchmark as benchmarks
+from parallel_scaling.common import prompts
+from parallel_scaling.common.jsonl import DataError
 
 MGSM = SHARED / "mgsm"
 
@@ -55,7 +56,7 @@ def test_prompt_templates_per_language_and_forced_prefix():
 
 
 def test_chat_template_is_applied_when_the_tokenizer_has_one():
-    from parallel_scaling.tiny_model import train_tokenizer
+    from parallel_scaling.train.build_init_model import train_tokenizer
 
     tok = train_tokenizer(["2+2? 4", "三たす四は七"], vocab_size=300)
     tok.chat_template = ("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"

@@ -7,9 +7,9 @@ import copy
 import pytest
 
 from helpers import REPO, load_yaml, snakemake, write_config
-from parallel_scaling import study
-from parallel_scaling.prompts import missing_languages
-from parallel_scaling.synth import LANGUAGES
+from parallel_scaling.plan import study
+from parallel_scaling.common.prompts import missing_languages
+from parallel_scaling.data.synth import LANGUAGES
 
 BASE = load_yaml(REPO / "config.yaml")
 
@@ -70,7 +70,7 @@ def test_schema_fills_every_grpo_default():
     config = copy.deepcopy(BASE)
     config["grpo"] = {}
     validate(config, str(REPO / "workflow/schemas/config.schema.json"))
-    from parallel_scaling.grpo import GRPO_KEYS
+    from parallel_scaling.train.grpo import GRPO_KEYS
 
     assert set(GRPO_KEYS) <= set(config["grpo"])
 
@@ -179,7 +179,7 @@ def test_every_benchmark_snippet_of_the_readme_validates():
 
     import yaml
 
-    from parallel_scaling import benchmarks
+    from parallel_scaling.data import benchmark as benchmarks
 
     text = (REPO / "README.md").read_text(encoding="utf-8")
     section = text[text.index("### Benchmarks"):text.index("### GRPO settings")]

@@ -13,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
-from parallel_scaling import cli, cost_plan, study  # noqa: E402
+from parallel_scaling import cli  # noqa: E402
+from parallel_scaling.plan import cost_plan, study  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from parallel_scaling.metrics import (
+from parallel_scaling.analysis.metrics import (
     MTIError,
     ScoredFormatError,
     accuracy_table,

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from parallel_scaling import mixtures, qc, sources, translate
-from parallel_scaling.jsonl import read_jsonl, write_jsonl
+from parallel_scaling.data import mixture as mixtures
+from parallel_scaling.data import qc
+from parallel_scaling.data import source as sources
+from parallel_scaling.data import translate
+from parallel_scaling.common.jsonl import read_jsonl, write_jsonl
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MGSM8K = DATA / "mgsm8kinstruct_questions"

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from helpers import SHARED, REPO, assert_archive_valid, copy_workflow, load_yaml, planned_jobs, snakemake, write_config
-from parallel_scaling.archive import verify_archive
+from parallel_scaling.archive.crate import verify_archive
 
 pytestmark = pytest.mark.slow
 

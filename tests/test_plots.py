@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parallel_scaling.metrics import accuracy_table, mti_table
-from parallel_scaling.plots import (
+from parallel_scaling.analysis.metrics import accuracy_table, mti_table
+from parallel_scaling.analysis.plots import (
     ScalingSeries,
     TrainingLogError,
     plot_heatmap,
@@ -17,7 +17,7 @@ from parallel_scaling.plots import (
     plot_scaling,
     plot_training_curves,
 )
-from parallel_scaling.scaling_law import fit_power_law, simulate_scored_items
+from parallel_scaling.analysis.scaling_law import fit_power_law, simulate_scored_items
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

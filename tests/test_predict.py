@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from parallel_scaling import predict
-from parallel_scaling.jsonl import read_jsonl, write_jsonl
-from parallel_scaling.tiny_model import build_model, save_tokenizer, train_tokenizer
+from parallel_scaling.evaluate import predict
+from parallel_scaling.common.jsonl import read_jsonl, write_jsonl
+from parallel_scaling.train.build_init_model import build_model, save_tokenizer, train_tokenizer
 
 
 def _tiny_model(path):

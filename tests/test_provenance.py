@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from parallel_scaling import provenance
-from parallel_scaling.provenance import (
+from parallel_scaling.common import provenance
+from parallel_scaling.common.provenance import (
     REDACTED,
     is_secret_key,
     load_record,

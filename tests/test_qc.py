@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from parallel_scaling import qc, qc_table, sources, translate
-from parallel_scaling.jsonl import read_jsonl
+from parallel_scaling.data import qc
+from parallel_scaling.data import source as sources
+from parallel_scaling.data import translate
+from parallel_scaling.common.jsonl import read_jsonl
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MGSM8K = DATA / "mgsm8kinstruct_questions"
@@ -84,7 +86,7 @@ def test_qc_and_qc_table_commands(tmp_path, capsys):
     assert len(read_jsonl(tmp_path / "en.kept.jsonl")) == 4
 
     table_csv, table_md = tmp_path / "qc.csv", tmp_path / "qc.md"
-    assert qc_table.main(["--reports", str(tmp_path / "en.tsv"), str(report), "--csv", str(table_csv),
+    assert qc.qc_table_main(["--reports", str(tmp_path / "en.tsv"), str(report), "--csv", str(table_csv),
                           "--markdown", str(table_md)]) == 0
     table = list(csv.DictReader(table_csv.open()))
     assert [(t["lang"], t["total"], t["kept"], t["dropped"], t["untranslated"], t["empty"],

@@ -156,7 +156,7 @@ def plans(study: Study, edits: list[dict | None]) -> list[dict[str, int]]:
 
 
 def test_every_module_and_resource_entry_reruns_exactly_its_users(study):
-    from parallel_scaling.codedeps import command_modules, package_modules
+    from parallel_scaling.common.codedeps import command_modules, package_modules
 
     wd = study.wd
     edges = rule_graph(wd)
@@ -171,8 +171,7 @@ def test_every_module_and_resource_entry_reruns_exactly_its_users(study):
     edits: list[dict | None] = [None]
     expected: list[set[str]] = [set()]
     labels = ["unchanged"]
-    for module in package_modules(pkg):
-        path = pkg / f"{module}.py"
+    for module, path in package_modules(pkg).items():
         users = {rule for rule, cmd in command_of.items() if module in command_modules(cmd, pkg)}
         edits.append({"path": str(path), "text": path.read_text() + "\n# an edit\n"})
         expected.append(downstream(users, edges) if users else set())
@@ -250,7 +249,7 @@ def test_initial_model_rebuilt_retrains_from_it(study):
     study.run()
     after = study.weights()
     assert all(after[k] != before[k] for k in before), "every checkpoint must be retrained"
-    from parallel_scaling.integrity import digest
+    from parallel_scaling.common.integrity import digest
 
     init = digest(study.wd / R / "models/tiny/init")
     for run in TRAINED:
@@ -325,7 +324,7 @@ def test_replaced_benchmark_file_is_read_again(study):
 
 
 def test_damaged_or_missing_checkpoint_is_rebuilt(study):
-    from parallel_scaling.integrity import verify
+    from parallel_scaling.common.integrity import verify
 
     ckpt = study.wd / R / "checkpoints/tiny/grpo/k1/s0"
     weights = ckpt / "model.safetensors"
@@ -364,7 +363,7 @@ def test_two_studies_in_one_checkout_live_apart(study):
 
 def test_checkpoints_record_the_content_they_were_trained_from(study):
     """The provenance chain: each checkpoint names its initial model and data by content."""
-    from parallel_scaling.integrity import digest
+    from parallel_scaling.common.integrity import digest
 
     init = digest(study.wd / R / "models/tiny/init")
     for run in TRAINED:

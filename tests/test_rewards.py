@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from parallel_scaling import rewards
+from parallel_scaling.train import rewards
 
 RESPONSES = [
     # (lang, response, gold, correct)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parallel_scaling.scaling_law import (
+from parallel_scaling.analysis.scaling_law import (
     LawFitError,
     bootstrap,
     build_series,

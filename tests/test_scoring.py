@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from parallel_scaling import scoring
-from parallel_scaling.scoring import SCORE_FIELDS, SUMMARY_COLUMNS, ScoreInputError, per_language_summary, score_rows
+from parallel_scaling.evaluate import score as scoring
+from parallel_scaling.evaluate.score import SCORE_FIELDS, SUMMARY_COLUMNS, ScoreInputError, per_language_summary, score_rows
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MGSM = DATA / "mgsm" / "mgsm_test.jsonl"

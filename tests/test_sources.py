@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from parallel_scaling import sources
-from parallel_scaling.jsonl import read_jsonl
+from parallel_scaling.data import source as sources
+from parallel_scaling.common.jsonl import read_jsonl
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

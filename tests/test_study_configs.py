@@ -17,7 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
-from parallel_scaling import cost_plan  # noqa: E402
+from parallel_scaling.plan import cost_plan  # noqa: E402
 
 CONFIGS = ["config.yaml", "configs/parallel_paper.yaml", "configs/interventional.yaml", "configs/observational.yaml"]
 

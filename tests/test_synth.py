@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from parallel_scaling import synth
+from parallel_scaling.data import synth
 
 SETTINGS = {"n_train": 300, "n_test": 60, "min_number": 1, "max_number": 20, "max_factor": 9,
             "templates": ["add", "sub", "mul", "addsub"], "seed": 3}

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from parallel_scaling import training
-from parallel_scaling.training import TrainingSetupError
+from parallel_scaling.train import shared as training
+from parallel_scaling.train.shared import TrainingSetupError
 
 
 def test_gpu_requested_on_a_cpu_machine():

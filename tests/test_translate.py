@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from parallel_scaling import sources, translate
-from parallel_scaling.jsonl import read_jsonl
+from parallel_scaling.data import source as sources
+from parallel_scaling.data import translate
+from parallel_scaling.common.jsonl import read_jsonl
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MGSM8K = DATA / "mgsm8kinstruct_questions"
@@ -40,7 +41,7 @@ def test_english_is_identity(tmp_path):
 
 
 def test_template_backend_uses_synth_render(tmp_path):
-    from parallel_scaling import synth
+    from parallel_scaling.data import synth
 
     settings = {"synthetic": {"seed": 5, "min_number": 2, "max_number": 20, "max_factor": 9,
                               "templates": ["add", "sub", "mul", "addsub"], "n_train": 12, "n_test": 3}}

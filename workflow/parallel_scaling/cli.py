@@ -1,7 +1,9 @@
 """Command-line entry point: ``python -m parallel_scaling <command> [args]``.
 
-Each command is the ``main(argv)`` function of one module, imported only when that command runs,
-so that ``--help`` and light commands never pay for importing torch.
+Each command is one function (``main`` unless named) of one module, imported only when that
+command runs, so that ``--help`` and light commands never pay for importing torch. A rule's command
+has the rule's name (rule ``build_init_model`` runs ``build-init-model``, in
+``train/build_init_model.py``); the stage sub-packages are named as the rule files are.
 """
 
 from __future__ import annotations
@@ -11,26 +13,32 @@ import logging
 import sys
 from pathlib import Path
 
-#: command name -> (module, one-line description)
+#: command name -> ("module[:function]" below the package, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "source": ("sources", "Read the English source (synthetic/file/Hugging Face) into JSONL rows"),
-    "translate": ("translate", "Make one language's parallel copy (template/import/transformers/vllm)"),
-    "qc": ("qc", "Quality-control one language's translations; kept rows + per-item report"),
-    "qc-table": ("qc_table", "Per-language QC summary table (CSV + Markdown)"),
-    "mixture": ("mixtures", "Build one English + k parallel-language training mixture"),
-    "benchmark": ("benchmarks", "Normalise one benchmark language file (generic/MGSM/...) to JSONL rows"),
-    "build-tiny": ("tiny_model", "Build the embedded study's tiny multilingual initial model"),
-    "train-grpo": ("grpo", "GRPO post-training of one initial model on one mixture (TRL)"),
-    "train-sft": ("sft", "SFT of one initial model on one mixture (TRL), for RL-vs-SFT"),
-    "manifest": ("manifest", "List files with sizes and sha256 (one input for many files)"),
-    "predict": ("predict", "Answer every benchmark x language with one loaded checkpoint"),
-    "score": ("scoring", "Score model responses (JSONL) and print per-language accuracy as CSV"),
-    "analyze": ("analysis", "Accuracy, MTI and Parallel Scaling Law tables and figures from scored items"),
-    "fit-law": ("fitlaw", "Fit y = a*x^b (+c) to an accuracy CSV (k=0 is the English-only point)"),
-    "plot-training": ("training_plots", "Plot GRPO/SFT training curves from checkpoint curves.csv files"),
-    "archive": ("archive", "Pack results, logs, report, config and provenance into a Workflow Run RO-Crate"),
-    "verify-archive": ("archive_verify", "Check an archive: sha256 of every file, provenance chain, RO-Crate profiles"),
-    "cost-plan": ("cost_plan", "Estimate GPU-hours and tokens per rule before launching a study"),
+    # data.smk
+    "source": ("data.source", "Read the English source (synthetic/file/Hugging Face) into JSONL rows"),
+    "translate": ("data.translate", "Make one language's parallel copy (template/import/transformers/vllm)"),
+    "qc": ("data.qc", "Quality-control one language's translations; kept rows + per-item report"),
+    "qc-table": ("data.qc:qc_table_main", "Per-language QC summary table (CSV + Markdown)"),
+    "mixture": ("data.mixture", "Build one English + k parallel-language training mixture"),
+    "benchmark": ("data.benchmark", "Normalise one benchmark language file (generic/MGSM/...) to JSONL rows"),
+    # train.smk
+    "build-init-model": ("train.build_init_model", "Build the embedded study's tiny multilingual initial model"),
+    "train-grpo": ("train.grpo", "GRPO post-training of one initial model on one mixture (TRL)"),
+    "train-sft": ("train.sft", "SFT of one initial model on one mixture (TRL), for RL-vs-SFT"),
+    # evaluate.smk
+    "benchmark-manifest": ("evaluate.benchmark_manifest", "List a benchmark's files with sizes and sha256"),
+    "predict": ("evaluate.predict", "Answer every benchmark x language with one loaded checkpoint"),
+    "score": ("evaluate.score", "Score model responses (JSONL) and print per-language accuracy as CSV"),
+    # analysis.smk
+    "analyze": ("analysis.analyze", "Accuracy, MTI and Parallel Scaling Law tables and figures from scored items"),
+    "plot-training": ("analysis.plot_training", "Plot GRPO/SFT training curves from checkpoint curves.csv files"),
+    # archive.smk
+    "archive": ("archive.crate", "Pack results, logs, report, config and provenance into a Workflow Run RO-Crate"),
+    # for researchers, outside the DAG
+    "fit-law": ("analysis.fit_law", "Fit y = a*x^b (+c) to an accuracy CSV (k=0 is the English-only point)"),
+    "verify-archive": ("archive.verify", "Check an archive: sha256 of every file, provenance chain, RO-Crate profiles"),
+    "cost-plan": ("plan.cost_plan", "Estimate GPU-hours and tokens per rule before launching a study"),
 }
 
 
@@ -52,11 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {name!r}; choose from {', '.join(sorted(COMMANDS))}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    module = importlib.import_module(f"parallel_scaling.{COMMANDS[name][0]}")
+    module_name, _, function = COMMANDS[name][0].partition(":")
+    entry = getattr(importlib.import_module(f"parallel_scaling.{module_name}"), function or "main")
 
     def run() -> int:
         try:
-            return int(module.main(rest) or 0)
+            return int(entry(rest) or 0)
         except (ValueError, RuntimeError, FileNotFoundError) as exc:
             # user-facing failures (bad config value, malformed row, missing file): one clear line
             print(f"error [{name}]: {exc}", file=sys.stderr)
@@ -64,6 +73,6 @@ def main(argv: list[str] | None = None) -> int:
 
     if provenance is None:
         return run()
-    from parallel_scaling.provenance import run_with_provenance
+    from parallel_scaling.common.provenance import run_with_provenance
 
     return run_with_provenance(Path(provenance), name, rest, run)

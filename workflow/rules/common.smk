@@ -9,10 +9,11 @@ from snakemake.common.configfile import load_configfile
 from snakemake.utils import update_config, validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
-from parallel_scaling import integrity, study
-from parallel_scaling.codedeps import code_hash
-from parallel_scaling.prompts import missing_languages, prompt_set
-from parallel_scaling.synth import LANGUAGES as TEMPLATE_LANGUAGES
+from parallel_scaling.common import integrity
+from parallel_scaling.plan import study
+from parallel_scaling.common.codedeps import code_hash
+from parallel_scaling.common.prompts import missing_languages, prompt_set
+from parallel_scaling.data.synth import LANGUAGES as TEMPLATE_LANGUAGES
 
 # A study given with --configfile replaces config.yaml instead of being merged into it (a merge
 # would add the default study's models and benchmarks to every other study); --config still
@@ -179,7 +180,7 @@ def prompts_of(wildcards):
 
 def output_state(pattern):
     """A param for the producer of a model or predictions directory, its rebuild token
-    (parallel_scaling.integrity.state). It changes when a file of the directory was deleted or
+    (parallel_scaling.common.integrity.state). It changes when a file of the directory was deleted or
     changed, or the directory is gone while its manifest remains; the job then reruns.
     """
 

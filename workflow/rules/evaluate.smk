@@ -22,9 +22,9 @@ rule benchmark_manifest:
     conda:
         "../../envs/analysis.yaml"
     params:
-        code=code_hash("manifest"),
+        code=code_hash("benchmark-manifest"),
     shell:
-        "python -m parallel_scaling --provenance {log.prov} manifest {input} --out {output}"
+        "python -m parallel_scaling --provenance {log.prov} benchmark-manifest {input} --out {output}"
         " > {log.log} 2>&1"
 
 

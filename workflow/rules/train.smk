@@ -25,10 +25,10 @@ rule build_init_model:
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
         prompts=prompts_of,
         state=output_state(f"{RESULTS}/models/{{model}}/init"),
-        code=code_hash("build-tiny"),
+        code=code_hash("build-init-model"),
         workdir=lambda wc: f"{WORK}/build_init_model/{wc.model}",
     shell:
-        "python -m parallel_scaling --provenance {log.prov} build-tiny --data {input} --settings {params.settings}"
+        "python -m parallel_scaling --provenance {log.prov} build-init-model --data {input} --settings {params.settings}"
         " --prompt-set {params.prompt_set} --workdir {params.workdir}"
         " --threads {threads} --out {output.model} --manifest-token {params.state} > {log.log} 2>&1"
 

@@ -1,0 +1,544 @@
+"""Command ``verify-archive``: what a reviewer runs on an archive tarball they received.
+
+``python -m parallel_scaling verify-archive archive/<study>.tar.gz`` re-checks, from the tarball
+alone, the three things an archive made by :mod:`parallel_scaling.archive.crate` claims:
+
+1. **Files.** Every file in the tarball is described in ``ro-crate-metadata.json``, every described
+   file is in the tarball, and each one's bytes match the crate's ``sha256`` and ``contentSize``.
+2. **Provenance chain.** Each job's provenance record (``*.prov.json``) lists the files the job read,
+   hashed before it ran. Every recorded input that lies inside the archived results must be archived
+   with that same hash: a checkpoint whose recorded initial-model files (or mixture) differ from the
+   ones in the archive was not trained from them, and the check names the job, the file and both
+   hashes. Inputs outside the run directory (pretrained models, datasets) are not part of the
+   archive and are not checked.
+3. **Profiles.** The crate passes an independent validator, roc-validator (``rocrate_validator``),
+   for every profile it declares in ``conformsTo``, with no REQUIRED issue. The validator needs the
+   crate's JSON-LD contexts; they are served from ``workflow/resources/jsonld`` (see SOURCE.md there)
+   and nothing else is fetched, so the check runs offline and always reads the same definitions.
+   A URL the validator asks for that is not shipped is reported, as its checks could not run.
+   RECOMMENDED issues are listed, not failed: :data:`KNOWN_RECOMMENDED` says why each one that an
+   archive of this pipeline still has is left (the README repeats it).
+
+The validator checks the metadata and that each described file exists; it gets a copy of the crate
+whose files are empty placeholders (their bytes were checked in step 1), so that a paper-scale
+archive with gigabytes of checkpoints is never unpacked. Without roc-validator installed, step 3 is
+skipped with a clear note (``pip install roc-validator==0.13.0``); the test suite requires it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import tarfile
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from parallel_scaling.common.paths import RESOURCE_DIR
+from urllib.parse import unquote
+
+from rocrate.model.entity import Entity
+from rocrate.rocrate import ROCrate
+
+from parallel_scaling.archive.crate import (
+    METADATA_NAME,
+    PROFILES,
+    PROV_SUFFIX,
+    PROVENANCE_PROFILE,
+    as_list,
+    entity_id,
+    types,
+)
+
+#: Where the JSON-LD contexts of the crate are shipped, and which URL each file answers.
+CONTEXTS_DIR = RESOURCE_DIR / "jsonld"
+CONTEXT_FILES = {
+    "https://w3id.org/ro/crate/1.1/context": "ro-crate-1.1-context.jsonld",
+    "https://w3id.org/ro/terms/workflow-run/context": "workflow-run-context.json",
+}
+VALIDATOR_DIST = "roc-validator"
+VALIDATOR_PIN = "0.13.0"
+#: conformsTo profile URI -> roc-validator profile identifier
+VALIDATOR_PROFILES = {
+    "https://w3id.org/ro/wfrun/process/0.5": "process-run-crate-0.5",
+    "https://w3id.org/ro/wfrun/workflow/0.5": "workflow-run-crate-0.5",
+    "https://w3id.org/ro/wfrun/provenance/0.5": "provenance-run-crate-0.5",
+    "https://w3id.org/workflowhub/workflow-ro-crate/1.0": "workflow-ro-crate-1.0",
+}
+#: RECOMMENDED checks an archive of this pipeline does not meet, and why (README: "Provenance and
+#: the archive"). Anything else the validator recommends is fixed in the crate; the tests hold it so.
+KNOWN_RECOMMENDED = {
+    "process-run-crate-0.5_5.1": "The SoftwareApplication id SHOULD be an absolute URI: the main "
+    "workflow and the pipeline's commands are files of the crate, with no public web address, so their "
+    "ids are relative to the crate (the packages they ran with have absolute PyPI ids).",
+    "process-run-crate-0.5_3.2": "The Application SHOULD have a url: the main workflow is the packed "
+    "Snakefile, with no web address of its own (each command's url is its source file in the crate).",
+    "ro-crate-1.1_22.3": "The publisher of the Root Data Entity SHOULD be an Organization: there is "
+    "one only when the study names it (archive.organization, archive.organization_id).",
+    "ro-crate-1.1_30.2": "The author SHOULD have an organizational affiliation: likewise, only when "
+    "the study names archive.organization.",
+    "ro-crate-1.1_30.3": "The author SHOULD have a Contextual Entity which specifies the affiliation: "
+    "likewise, only when the study names archive.organization.",
+}
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ProfileIssue:
+    """One issue the validator reported: its severity, check, message and the entity at fault."""
+
+    profile: str
+    severity: str
+    check: str
+    message: str
+    entity: str | None = None
+
+
+@dataclass
+class Verification:
+    """What :func:`verify` found; ``problems`` empty means the archive checks out."""
+
+    path: Path
+    files: int = 0
+    file_problems: int = 0
+    records: int = 0
+    chain_inputs: int = 0
+    problems: list[str] = field(default_factory=list)
+    #: validator profile id -> its issues (REQUIRED and RECOMMENDED); None when not run
+    profiles: dict[str, list[ProfileIssue]] | None = None
+    #: declared profile -> the validated one whose run included its checks (mode "inherited")
+    covered: dict[str, str] = field(default_factory=dict)
+    validator: str | None = None  # "roc-validator 0.13.0", or why it did not run
+    missing_contexts: list[str] = field(default_factory=list)
+
+    def recommended(self) -> list[ProfileIssue]:
+        return [i for issues in (self.profiles or {}).values() for i in issues if i.severity == "RECOMMENDED"]
+
+    def unexplained(self) -> list[ProfileIssue]:
+        """RECOMMENDED issues that :data:`KNOWN_RECOMMENDED` does not explain."""
+        return [i for i in self.recommended() if i.check not in KNOWN_RECOMMENDED]
+
+
+# --------------------------------------------------------------------------------------------
+# reading the tarball
+
+
+def _safe_name(name: str) -> bool:
+    p = PurePosixPath(name)
+    return not p.is_absolute() and ".." not in p.parts
+
+
+def _hash_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> str:
+    digest = hashlib.sha256()
+    handle = tar.extractfile(info)
+    assert handle is not None
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _load_crate(metadata: bytes) -> ROCrate:
+    with tempfile.TemporaryDirectory(prefix="verify_crate_") as tmp:
+        Path(tmp, METADATA_NAME).write_bytes(metadata)
+        return ROCrate(tmp)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. structure and files
+
+
+def check_structure(crate: ROCrate) -> list[str]:
+    """Profile essentials the validator does not spell out: declared profiles, a main workflow in
+    a language, a run action of it, and action links that resolve to entities of the crate."""
+    problems: list[str] = []
+    declared = {entity_id(ref) for ref in as_list(crate.root_dataset.get("conformsTo"))}
+    main = crate.mainEntity
+    tool_runs = [a for a in crate.get_by_type("CreateAction")
+                 if not isinstance(main, Entity) or entity_id(a.get("instrument")) != main.id]
+    for profile in PROFILES:
+        if profile not in declared and (tool_runs or profile != PROVENANCE_PROFILE):
+            problems.append(f"root dataset does not declare conformsTo {profile}")
+    if not isinstance(main, Entity):
+        problems.append("root dataset has no mainEntity")
+    else:
+        if "ComputationalWorkflow" not in types(main):
+            problems.append(f"mainEntity {main.id} is not a ComputationalWorkflow")
+        if not main.get("programmingLanguage"):
+            problems.append(f"mainEntity {main.id} has no programmingLanguage")
+    actions = crate.get_by_type("CreateAction")
+    if not actions:
+        problems.append("no CreateAction in the crate")
+    if isinstance(main, Entity) and not any(entity_id(a.get("instrument")) == main.id for a in actions):
+        problems.append("no CreateAction has the main workflow as instrument")
+    for action in actions + crate.get_by_type("ControlAction") + crate.get_by_type("OrganizeAction"):
+        if action.get("instrument") is None:
+            problems.append(f"action {action.id} has no instrument")
+        for prop in ("instrument", "object", "result", "agent"):
+            for ref in as_list(action.get(prop)):
+                if isinstance(ref, str) or (isinstance(ref, dict) and crate.get(ref.get("@id", "")) is None):
+                    problems.append(f"action {action.id}: {prop} {ref!r} is not an entity of the crate")
+    return problems
+
+
+def check_files(tar: tarfile.TarFile, infos: dict[str, tarfile.TarInfo], crate: ROCrate) -> \
+        tuple[list[str], dict[str, str]]:
+    """Every file described and present, with its recorded sha256 and size; returns the problems
+    and the sha256 of each archived file (read once here, reused by the chain check)."""
+    problems: list[str] = []
+    hashes: dict[str, str] = {}
+    described: set[str] = {METADATA_NAME}
+    for entity in crate.data_entities:
+        if "File" not in types(entity) or entity.id.startswith(("http://", "https://", "#")):
+            continue
+        name = unquote(entity.id)
+        described.add(name)
+        info = infos.get(name)
+        if info is None or not info.isfile():
+            problems.append(f"{name} is described in the crate but missing from the archive")
+            continue
+        hashes[name] = _hash_member(tar, info)
+        expected = entity.get("sha256")
+        if not expected:
+            problems.append(f"{name} has no sha256 in the crate")
+        elif hashes[name] != expected:
+            problems.append(f"{name} does not match its sha256 (checksum mismatch)")
+        size = entity.get("contentSize")
+        if size is not None and str(size) != str(info.size):
+            problems.append(f"{name} is {info.size} bytes, the crate says {size}")
+    for name, info in infos.items():
+        if info.isfile() and name not in described:
+            problems.append(f"{name} is in the archive but not described in the crate")
+    return problems, hashes
+
+
+# --------------------------------------------------------------------------------------------
+# 2. provenance chain
+
+
+def results_roots(crate: ROCrate) -> list[str]:
+    """Archive paths of the run's results directories (the crate's Dataset entities but the root)."""
+    roots = []
+    for entity in crate.get_by_type("Dataset"):
+        if entity.id not in ("./", "") and not entity.id.startswith(("http://", "https://", "#")):
+            roots.append(unquote(entity.id).rstrip("/") + "/")
+    return roots
+
+
+def record_name(path: str, cwd: str | None) -> str | None:
+    """A recorded path as an archive path (relative to the run directory), or None if outside it.
+
+    Jobs run in the Snakemake working directory, which is the archive's root: a relative path is
+    already an archive path; an absolute one is one when it lies under the record's ``cwd``.
+    """
+    p = PurePosixPath(path.replace(os.sep, "/"))
+    if p.is_absolute():
+        if not cwd:
+            return None
+        try:
+            p = p.relative_to(PurePosixPath(cwd.replace(os.sep, "/")))
+        except ValueError:
+            return None
+    norm = os.path.normpath(p.as_posix())
+    return None if norm.startswith("..") else PurePosixPath(norm).as_posix()
+
+
+def check_chain(records: dict[str, dict[str, Any]], hashes: dict[str, str], roots: list[str]) -> \
+        tuple[list[str], int]:
+    """Each recorded input inside the archived results is archived with the hash the job read.
+
+    ``records`` maps a record's archive path to its content; returns the problems and how many
+    inputs were compared. A record's job is named by its record path (``logs/train_grpo/tiny/k1/
+    s0.prov.json`` is the k1 GRPO checkpoint of seed 0).
+    """
+    problems: list[str] = []
+    checked = 0
+    for rec_name, rec in sorted(records.items()):
+        job = f"{rec.get('command', '?')} ({rec_name})"
+        for entry in rec.get("inputs") or []:
+            name = record_name(str(entry.get("path", "")), rec.get("cwd"))
+            if name is None or not any(name.startswith(root) for root in roots):
+                continue
+            recorded = entry.get("sha256")
+            archived = hashes.get(name)
+            checked += 1
+            if archived is None:
+                problems.append(f"{job}: recorded input {name} (sha256 {recorded}) is not in the archive, "
+                                "so the chain cannot be checked")
+            elif archived != recorded:
+                problems.append(f"{job}: recorded input {name} has sha256 {recorded}, the archived file "
+                                f"has {archived}: the job did not read the archived file")
+    return problems, checked
+
+
+# --------------------------------------------------------------------------------------------
+# 3. profiles (roc-validator)
+
+
+def validator_version() -> str | None:
+    try:
+        return importlib.metadata.version(VALIDATOR_DIST)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _local_adapter(contexts_dir: Path, asked: list[str]) -> Any:
+    """A requests transport that answers the shipped contexts and refuses everything else.
+
+    Refusals raise the validator's own ``OfflineCacheMissError``, so it neither falls back to the
+    network (its JSON-LD loader would on any other error) nor fails; the URL is noted in ``asked``
+    and reported, since the checks that needed it did not run.
+    """
+    from requests.adapters import BaseAdapter, HTTPAdapter
+    from rocrate_validator.utils.http import OfflineCacheMissError
+    from urllib3.response import HTTPResponse
+
+    files = {url: contexts_dir / name for url, name in CONTEXT_FILES.items()}
+
+    class LocalContexts(BaseAdapter):
+        def send(self, request, **kwargs):  # noqa: ANN001, ANN201 - requests' adapter interface
+            url = str(request.url)
+            path = files.get(url) or files.get(url.rstrip("/"))
+            if path is None:
+                asked.append(url)
+                raise OfflineCacheMissError(url)
+            raw = HTTPResponse(body=io.BytesIO(path.read_bytes()), status=200, preload_content=False,
+                               headers={"Content-Type": "application/ld+json"}, request_url=url)
+            return HTTPAdapter().build_response(request, raw)
+
+        def close(self) -> None:
+            pass
+
+    return LocalContexts()
+
+
+def validate_crate(crate_dir: Path, profiles: list[str], contexts_dir: Path = CONTEXTS_DIR) -> \
+        tuple[dict[str, list[ProfileIssue]], list[str]]:
+    """Run roc-validator on an unpacked crate for each profile id; returns the issues per profile
+    (REQUIRED and RECOMMENDED) and the URLs it asked for that are not shipped.
+
+    Raises ImportError when roc-validator is not installed.
+    """
+    from rocrate_validator import services
+    from rocrate_validator.models import Severity, ValidationSettings
+    from rocrate_validator.utils.http import HttpRequester
+
+    for url, name in CONTEXT_FILES.items():
+        if not (contexts_dir / name).is_file():
+            raise FileNotFoundError(f"JSON-LD context for {url} not found: {contexts_dir / name}")
+    asked: list[str] = []
+    report: dict[str, list[ProfileIssue]] = {}
+    for profile in profiles:
+        # no_cache: a plain session, which the adapter below then serves; no user cache is read or
+        # written and the validator's warm-up (network) never starts
+        settings = ValidationSettings(rocrate_uri=str(crate_dir), profile_identifier=profile,
+                                      requirement_severity="RECOMMENDED", no_cache=True,
+                                      skip_availability_check=True)
+        adapter = _local_adapter(contexts_dir, asked)
+        session = HttpRequester().session
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        result = services.validate(settings)
+        report[profile] = [
+            ProfileIssue(profile, issue.severity.name, str(issue.identifier), str(issue.message or "").strip(),
+                         issue.violatingEntity)
+            for issue in result.get_issues(Severity.RECOMMENDED)]
+    return report, sorted(set(asked))
+
+
+def _placeholder_crate(infos: dict[str, tarfile.TarInfo], metadata: bytes, dest: Path) -> Path:
+    """The crate as the validator sees it: the metadata file plus an empty file per member."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / METADATA_NAME).write_bytes(metadata)
+    for name, info in infos.items():
+        if name == METADATA_NAME or not _safe_name(name):
+            continue
+        target = dest / name
+        if info.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif info.isfile():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch()
+    return dest
+
+
+def claimed_profiles(crate: ROCrate) -> list[str]:
+    """Validator ids of the profiles the crate declares (unknown ones are left to check_structure)."""
+    declared = [entity_id(ref) for ref in as_list(crate.root_dataset.get("conformsTo"))]
+    return [VALIDATOR_PROFILES[uri] for uri in declared if uri in VALIDATOR_PROFILES]
+
+
+def inheritance(profiles: list[str]) -> dict[str, str]:
+    """Declared profile -> a declared profile that inherits it (per the validator's profile
+    definitions, ``prof:isTransitiveProfileOf``): validating the heir runs the ancestor's checks."""
+    from rocrate_validator import services
+
+    heirs: dict[str, str] = {}
+    for profile in profiles:
+        for uri in services.get_profile(profile).is_transitive_profile_of:
+            ancestor = VALIDATOR_PROFILES.get(str(uri))
+            if ancestor in profiles and ancestor != profile:
+                heirs.setdefault(ancestor, profile)
+    for ancestor, heir in list(heirs.items()):  # to the heir that is itself validated
+        seen = {ancestor}
+        while heir in heirs and heir not in seen:
+            seen.add(heir)
+            heir = heirs[heir]
+        heirs[ancestor] = heir
+    return heirs
+
+
+# --------------------------------------------------------------------------------------------
+# entry points
+
+
+def verify(path: str | os.PathLike[str], profiles: str | None = "each", contexts_dir: Path = CONTEXTS_DIR) -> \
+        Verification:
+    """Check an archive as a reviewer would: files, provenance chain, and the declared profiles.
+
+    ``profiles``: ``"each"`` runs the validator once per declared profile; ``"inherited"`` only for
+    the declared profiles no other declared profile inherits (the validator runs an heir's inherited
+    checks too; a quarter of the time for this pipeline's crates); None skips the validator. Never
+    raises for a bad archive; it lists the problems.
+    """
+    if profiles not in ("each", "inherited", None):
+        raise ValueError(f"profiles must be 'each', 'inherited' or None, not {profiles!r}")
+    path = Path(path)
+    out = Verification(path)
+    try:
+        tar = tarfile.open(path, "r:*")
+    except (OSError, tarfile.TarError) as exc:
+        out.problems.append(f"not a readable tar archive ({exc})")
+        return out
+    with tar:
+        infos = {i.name: i for i in tar.getmembers()}
+        out.problems += [f"unsafe member name {n!r}" for n in infos if not _safe_name(n)]
+        if METADATA_NAME not in infos:
+            out.problems.append(f"no {METADATA_NAME} at the root of the archive")
+            return out
+        handle = tar.extractfile(infos[METADATA_NAME])
+        assert handle is not None
+        metadata = handle.read()
+        try:
+            crate = _load_crate(metadata)
+        except (ValueError, KeyError) as exc:
+            out.problems.append(f"{METADATA_NAME} is not a valid RO-Crate ({exc})")
+            return out
+        out.problems += check_structure(crate)
+        file_problems, hashes = check_files(tar, infos, crate)
+        out.problems += file_problems
+        out.files, out.file_problems = len(hashes), len(file_problems)
+        records: dict[str, dict[str, Any]] = {}
+        for name, info in infos.items():
+            if name.endswith(PROV_SUFFIX) and info.isfile():
+                try:
+                    data = json.loads(tar.extractfile(info).read())  # type: ignore[union-attr]
+                except ValueError as exc:
+                    out.problems.append(f"{name}: not a readable provenance record ({exc})")
+                    continue
+                if isinstance(data, dict):
+                    records[name] = data
+        chain_problems, out.chain_inputs = check_chain(records, hashes, results_roots(crate))
+        out.problems += chain_problems
+        out.records = len(records)
+        if profiles:
+            _validate_profiles(out, crate, infos, metadata, contexts_dir, each=profiles == "each")
+    return out
+
+
+def _validate_profiles(out: Verification, crate: ROCrate, infos: dict[str, tarfile.TarInfo],
+                       metadata: bytes, contexts_dir: Path, each: bool) -> None:
+    version = validator_version()
+    if version is None:
+        out.validator = (f"{VALIDATOR_DIST} is not installed: profile checks skipped "
+                         f"(pip install {VALIDATOR_DIST}=={VALIDATOR_PIN})")
+        return
+    out.validator = f"{VALIDATOR_DIST} {version}"
+    ids = claimed_profiles(crate)
+    if not each:
+        out.covered = inheritance(ids)
+        ids = [p for p in ids if p not in out.covered]
+    with tempfile.TemporaryDirectory(prefix="verify_profiles_") as tmp:
+        crate_dir = _placeholder_crate(infos, metadata, Path(tmp) / "crate")
+        out.profiles, out.missing_contexts = validate_crate(crate_dir, ids, contexts_dir)
+    for url in out.missing_contexts:
+        out.problems.append(f"the validator needed {url}, which is not shipped in {contexts_dir}: "
+                            "the checks that use it did not run")
+    for profile, issues in out.profiles.items():
+        for issue in issues:
+            if issue.severity == "REQUIRED":
+                where = f" [{issue.entity}]" if issue.entity else ""
+                out.problems.append(f"{profile}: REQUIRED {issue.check}: {issue.message}{where}")
+
+
+def verify_archive(path: str | os.PathLike[str], profiles: str | None = "each") -> list[str]:
+    """Problems with an archive (empty list: it checks out), each prefixed with the archive path."""
+    result = verify(path, profiles=profiles)
+    return [f"{result.path}: {p}" for p in result.problems]
+
+
+def render(result: Verification) -> str:
+    """The reviewer's report: one line per check, the validator's issues grouped by check."""
+    lines = [f"{result.path}: {result.files} files, each described in the crate and matching its sha256"
+             if not result.file_problems else
+             f"{result.path}: {result.files} files read, {result.file_problems} problem(s) with them",
+             f"provenance chain: {result.records} job records, {result.chain_inputs} recorded inputs "
+             "inside the results compared with the archived files"]
+    if result.profiles is None:
+        lines.append(f"profiles: {result.validator or 'not checked (--no-profiles)'}")
+    else:
+        lines.append(f"profiles ({result.validator}, offline, JSON-LD contexts from workflow/resources/"
+                     f"{CONTEXTS_DIR.name}):")
+        for profile, issues in result.profiles.items():
+            counts = Counter(i.severity for i in issues)
+            lines.append(f"  {profile}: {counts.get('REQUIRED', 0)} REQUIRED, "
+                         f"{counts.get('RECOMMENDED', 0)} RECOMMENDED")
+        for profile, heir in result.covered.items():
+            lines.append(f"  {profile}: checked within {heir}, which inherits its checks")
+        per_profile: dict[tuple[str, str], Counter[str]] = {}
+        for issue in result.recommended():
+            first = issue.message.splitlines()[0] if issue.message else ""
+            per_profile.setdefault((issue.check, first), Counter())[issue.profile] += 1
+        for (check, message), counts in sorted(per_profile.items()):
+            why = " (known, see README)" if check in KNOWN_RECOMMENDED else ""
+            lines.append(f"  RECOMMENDED {check} x{max(counts.values())}: {message}{why}")
+    for problem in result.problems:
+        lines.append(f"PROBLEM: {problem}")
+    lines.append("OK" if not result.problems else f"FAILED: {len(result.problems)} problem(s)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``verify-archive``: check an archive tarball's files, provenance chain and profiles."""
+    parser = argparse.ArgumentParser(
+        prog="parallel_scaling verify-archive",
+        description="Check an archive made by `snakemake archive`: every file against its sha256, each "
+                    "job's recorded inputs against the archived files, and the RO-Crate profiles it "
+                    "declares with roc-validator (offline).")
+    parser.add_argument("archive", type=Path, help="the .tar.gz to check")
+    parser.add_argument("--no-profiles", action="store_true", help="skip the roc-validator checks")
+    parser.add_argument("--inherited", action="store_true",
+                        help="validate only the declared profiles no other declared profile inherits "
+                             "(their runs include the inherited checks): faster")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    if not args.archive.is_file():
+        raise FileNotFoundError(f"archive {args.archive} does not exist")
+    mode = None if args.no_profiles else ("inherited" if args.inherited else "each")
+    result = verify(args.archive, profiles=mode)
+    if args.json:
+        payload = {"archive": str(result.path), "files": result.files, "records": result.records,
+                   "chain_inputs": result.chain_inputs, "validator": result.validator,
+                   "profiles": None if result.profiles is None else
+                   {p: [vars(i) for i in issues] for p, issues in result.profiles.items()},
+                   "covered": result.covered,
+                   "problems": result.problems, "ok": not result.problems}
+        print(json.dumps(payload, indent=2))
+    else:
+        print(render(result))
+    return 0 if not result.problems else 1

@@ -1,0 +1,450 @@
+"""Make the parallel copies: the English source rendered in one target language.
+
+Why several backends: the embedded study needs exact translations (``template``: the synthetic
+generator renders the same spec in every language), a real-data reproduction reuses published
+translations (``import``, e.g. MGSM8KInstruct joined to GSM8K by index), and new languages need
+machine translation (``transformers`` on any machine, ``vllm`` on a GPU). The two LLM backends share
+prompt building, sampling settings, output cleaning and row writing; only the engine object that
+turns prompt strings into completions differs, so a CPU test of ``transformers`` exercises
+everything ``vllm`` runs except ``vllm.LLM.generate`` itself.
+
+Output rows: ``{"id", "lang", "question", "answer", "solution", "source_question"}``; the answer is
+always the English answer (translation never changes what is verified). A sidecar
+``OUT.meta.json`` (``de.jsonl`` -> ``de.meta.json``) records the backend and its settings.
+
+Command ``translate``: ``translate --source SRC.jsonl --lang L --out OUT.jsonl --settings JSON``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from parallel_scaling.common.paths import RESOURCE_DIR
+from parallel_scaling.common.jsonl import DataError, read_jsonl, write_json, write_jsonl
+from parallel_scaling.common.jsonl import parse_settings
+
+BACKENDS = ("template", "import", "transformers", "vllm")
+
+#: the prompt file shipped with the workflow (workflow/resources/translation_prompts.yaml)
+DEFAULT_PROMPTS_FILE = RESOURCE_DIR / "translation_prompts.yaml"
+
+#: what each translatable field is called in the prompt's ``{kind}``
+FIELD_KINDS = {"question": "math word problem", "solution": "worked solution of a math word problem"}
+
+#: defaults of the config's ``translation`` section (mirrors workflow/schemas/config.schema.json)
+DEFAULTS: dict[str, Any] = {
+    "backend": "template",
+    "fields": ["question"],
+    "import": {
+        "path": None,
+        "id_field": "id",
+        "id_template": "{}",
+        "question_field": "question",
+        "solution_field": None,
+    },
+    "model": {
+        "path": None,
+        "prompts_file": None,
+        "batch_size": 8,
+        "max_new_tokens": 512,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "top_k": 0,
+        "repetition_penalty": 1.0,
+        "seed": 0,
+        "dtype": "auto",
+        "device": "auto",
+        "strip_thinking": True,
+        "chat_template_kwargs": {},
+    },
+    "vllm": {
+        "tensor_parallel_size": 1,
+        "gpu_memory_utilization": 0.9,
+        "max_model_len": None,
+    },
+}
+
+
+class TranslationError(DataError):
+    """The source, the translation files or the settings cannot produce translated rows."""
+
+
+def _section(settings: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """One nested settings object merged over its defaults."""
+    return {**DEFAULTS[name], **(settings.get(name) or {})}
+
+
+def parallel_row(source: Mapping[str, Any], lang: str, question: str, solution: str | None) -> dict[str, Any]:
+    """A parallel row: translated text, English answer, and the English question for audit and QC."""
+    return {"id": str(source["id"]), "lang": lang, "question": question, "answer": source["answer"],
+            "solution": solution, "source_question": source["question"]}
+
+
+def identity_rows(source: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """English parallel rows are the source itself, labelled ``en``."""
+    return [parallel_row(row, "en", row["question"], row.get("solution")) for row in source]
+
+
+# --------------------------------------------------------------------------------------------------
+# template backend
+
+
+def template_rows(source: Sequence[Mapping[str, Any]], lang: str, origin: str) -> list[dict[str, Any]]:
+    """Render each row's synthetic ``spec`` in ``lang`` (exact translation by construction)."""
+    lacking = [str(row.get("id")) for row in source if not isinstance(row.get("spec"), Mapping)]
+    if lacking:
+        raise TranslationError(f"{origin}: backend 'template' needs field 'spec', missing in {len(lacking)} of "
+                               f"{len(source)} rows (e.g. ids {', '.join(lacking[:3])}); use the synthetic source "
+                               "or another translation backend")
+    from parallel_scaling.data import synth
+
+    out = []
+    for row in source:
+        rendered = synth.render(dict(row["spec"]), lang)
+        out.append(parallel_row(row, lang, rendered["question"], rendered.get("solution")))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# import backend
+
+
+@dataclass
+class ImportResult:
+    """Joined rows plus the counts that the log line and the sidecar report."""
+
+    rows: list[dict[str, Any]]
+    path: Path
+    n_file: int
+    n_unknown: int
+    n_missing: int
+    unknown_examples: list[str] = field(default_factory=list)
+
+
+def import_rows(source: Sequence[Mapping[str, Any]], lang: str, cfg: Mapping[str, Any]) -> ImportResult:
+    """Join an existing translation file to the source by item id.
+
+    The translation file's ``id_field`` is mapped to source ids through ``id_template`` (e.g.
+    ``gsm8k_train_index`` 17 with ``"gsm8k-train-{}"`` -> ``gsm8k-train-17``). Answers always come
+    from the English source. Translation rows with ids not in the source are counted (they are
+    expected when the source is limited); if none matches, the mapping is wrong and that is an error.
+    """
+    pattern = cfg.get("path")
+    if not pattern:
+        raise TranslationError("translation.import.path: required for backend 'import' (a pattern with {lang})")
+    path = Path(str(pattern).format(lang=lang))
+    if not path.is_file():
+        raise TranslationError(f"{path}: translation file for language {lang!r} not found "
+                               f"(translation.import.path = {pattern!r})")
+    id_field, qf, sf = cfg["id_field"], cfg["question_field"], cfg.get("solution_field")
+    rows = read_jsonl(path)
+    for fld in [f for f in (id_field, qf, sf) if f]:
+        missing = sum(1 for row in rows if row.get(fld) is None)
+        if missing:
+            raise TranslationError(f"{path}: field {fld!r} missing in {missing} of {len(rows)} rows")
+    by_id: dict[str, Mapping[str, Any]] = {}
+    dupes: Counter[str] = Counter()
+    for row in rows:
+        key = str(cfg["id_template"]).format(row[id_field])
+        if key in by_id:
+            dupes[key] += 1
+        by_id[key] = row
+    if dupes:
+        raise TranslationError(f"{path}: {len(dupes)} ids occur more than once after mapping "
+                               f"{id_field!r} through {cfg['id_template']!r} (e.g. {', '.join(list(dupes)[:5])})")
+    source_ids = {str(row["id"]) for row in source}
+    unknown = [key for key in by_id if key not in source_ids]
+    if by_id and len(unknown) == len(by_id):
+        raise TranslationError(f"{path}: none of the {len(by_id)} translation ids matches a source id "
+                               f"(e.g. {unknown[0]!r} vs source {next(iter(source_ids), '<empty>')!r}); check "
+                               "translation.import.id_field and id_template")
+    out = []
+    for src in source:
+        hit = by_id.get(str(src["id"]))
+        if hit is None:
+            continue
+        solution = str(hit[sf]) if sf and hit.get(sf) is not None else None
+        out.append(parallel_row(src, lang, str(hit[qf]).strip(), solution))
+    return ImportResult(rows=out, path=path, n_file=len(rows), n_unknown=len(unknown),
+                        n_missing=len(source) - len(out), unknown_examples=unknown[:5])
+
+
+# --------------------------------------------------------------------------------------------------
+# LLM backends: shared prompt building / sampling / cleaning, engine-specific generation
+
+
+def load_prompts(prompts_file: str | Path | None) -> dict[str, Any]:
+    """Read the translation prompt file (default: the one shipped in workflow/resources)."""
+    import yaml
+
+    path = Path(prompts_file) if prompts_file else DEFAULT_PROMPTS_FILE
+    if not path.is_file():
+        raise TranslationError(f"{path}: translation prompt file not found")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for key in ("languages", "default"):
+        if not isinstance(data.get(key), Mapping):
+            raise TranslationError(f"{path}: field {key!r} missing or not a mapping")
+    if "user" not in data["default"]:
+        raise TranslationError(f"{path}: field 'default.user' missing")
+    data["_path"] = str(path)
+    return data
+
+
+def prompt_templates(prompts: Mapping[str, Any], lang: str) -> dict[str, str]:
+    """The system/user templates for ``lang`` with ``{language}`` filled in (``{kind}``, ``{text}`` left)."""
+    name = prompts["languages"].get(lang)
+    if not name:
+        raise TranslationError(f"{prompts.get('_path')}: no language name for {lang!r} under 'languages' "
+                               f"(known: {', '.join(sorted(prompts['languages']))})")
+    merged = {**prompts["default"], **(prompts.get("overrides") or {}).get(lang, {})}
+    out = {}
+    for role in ("system", "user"):
+        template = merged.get(role)
+        if template:
+            out[role] = str(template).replace("{language}", str(name))
+    return out
+
+
+def build_messages(templates: Mapping[str, str], text: str, kind: str) -> list[dict[str, str]]:
+    """Chat messages for one text (placeholders replaced literally, so braces in problems are safe)."""
+    messages = []
+    for role in ("system", "user"):
+        if role in templates:
+            content = templates[role].replace("{kind}", kind).replace("{text}", text)
+            messages.append({"role": role, "content": content})
+    return messages
+
+
+def render_prompt(tokenizer: Any, messages: Sequence[Mapping[str, str]],
+                  chat_template_kwargs: Mapping[str, Any] | None = None) -> str:
+    """Prompt string for a model: its chat template when it has one, else system and user as plain text."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True,
+                                             **dict(chat_template_kwargs or {}))
+    return "\n\n".join(m["content"] for m in messages) + "\n\n"
+
+
+_THINK = re.compile(r"<think>.*?</think>", flags=re.DOTALL)
+
+
+def clean_output(text: str, strip_thinking: bool = True) -> str:
+    """Completion -> translation: drop reasoning blocks (an unfinished one leaves nothing) and whitespace."""
+    if strip_thinking:
+        text = _THINK.sub("", text)
+        if "<think>" in text:
+            text = text.split("<think>", 1)[0]
+    return text.strip()
+
+
+def sampling_settings(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine-neutral sampling settings recorded in the sidecar (temperature 0 = greedy)."""
+    return {
+        "temperature": float(model_cfg["temperature"]),
+        "top_p": float(model_cfg["top_p"]),
+        "top_k": int(model_cfg["top_k"] or 0),
+        "repetition_penalty": float(model_cfg["repetition_penalty"]),
+        "max_new_tokens": int(model_cfg["max_new_tokens"]),
+        "seed": int(model_cfg["seed"]),
+    }
+
+
+class Engine(Protocol):
+    """What the LLM backends need from an inference engine."""
+
+    tokenizer: Any
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        """Completions (new text only) for prompt strings, in order."""
+
+
+class TransformersEngine:
+    """Batched ``model.generate`` with left padding; runs on CPU (the test) or a GPU."""
+
+    def __init__(self, model_cfg: Mapping[str, Any]) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = model_cfg["path"]
+        self.sampling = sampling_settings(model_cfg)
+        self.batch_size = max(1, int(model_cfg["batch_size"]))
+        device = model_cfg.get("device") or "auto"
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        dtype = model_cfg.get("dtype") or "auto"
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device)
+        self.model.eval()
+        self._torch = torch
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        """Generate in batches; seeded once so a rerun with the same settings gives the same text."""
+        torch = self._torch
+        torch.manual_seed(self.sampling["seed"])
+        s = self.sampling
+        kwargs: dict[str, Any] = {"max_new_tokens": s["max_new_tokens"],
+                                  "repetition_penalty": s["repetition_penalty"],
+                                  "pad_token_id": self.tokenizer.pad_token_id}
+        if s["temperature"] > 0:
+            kwargs.update(do_sample=True, temperature=s["temperature"], top_p=s["top_p"], top_k=s["top_k"] or None)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        # chat templates already contain the special tokens; plain prompts get the tokenizer's own
+        add_special = not getattr(self.tokenizer, "chat_template", None)
+        out: list[str] = []
+        for start in range(0, len(prompts), self.batch_size):
+            batch = list(prompts[start:start + self.batch_size])
+            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=add_special)
+            enc = {k: v.to(self.device) for k, v in enc.items()}
+            with torch.no_grad():
+                generated = self.model.generate(**enc, **kwargs)
+            new = generated[:, enc["input_ids"].shape[1]:]
+            out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
+        return out
+
+
+class VllmEngine:
+    """``vllm.LLM.generate`` over the same prompt strings and sampling settings."""
+
+    def __init__(self, model_cfg: Mapping[str, Any], vllm_cfg: Mapping[str, Any]) -> None:
+        import vllm
+
+        self.sampling = sampling_settings(model_cfg)
+        kwargs: dict[str, Any] = {"model": model_cfg["path"], "seed": self.sampling["seed"],
+                                  "tensor_parallel_size": int(vllm_cfg["tensor_parallel_size"]),
+                                  "gpu_memory_utilization": float(vllm_cfg["gpu_memory_utilization"]),
+                                  "dtype": model_cfg.get("dtype") or "auto"}
+        if vllm_cfg.get("max_model_len"):
+            kwargs["max_model_len"] = int(vllm_cfg["max_model_len"])
+        self.llm = vllm.LLM(**kwargs)
+        self.tokenizer = self.llm.get_tokenizer()
+        s = self.sampling
+        self.params = vllm.SamplingParams(temperature=s["temperature"], top_p=s["top_p"],
+                                          top_k=s["top_k"] if s["top_k"] > 0 else -1,
+                                          repetition_penalty=s["repetition_penalty"],
+                                          max_tokens=s["max_new_tokens"], seed=s["seed"])
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        """One call: vLLM schedules the batch itself."""
+        results = self.llm.generate(list(prompts), self.params)
+        return [result.outputs[0].text for result in results]
+
+
+def llm_rows(source: Sequence[Mapping[str, Any]], lang: str, engine: Engine, templates: Mapping[str, str],
+             fields: Sequence[str], model_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Translate ``fields`` of every row with ``engine`` and build the parallel rows (shared by both LLMs)."""
+    jobs: list[tuple[int, str]] = []
+    prompts: list[str] = []
+    for index, row in enumerate(source):
+        for fld in fields:
+            text = row.get(fld)
+            if text:
+                messages = build_messages(templates, str(text), FIELD_KINDS[fld])
+                prompts.append(render_prompt(engine.tokenizer, messages, model_cfg.get("chat_template_kwargs")))
+                jobs.append((index, fld))
+    completions = engine.generate(prompts) if prompts else []
+    if len(completions) != len(prompts):
+        raise TranslationError(f"engine returned {len(completions)} completions for {len(prompts)} prompts")
+    translated: dict[tuple[int, str], str] = {}
+    for job, text in zip(jobs, completions):
+        translated[job] = clean_output(text, bool(model_cfg.get("strip_thinking", True)))
+    return [parallel_row(row, lang, translated.get((i, "question"), ""), translated.get((i, "solution")))
+            for i, row in enumerate(source)]
+
+
+def make_engine(backend: str, settings: Mapping[str, Any]) -> Engine:
+    """Construct the engine of an LLM backend (the only backend-specific step)."""
+    model_cfg = _section(settings, "model")
+    if not model_cfg.get("path"):
+        raise TranslationError(f"translation.model.path: required for backend {backend!r}")
+    if backend == "transformers":
+        return TransformersEngine(model_cfg)
+    return VllmEngine(model_cfg, _section(settings, "vllm"))
+
+
+# --------------------------------------------------------------------------------------------------
+# driver
+
+
+def translate(source: Sequence[Mapping[str, Any]], lang: str, settings: Mapping[str, Any], origin: str = "source",
+              engine_factory: Callable[[str, Mapping[str, Any]], Engine] = make_engine,
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Translate ``source`` into ``lang``; returns the rows and the sidecar metadata."""
+    backend = settings.get("backend", DEFAULTS["backend"])
+    meta: dict[str, Any] = {"lang": lang, "source": origin, "n_source": len(source)}
+    if lang == "en":
+        rows = identity_rows(source)
+        meta["backend"] = "identity"
+    elif backend == "template":
+        rows = template_rows(source, lang, origin)
+        meta["backend"] = "template"
+    elif backend == "import":
+        cfg = _section(settings, "import")
+        result = import_rows(source, lang, cfg)
+        rows = result.rows
+        meta.update(backend="import", settings=cfg, file=str(result.path), n_file=result.n_file,
+                    n_unknown_ids=result.n_unknown, n_missing=result.n_missing)
+        if result.n_unknown:
+            print(f"warning: {result.path}: {result.n_unknown} of {result.n_file} translation rows have ids not in "
+                  f"{origin} (e.g. {', '.join(result.unknown_examples)}); ignored", file=sys.stderr)
+        print(f"translate: {lang}: {len(rows)} of {len(source)} source items have a translation in {result.path}, "
+              f"{result.n_missing} have none", file=sys.stderr)
+    elif backend in {"transformers", "vllm"}:
+        fields = list(settings.get("fields") or DEFAULTS["fields"])
+        unknown = sorted(set(fields) - set(FIELD_KINDS))
+        if unknown:
+            raise TranslationError(f"translation.fields: unknown {unknown}; choose from {sorted(FIELD_KINDS)}")
+        model_cfg = _section(settings, "model")
+        prompts = load_prompts(model_cfg.get("prompts_file"))
+        templates = prompt_templates(prompts, lang)
+        engine = engine_factory(backend, settings)
+        rows = llm_rows(source, lang, engine, templates, fields, model_cfg)
+        meta.update(backend=backend, model=model_cfg["path"], fields=fields, prompts_file=prompts["_path"],
+                    prompt_template=templates, chat_template=bool(getattr(engine.tokenizer, "chat_template", None)),
+                    chat_template_kwargs=model_cfg.get("chat_template_kwargs") or {},
+                    sampling=sampling_settings(model_cfg), batch_size=int(model_cfg["batch_size"]),
+                    strip_thinking=bool(model_cfg.get("strip_thinking", True)))
+        if backend == "vllm":
+            meta["vllm"] = _section(settings, "vllm")
+    else:
+        raise TranslationError(f"translation.backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    meta["n_written"] = len(rows)
+    return rows, meta
+
+
+def sidecar_path(out: str | Path) -> Path:
+    """``.../de.jsonl`` -> ``.../de.meta.json``."""
+    out = Path(out)
+    return out.with_name(out.name[: -len(out.suffix)] + ".meta.json" if out.suffix else out.name + ".meta.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command ``translate``: write one language's parallel rows and the ``.meta.json`` sidecar."""
+    parser = argparse.ArgumentParser(prog="translate", description="Translate English source rows into one language.")
+    parser.add_argument("--source", required=True, type=Path, help="English source JSONL")
+    parser.add_argument("--lang", required=True, help="target language code (en = identity)")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--settings", default="{}", help="the config's translation section, as JSON (or a JSON file)")
+    args = parser.parse_args(argv)
+    try:
+        settings = parse_settings(args.settings)
+        source = read_jsonl(args.source, required=("id", "question", "answer"))
+        if not source:
+            raise TranslationError(f"{args.source}: no rows to translate")
+        rows, meta = translate(source, args.lang, settings, origin=str(args.source))
+    except (DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_jsonl(args.out, rows)
+    write_json(sidecar_path(args.out), meta)
+    print(f"translate: wrote {len(rows)} {args.lang} rows to {args.out}", file=sys.stderr)
+    return 0

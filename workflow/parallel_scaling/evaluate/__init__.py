@@ -1,0 +1,1 @@
+"""Stage ``evaluate`` (workflow/rules/evaluate.smk): predictions of each checkpoint and their scores."""

@@ -1,0 +1,153 @@
+"""Benchmark predictions: one job loads a checkpoint once and answers every configured benchmark
+and language in one batch, writing one file per (benchmark, language).
+
+Two engines share prompts and decoding settings: ``vllm`` on GPUs, ``transformers`` everywhere
+(CPU in the tests and the laptop study). The settings used are written beside the predictions
+(``_settings.json``) so a table can always be traced to how its responses were produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from parallel_scaling.common.jsonl import parse_settings, read_jsonl, write_json, write_jsonl
+from parallel_scaling.train.shared import add_token_argument
+
+log = logging.getLogger(__name__)
+
+
+class Progress:
+    """Items done, rate and time left, printed to the job's log at most every ``every`` seconds."""
+
+    def __init__(self, total: int, label: str, every: float = 10.0) -> None:
+        self.total, self.label, self.every = total, label, every
+        self.start = self.last = time.monotonic()
+        self.done = 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.every or self.done >= self.total:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            left = (self.total - self.done) / rate if rate > 0 else float("inf")
+            print(f"[{self.label}] {self.done}/{self.total} prompts, {rate:.1f}/s, ~{left:.0f}s left",
+                  file=sys.stderr, flush=True)
+
+
+def generate_transformers(model_path: str, prompts: list[str], s: dict[str, Any], device: str) -> list[list[str]]:
+    """Batched generation with transformers: left padding, greedy or sampled, ``n`` samples each."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(s["seed"])
+    tok = AutoTokenizer.from_pretrained(model_path, padding_side="left")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device).eval()
+    sample = s["temperature"] > 0
+    gen_kwargs = dict(max_new_tokens=s["max_new_tokens"], do_sample=sample, num_return_sequences=s["n"],
+                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    if sample:
+        gen_kwargs.update(temperature=s["temperature"], top_p=s["top_p"])
+    out: list[list[str]] = []
+    progress = Progress(len(prompts), "transformers")
+    bs = s["batch_size"]
+    for i in range(0, len(prompts), bs):
+        batch = prompts[i:i + bs]
+        enc = tok(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        with torch.no_grad():
+            gen = model.generate(**enc, **gen_kwargs)
+        texts = tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        out += [texts[j * s["n"]:(j + 1) * s["n"]] for j in range(len(batch))]
+        progress.update(len(batch))
+    return out
+
+
+def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any]) -> list[list[str]]:
+    """The same prompts and decoding through vLLM (GPU only)."""
+    from vllm import LLM, SamplingParams
+
+    llm = LLM(model=model_path, seed=s["seed"], gpu_memory_utilization=s["vllm_gpu_memory_utilization"],
+              tensor_parallel_size=s["vllm_tensor_parallel_size"], max_model_len=s.get("vllm_max_model_len"),
+              enforce_eager=s.get("vllm_enforce_eager", False))
+    params = SamplingParams(n=s["n"], temperature=s["temperature"], top_p=s["top_p"] if s["temperature"] > 0 else 1.0,
+                            max_tokens=s["max_new_tokens"], seed=s["seed"])
+    t0 = time.monotonic()
+    results = llm.generate(prompts, params)
+    print(f"[vllm] {len(prompts)}/{len(prompts)} prompts in {time.monotonic() - t0:.0f}s", file=sys.stderr)
+    return [[o.text for o in r.outputs] for r in results]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``predict``: answer all (benchmark, language) inputs with one loaded checkpoint."""
+    p = argparse.ArgumentParser(prog="predict", description=__doc__)
+    p.add_argument("--model", required=True, help="checkpoint directory or hub id")
+    p.add_argument("--input", nargs=3, action="append", required=True, metavar=("BENCHMARK", "LANG", "JSONL"),
+                   help="benchmark rows (id, lang, question, answer[, answer_type, difficulty]); repeat per file")
+    p.add_argument("--meta", required=True, help="JSON copied into every row (model, paradigm, mixture, k, ...)")
+    p.add_argument("--settings", required=True, help="JSON of the config's prediction section")
+    p.add_argument("--prompt-set", required=True)
+    p.add_argument("--outdir", required=True, help="writes OUTDIR/<benchmark>/<lang>.jsonl")
+    p.add_argument("--threads", type=int, default=1)
+    add_token_argument(p)
+    a = p.parse_args(argv)
+
+    import torch
+
+    from parallel_scaling.common.integrity import digest, write_manifest
+    from parallel_scaling.common.prompts import build_prompt
+    from parallel_scaling.train.shared import check_model_path, resolve_device
+
+    torch.set_num_threads(a.threads)
+    s = parse_settings(a.settings)
+    meta = json.loads(a.meta)
+    engine = s["engine"]
+    device = resolve_device(s["device"], use_vllm=engine == "vllm")
+    check_model_path(a.model)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(a.model)  # both engines build prompts with its chat template
+
+    jobs: list[tuple[str, str, list[dict[str, Any]]]] = []
+    prompts: list[str] = []
+    for bench, lang, path in a.input:
+        rows = read_jsonl(path, required=("id", "question", "answer"))
+        if s.get("limit"):
+            rows = rows[: s["limit"]]
+        jobs.append((bench, lang, rows))
+        prompts += [build_prompt(r["question"], lang, a.prompt_set, tokenizer) for r in rows]
+    log.info("predict: %d prompts over %d files with %s on %s", len(prompts), len(jobs), engine, device)
+
+    if engine == "vllm":
+        responses = generate_vllm(a.model, prompts, s)
+    elif engine == "transformers":
+        responses = generate_transformers(a.model, prompts, s, device)
+    else:
+        raise ValueError(f"prediction.engine: {engine!r} is not one of transformers, vllm")
+
+    i = 0
+    outdir = Path(a.outdir)
+    for bench, lang, rows in jobs:
+        out_rows = []
+        for r in rows:
+            # an item's difficulty level travels with it, for the difficulty-weighted accuracy
+            extra = {"difficulty": r["difficulty"]} if r.get("difficulty") is not None else {}
+            for sample, resp in enumerate(responses[i]):
+                out_rows.append({**meta, "benchmark": bench, "lang": lang, "id": str(r["id"]), "sample": sample,
+                                 "question": r["question"], "prompt": prompts[i], "gold": str(r["answer"]),
+                                 "answer_type": r.get("answer_type", "number"), **extra, "response": resp})
+            i += 1
+        write_jsonl(outdir / bench / f"{lang}.jsonl", out_rows)
+    write_json(outdir / "_settings.json", {"engine": engine, "device": device, "model": a.model,
+                                           "model_digest": digest(a.model), "prompt_set": a.prompt_set,
+                                           "settings": s, "meta": meta})
+    write_manifest(outdir, a.manifest_token)
+    return 0

@@ -1,0 +1,433 @@
+"""Command ``cost-plan``: estimate GPU-hours and tokens per rule before launching a study.
+
+    python -m parallel_scaling cost-plan --configfile configs/parallel_paper.yaml [--gpu h100]
+        [--throughput-file workflow/resources/gpu_throughput.yaml] [--json] [--measured [benchmarks]]
+
+The estimate follows the DAG's shape (``parallel_scaling.plan.study``: mixtures, runs, benchmark x language
+pairs) and the validated config (schema defaults applied exactly as the workflow applies them), and
+multiplies token counts by per-GPU throughput figures from ``workflow/resources/gpu_throughput.yaml``
+(all of them assumptions: the formulas are documented at the top of that file). GPU-hours are per GPU,
+so they do not depend on how many GPUs a job is spread over (perfect scaling is assumed).
+
+``--measured DIR`` adds the seconds Snakemake measured per rule (``benchmark:`` files, column ``s``)
+next to the estimate, e.g. for the tiny default study on a CPU:
+``cost-plan --gpu cpu --measured benchmarks``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from parallel_scaling.common.paths import REPO_DIR, RESOURCE_DIR, SCHEMA_FILE
+
+import yaml
+
+from parallel_scaling.plan import study
+
+SCHEMA = SCHEMA_FILE
+THROUGHPUT = RESOURCE_DIR / "gpu_throughput.yaml"
+
+#: rules that run on GPUs in the SLURM profile, in DAG order
+GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predict")
+LLM_BACKENDS = ("transformers", "vllm")
+
+
+# --------------------------------------------------------------------------------------------------
+# config
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive dict update, as snakemake merges config files."""
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA) -> dict[str, Any]:
+    """Merge the config files in order and apply the schema's defaults (snakemake.utils.validate with
+    set_default=True, as workflow/rules/common.smk does), so the plan sees the workflow's values."""
+    config: dict[str, Any] = {}
+    for path in configfiles:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        _merge(config, yaml.safe_load(path.read_text()) or {})
+    from snakemake.utils import validate
+
+    validate(config, str(schema), set_default=True)
+    return config
+
+
+def load_throughput(path: str | Path = THROUGHPUT) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"throughput file {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    for key in ("gpus", "benchmarks", "sources", "tokens"):
+        if key not in data:
+            raise ValueError(f"{path}: missing section {key!r}")
+    return data
+
+
+def gpu_figures(throughput: Mapping[str, Any], gpu: str) -> dict[str, float]:
+    gpus = throughput["gpus"]
+    if gpu not in gpus:
+        raise ValueError(f"unknown GPU type {gpu!r}; the throughput file defines {sorted(gpus)} "
+                         f"(add an entry under gpus: to workflow/resources/gpu_throughput.yaml)")
+    fig = dict(gpus[gpu])
+    need = ("peak_bf16_tflops", "train_mfu", "prefill_mfu", "decode_tokens_per_s_7b", "decode_max_tokens_per_s")
+    missing = [k for k in need if k not in fig]
+    if missing:
+        raise ValueError(f"gpus.{gpu}: missing {missing} in the throughput file")
+    fig.setdefault("grpo_rollout_efficiency", 1.0)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# the DAG's shape
+
+
+def synthetic_benchmarks(config: Mapping[str, Any]) -> list[str]:
+    return [b for b, spec in config["benchmarks"].items() if spec.get("kind") == "synthetic"]
+
+
+def test_split_languages(config: Mapping[str, Any]) -> list[str]:
+    """Languages of the test split translated for synthetic benchmarks."""
+    langs: list[str] = []
+    for b in synthetic_benchmarks(config):
+        langs += [lg for lg in study.benchmark_languages(config, b) if lg not in langs]
+    return langs
+
+
+def mixture_rows(config: Mapping[str, Any], mix: study.Mixture) -> int:
+    """Rows of a mixture, assuming QC leaves enough items (the drop policy can only lower it)."""
+    m = config["mixtures"]
+    n = len(mix.langs)
+    return m["items"] * n if m["budget"] == "additive" else (m["items"] // n) * n
+
+
+def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
+    """Jobs per rule of a fresh run of the whole DAG (the cost-relevant rules plus the light ones)."""
+    runs = study.runs(config)
+    trained = [r for r in runs if r.paradigm in ("grpo", "sft")]
+    file_benches = [(b, lg) for b, lg in study.bench_lang_pairs(config)
+                    if config["benchmarks"][b].get("kind") != "synthetic"]
+    mixtures_used = {r.mixture for r in trained}
+    test_langs = test_split_languages(config)
+    return {
+        "source": 1 + (1 if test_langs else 0),
+        "translate": len(study.translated_languages(config)) + len(test_langs),
+        "qc": len(study.translated_languages(config)),
+        "mixture": len(mixtures_used),
+        "benchmark": len(file_benches),
+        "build_init_model": sum(1 for m in config["models"].values() if m["source"] == "tiny"),
+        "train_grpo": sum(1 for r in trained if r.paradigm == "grpo"),
+        "train_sft": sum(1 for r in trained if r.paradigm == "sft"),
+        "predict": len(runs),
+        "score": len(runs),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# token counts and seconds
+
+
+def _params(size_b: float) -> float:
+    return float(size_b) * 1e9
+
+
+def decode_tps(fig: Mapping[str, float], size_b: float) -> float:
+    return min(fig["decode_tokens_per_s_7b"] * 7.0 / max(float(size_b), 1e-9), fig["decode_max_tokens_per_s"])
+
+
+def flops_seconds(flops: float, fig: Mapping[str, float], mfu_key: str) -> float:
+    return flops / (fig["peak_bf16_tflops"] * 1e12 * fig[mfu_key])
+
+
+def source_rows(config: Mapping[str, Any], throughput: Mapping[str, Any], split: str) -> int:
+    src = config["source"]
+    if src["kind"] == "synthetic":
+        n = src["synthetic"]["n_train" if split == "train" else "n_test"]
+    else:
+        key = src.get("hf_name") if src["kind"] == "huggingface" else src.get(split)
+        table = throughput["sources"]
+        n = int((table.get(key) or table["default"])[split])
+    limit = src.get("limit")
+    if isinstance(limit, int):
+        n = min(n, limit)
+    elif isinstance(limit, Mapping) and limit.get(split):
+        n = min(n, int(limit[split]))
+    return int(n)
+
+
+def benchmark_size(config: Mapping[str, Any], throughput: Mapping[str, Any], name: str) -> tuple[int, int]:
+    """(items per language, prompt tokens) of a benchmark."""
+    spec = config["benchmarks"][name]
+    table = throughput["benchmarks"]
+    if spec.get("kind") == "synthetic":
+        items, prompt = source_rows(config, throughput, "test"), throughput["tokens"]["question_tokens_tiny"]
+    else:
+        entry = table.get(spec.get("preset") or name) or table.get(name) or table["default"]
+        items, prompt = int(entry["items"]), int(entry["prompt_tokens"])
+    for cap in (spec.get("limit"), config["prediction"].get("limit")):
+        if cap:
+            items = min(items, int(cap))
+    return items, prompt
+
+
+def question_tokens(config: Mapping[str, Any], throughput: Mapping[str, Any], model: str) -> int:
+    tok = throughput["tokens"]
+    return int(tok["question_tokens_tiny"] if config["models"][model]["source"] == "tiny" else tok["question_tokens"])
+
+
+def accelerate_processes(path: str | None) -> int:
+    """num_processes of an accelerate config (1 when none): turns max_steps into prompts."""
+    if not path:
+        return 1
+    p = Path(path) if Path(path).is_absolute() else REPO_DIR / path
+    if not p.is_file():
+        return 1
+    return int((yaml.safe_load(p.read_text()) or {}).get("num_processes") or 1)
+
+
+def _zero() -> dict[str, float]:
+    return {"jobs": 0, "gen_tokens": 0.0, "prompt_tokens": 0.0, "train_tokens": 0.0, "gpu_seconds": 0.0}
+
+
+def _add(row: dict[str, float], **kw: float) -> None:
+    for k, v in kw.items():
+        row[k] += v
+
+
+def plan_translate(config, throughput, fig) -> dict[str, float]:
+    row = _zero()
+    tr = config["translation"]
+    en = config["languages"]["english"]
+    tok = throughput["tokens"]
+    jobs = [("train", lg) for lg in study.translated_languages(config)] + [("test", lg) for lg in test_split_languages(config)]
+    row["jobs"] = len(jobs)
+    if tr["backend"] not in LLM_BACKENDS:
+        return row  # template / import: no model runs
+    path = tr["model"].get("path") or ""
+    hit = re.search(r"(\d+(?:\.\d+)?)[bB](?![a-zA-Z])", path)
+    size_b = float(hit.group(1)) if hit else float(throughput.get("translation_model_size_b", 7.0))
+    per_field = {"question": tok["question_tokens"], "solution": tok["solution_tokens"]}
+    for split, lg in jobs:
+        if lg == en:
+            continue  # English is copied
+        n = source_rows(config, throughput, split)
+        for field in tr["fields"]:
+            src = per_field[field]
+            out = min(src * tok["translation_output_ratio"], tr["model"]["max_new_tokens"])
+            prompt = n * (src + tok["translation_overhead_tokens"])
+            gen = n * out
+            secs = gen / decode_tps(fig, size_b) + flops_seconds(prompt * 2 * _params(size_b), fig, "prefill_mfu")
+            _add(row, gen_tokens=gen, prompt_tokens=prompt, gpu_seconds=secs)
+    return row
+
+
+def plan_build(config, throughput, fig) -> dict[str, float]:
+    row = _zero()
+    fill = throughput["tokens"]["tiny_fill"]
+    for m in config["models"].values():
+        if m["source"] != "tiny":
+            continue
+        row["jobs"] += 1
+        for stage in ("pretrain", "warmup"):
+            s = m["build"][stage]
+            steps = s["max_steps"] if s["max_steps"] > 0 else math.ceil(
+                s["num_train_epochs"] * m["build"].get("warmup_items", 1000) / s["per_device_train_batch_size"])
+            tokens = steps * s["per_device_train_batch_size"] * s["gradient_accumulation_steps"] * s["max_length"] * fill
+            _add(row, train_tokens=tokens,
+                 gpu_seconds=flops_seconds(tokens * 6 * _params(m["size_b"]), fig, "train_mfu"))
+    return row
+
+
+def plan_grpo(config, throughput, fig) -> dict[str, float]:
+    row = _zero()
+    g = config["grpo"]
+    fill = throughput["tokens"]["grpo_completion_fill"]
+    nproc = accelerate_processes(g.get("accelerate_config"))
+    for run in study.runs(config):
+        if run.paradigm != "grpo":
+            continue
+        size_b = config["models"][run.model]["size_b"]
+        n_params = _params(size_b)
+        if g["max_steps"] > 0:
+            completions = g["max_steps"] * g["per_device_train_batch_size"] * g["gradient_accumulation_steps"] * nproc
+            prompts = completions / g["num_generations"]
+        else:
+            prompts = mixture_rows(config, study.mixture(config, run.mixture)) * g["num_train_epochs"]
+            completions = prompts * g["num_generations"]
+        q = question_tokens(config, throughput, run.model)
+        gen = completions * g["max_completion_length"] * fill
+        prompt = prompts * q  # vLLM prefix caching: one prefill per prompt for its group
+        seq = completions * (q + g["max_completion_length"] * fill)
+        mu = g["num_iterations"]
+        train_flops = seq * mu * 6 * n_params * (4 / 3 if g["gradient_checkpointing"] else 1)
+        if g["beta"] > 0:
+            train_flops += seq * 2 * n_params  # reference model forward
+        if mu > 1:
+            train_flops += seq * 2 * n_params  # old-policy log-probs
+        secs = (gen / (decode_tps(fig, size_b) * fig["grpo_rollout_efficiency"])
+                + flops_seconds(prompt * 2 * n_params, fig, "prefill_mfu")
+                + flops_seconds(train_flops, fig, "train_mfu"))
+        _add(row, jobs=1, gen_tokens=gen, prompt_tokens=prompt, train_tokens=seq * mu, gpu_seconds=secs)
+    return row
+
+
+def plan_sft(config, throughput, fig) -> dict[str, float]:
+    row = _zero()
+    s = config["sft"]
+    fill = throughput["tokens"]["sft_fill"]
+    for run in study.runs(config):
+        if run.paradigm != "sft":
+            continue
+        size_b = config["models"][run.model]["size_b"]
+        if s["max_steps"] > 0:
+            seqs = s["max_steps"] * s["per_device_train_batch_size"] * s["gradient_accumulation_steps"]
+        else:
+            seqs = mixture_rows(config, study.mixture(config, run.mixture)) * s["num_train_epochs"]
+        tokens = seqs * s["max_length"] * fill
+        flops = tokens * 6 * _params(size_b) * (4 / 3 if s["gradient_checkpointing"] else 1)
+        _add(row, jobs=1, train_tokens=tokens, gpu_seconds=flops_seconds(flops, fig, "train_mfu"))
+    return row
+
+
+def plan_predict(config, throughput, fig) -> dict[str, float]:
+    row = _zero()
+    p = config["prediction"]
+    fill = throughput["tokens"]["prediction_fill"]
+    pairs = study.bench_lang_pairs(config)
+    for run in study.runs(config):
+        size_b = config["models"][run.model]["size_b"]
+        gen = prompt = 0.0
+        for b, _lg in pairs:
+            items, ptok = benchmark_size(config, throughput, b)
+            gen += items * p["n"] * p["max_new_tokens"] * fill
+            prompt += items * ptok
+        secs = gen / decode_tps(fig, size_b) + flops_seconds(prompt * 2 * _params(size_b), fig, "prefill_mfu")
+        _add(row, jobs=1, gen_tokens=gen, prompt_tokens=prompt, gpu_seconds=secs)
+    return row
+
+
+def plan(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str = "h100") -> dict[str, Any]:
+    """The cost plan: per GPU rule jobs, tokens and GPU-hours, the total, and the job counts."""
+    fig = gpu_figures(throughput, gpu)
+    rules = {
+        "translate": plan_translate(config, throughput, fig),
+        "build_init_model": plan_build(config, throughput, fig),
+        "train_grpo": plan_grpo(config, throughput, fig),
+        "train_sft": plan_sft(config, throughput, fig),
+        "predict": plan_predict(config, throughput, fig),
+    }
+    for row in rules.values():
+        row["gpu_hours"] = row["gpu_seconds"] / 3600
+        row["tokens"] = row["gen_tokens"] + row["prompt_tokens"] + row["train_tokens"]
+    total = _zero()
+    for row in rules.values():
+        _add(total, **{k: row[k] for k in ("jobs", "gen_tokens", "prompt_tokens", "train_tokens", "gpu_seconds")})
+    total["gpu_hours"] = total["gpu_seconds"] / 3600
+    total["tokens"] = total["gen_tokens"] + total["prompt_tokens"] + total["train_tokens"]
+    for row in (*rules.values(), total):
+        row["jobs"] = int(row["jobs"])
+    return {"study": config.get("study"), "gpu": gpu, "gpu_figures": fig, "rules": rules, "total": total,
+            "job_counts": job_counts(config)}
+
+
+# --------------------------------------------------------------------------------------------------
+# measured seconds
+
+
+def compare_measured(bench_dir: str | Path) -> dict[str, dict[str, float]]:
+    """Sum the seconds Snakemake measured per rule: ``<bench_dir>/<rule>/**/*.tsv`` (``benchmark:``
+    files; column ``s`` = wall-clock seconds of the job). {} when the folder does not exist."""
+    bench_dir = Path(bench_dir)
+    out: dict[str, dict[str, float]] = {}
+    if not bench_dir.is_dir():
+        return out
+    for f in sorted(bench_dir.rglob("*.tsv")):
+        rule = f.relative_to(bench_dir).parts[0]
+        with f.open(newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        secs = sum(float(r["s"]) for r in rows if r.get("s") not in (None, "", "NA"))
+        entry = out.setdefault(rule, {"jobs": 0, "s": 0.0})
+        entry["jobs"] += 1
+        entry["s"] += secs
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# output
+
+
+def _human(x: float) -> str:
+    for unit, div in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def format_table(result: Mapping[str, Any], measured: Mapping[str, Mapping[str, float]] | None = None) -> str:
+    head = ["rule", "jobs", "gen tok", "prompt tok", "train tok", "GPU-hours"]
+    if measured is not None:
+        head += ["est. s", "measured s"]
+    lines = [f"cost plan: study {result['study']!r} on {result['gpu']} (figures: assumptions, see "
+             f"workflow/resources/gpu_throughput.yaml)"]
+    rows = []
+    for name, row in [*result["rules"].items(), ("total", result["total"])]:
+        cells = [name, str(row["jobs"]), _human(row["gen_tokens"]), _human(row["prompt_tokens"]),
+                 _human(row["train_tokens"]), f"{row['gpu_hours']:.4g}"]
+        if measured is not None:
+            meas = (sum(v["s"] for k, v in measured.items() if k in result["rules"]) if name == "total"
+                    else measured.get(name, {}).get("s"))
+            cells += [f"{row['gpu_seconds']:.1f}", "-" if meas is None else f"{meas:.1f}"]
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    lines += [fmt(head), "  ".join("-" * w for w in widths)]
+    lines += [fmt(r) for r in rows[:-1]]
+    lines += ["  ".join("-" * w for w in widths), fmt(rows[-1])]
+    counts = result["job_counts"]
+    lines.append("jobs of the other rules: " + ", ".join(f"{k} {v}" for k, v in counts.items()
+                                                        if k not in result["rules"]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="parallel_scaling cost-plan", description=__doc__.splitlines()[0])
+    ap.add_argument("--configfile", nargs="+", action="extend", default=None,
+                    help="config file(s), merged in order (default: config.yaml)")
+    ap.add_argument("--gpu", default="h100", help="GPU type from the throughput file (h100, h200, a100, l40s, cpu)")
+    ap.add_argument("--throughput-file", default=str(THROUGHPUT), help="throughput and size assumptions (YAML)")
+    ap.add_argument("--json", action="store_true", help="print the plan as JSON")
+    ap.add_argument("--measured", nargs="?", const="benchmarks", default=None, metavar="DIR",
+                    help="add the seconds measured per rule in DIR (Snakemake benchmark files; default benchmarks)")
+    args = ap.parse_args(argv)
+    config = load_config(args.configfile or ["config.yaml"])
+    result = plan(config, load_throughput(args.throughput_file), args.gpu)
+    measured = compare_measured(args.measured) if args.measured is not None else None
+    if args.json:
+        out = dict(result)
+        if measured is not None:
+            out["measured"] = measured
+        json.dump(out, sys.stdout, indent=2, sort_keys=True)
+        print()
+    else:
+        print(format_table(result, measured))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

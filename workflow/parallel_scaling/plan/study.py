@@ -1,0 +1,276 @@
+"""The study's shape, derived from the validated config: mixtures, runs, targets, checks.
+
+Imported while the Snakefile is parsed, so it must stay light (standard library and yaml only):
+importing torch here would cost more than planning a thousand-job DAG.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+@dataclass(frozen=True)
+class Mixture:
+    """A training mixture: its name in paths, k (None for monolingual), and its languages."""
+
+    name: str
+    k: int | None
+    langs: tuple[str, ...]
+
+
+def typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``--config`` values with types inside lists and mappings.
+
+    Snakemake types a top-level ``--config key=value`` (int, float, bool) but reads a list or a
+    mapping with YAML's BaseLoader, so ``--config 'seeds=[0,1,2]'`` arrives as ``['0', '1', '2']``
+    and would fail validation. Inside a list or mapping, a string that is an integer, a float,
+    ``true``/``false`` or ``null`` becomes that value; every other string (``no`` is Norwegian,
+    not false) stays as given. Top-level values are left as Snakemake typed them.
+    """
+    return {k: _typed(v) if isinstance(v, (dict, list)) else v for k, v in overrides.items()}
+
+
+_LITERALS = {"true": True, "false": False, "null": None, "~": None}
+_INT = re.compile(r"[-+]?\d+")
+_FLOAT = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    if value.lower() in _LITERALS:
+        return _LITERALS[value.lower()]
+    if _INT.fullmatch(value):
+        return int(value)
+    if _FLOAT.fullmatch(value):
+        return float(value)
+    return value
+
+
+def mixtures(config: dict[str, Any]) -> list[Mixture]:
+    """k0..kK (English + the first k parallel languages), then the monolingual controls."""
+    lang = config["languages"]
+    en, order = lang["english"], lang["parallel_order"]
+    out = [Mixture(f"k{k}", k, (en, *order[:k])) for k in range(lang["K"] + 1)]
+    out += [Mixture(f"mono-{m}", None, (m,)) for m in lang.get("monolingual", [])]
+    return out
+
+
+def mixture(config: dict[str, Any], name: str) -> Mixture:
+    for m in mixtures(config):
+        if m.name == name:
+            return m
+    raise ValueError(f"unknown mixture {name!r}; this config has {[m.name for m in mixtures(config)]}")
+
+
+def trained_languages(config: dict[str, Any]) -> list[str]:
+    """Languages that appear in at least one mixture (their train split is needed)."""
+    seen: list[str] = []
+    for m in mixtures(config):
+        seen += [lg for lg in m.langs if lg not in seen]
+    return seen
+
+
+def translated_languages(config: dict[str, Any]) -> list[str]:
+    """Languages whose train split is translated and QC'd: the trained ones, plus every evaluated
+    language when a tiny model is built here (it is pretrained on all of them)."""
+    langs = trained_languages(config)
+    if any(m["source"] == "tiny" for m in config["models"].values()):
+        langs += [lg for lg in config["languages"]["evaluate"] if lg not in langs]
+    return sorted(langs)
+
+
+def never_trained(config: dict[str, Any]) -> list[str]:
+    """Evaluated languages outside every parallel mixture: where transfer is measured at every k."""
+    lang = config["languages"]
+    trained = {lang["english"], *lang["parallel_order"][: lang["K"]]}
+    return [lg for lg in lang["evaluate"] if lg not in trained]
+
+
+def benchmark_languages(config: dict[str, Any], name: str) -> list[str]:
+    return list(config["benchmarks"][name].get("languages") or config["languages"]["evaluate"])
+
+
+def bench_lang_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(b, lg) for b in config["benchmarks"] for lg in benchmark_languages(config, b)]
+
+
+def difficulty_weights(config: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Weight per difficulty level of each benchmark that defines weights (presets resolved):
+    what the tables need for the difficulty-weighted accuracy."""
+    from parallel_scaling.data import benchmark as benchmarks
+
+    out: dict[str, dict[str, float]] = {}
+    for name, spec in config["benchmarks"].items():
+        if spec.get("kind") == "synthetic":
+            continue
+        weights = benchmarks.difficulty_weights(name, benchmarks.resolve(name, spec))
+        if weights:
+            out[name] = weights
+    return out
+
+
+@dataclass(frozen=True)
+class Run:
+    """One evaluated model: an initial model (paradigm init), a public RL checkpoint (public),
+    or a checkpoint trained here (grpo/sft) on a mixture with a seed."""
+
+    model: str
+    paradigm: str
+    mixture: str
+    seed: int
+
+    @property
+    def path(self) -> str:
+        return f"{self.model}/{self.paradigm}/{self.mixture}/s{self.seed}"
+
+
+def runs(config: dict[str, Any]) -> list[Run]:
+    out: list[Run] = []
+    for name, m in config["models"].items():
+        out.append(Run(name, "init", "init", 0))
+        if m.get("trained"):
+            out.append(Run(name, "public", "public", 0))
+        if not m.get("train", True):
+            continue
+        for paradigm in config["paradigms"]:
+            for mix in mixtures(config):
+                for seed in config["seeds"]:
+                    out.append(Run(name, paradigm, mix.name, seed))
+    return out
+
+
+def run_meta(config: dict[str, Any], run: Run) -> dict[str, Any]:
+    """What every prediction row of a run carries (and so every table)."""
+    m = config["models"][run.model]
+    meta: dict[str, Any] = {"model": run.model, "model_kind": m.get("kind", "base"), "family": m.get("family", ""),
+                            "paradigm": run.paradigm, "mixture": run.mixture, "k": None,
+                            "seed": None, "train_langs": []}
+    if run.paradigm in ("grpo", "sft"):
+        mix = mixture(config, run.mixture)
+        meta.update(k=mix.k, seed=run.seed, train_langs=list(mix.langs))
+    elif run.paradigm == "public":
+        meta.update(train_langs=[config["languages"]["english"]])
+    return meta
+
+
+def check(config: dict[str, Any], template_languages: tuple[str, ...], prompt_missing: Any) -> list[str]:
+    """Semantic checks the JSON schema cannot express; each message names the key and the allowed values."""
+    errors: list[str] = []
+    lang = config["languages"]
+    order, K = lang["parallel_order"], lang["K"]
+    if lang["english"] in order:
+        errors.append(f"languages.parallel_order: must not contain the English code {lang['english']!r}")
+    if K > len(order):
+        errors.append(f"languages.K: {K} is larger than languages.parallel_order has languages ({len(order)}); "
+                      f"allowed: 0..{len(order)}")
+    heldout = never_trained(config)
+    if len(heldout) < 2:
+        errors.append(f"languages.K: with K={K} only {heldout or 'no language'} of languages.evaluate stays "
+                      f"unseen; at least two evaluated languages must stay out of every mixture "
+                      f"(allowed K: 0..{max(0, len([x for x in lang['evaluate'] if x != lang['english']]) - 2)} "
+                      f"or evaluate more languages)")
+    if lang["english"] not in lang["evaluate"]:
+        errors.append(f"languages.evaluate: must include the English code {lang['english']!r}")
+    needed = set(trained_languages(config)) | set(lang["evaluate"])
+    if config["translation"]["backend"] == "template":
+        missing = sorted(needed - set(template_languages))
+        if missing:
+            errors.append(f"languages: no templates for {missing} in the built-in template translator; "
+                          f"allowed: {list(template_languages)}")
+        if config["source"]["kind"] != "synthetic":
+            errors.append("translation.backend: 'template' needs source.kind 'synthetic' (only synthetic rows "
+                          "carry a spec to render); use import, transformers or vllm for real sources")
+    for name, m in config["models"].items():
+        if m["source"] == "pretrained" and not m.get("path"):
+            errors.append(f"models.{name}.path: required when source is 'pretrained' (hub id or local directory)")
+        miss = prompt_missing(m.get("prompt_set", "plain"), sorted(needed))
+        if miss:
+            errors.append(f"models.{name}.prompt_set: prompt set {m.get('prompt_set')!r} has no template for "
+                          f"{miss} and no default (workflow/resources/prompts.yaml)")
+    for name, b in config["benchmarks"].items():
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            errors.append(f"benchmarks.{name}: names may use letters, digits and _ only")
+        if b.get("kind", "file") == "synthetic" and config["source"]["kind"] != "synthetic":
+            errors.append(f"benchmarks.{name}.kind: 'synthetic' needs source.kind 'synthetic'")
+        if not b.get("kind") and not b.get("preset"):
+            errors.append(f"benchmarks.{name}: give kind (synthetic, file, huggingface) or a preset")
+        elif b.get("kind") == "synthetic":
+            unused = [k for k in ("filter", "difficulty_field", "difficulty_weights") if b.get(k) is not None]
+            if unused:
+                errors.append(f"benchmarks.{name}.{unused[0]}: not available for kind 'synthetic' "
+                              "(only for file and huggingface benchmarks)")
+        else:
+            from parallel_scaling.data import benchmark as benchmarks
+
+            try:  # an unknown preset, a malformed filter or weights stop the run before any job
+                benchmarks.resolve(name, b)
+            except ValueError as exc:
+                errors.append(str(exc))
+    if config["grpo"]["per_device_train_batch_size"] % config["grpo"]["num_generations"]:
+        errors.append("grpo.per_device_train_batch_size: must be a multiple of grpo.num_generations "
+                      f"({config['grpo']['num_generations']})")
+    return errors
+
+
+# --------------------------------------------------------------------------------------------
+# what each job reads besides the outputs of other jobs: local files (declared as inputs) and the
+# resolved entries of resource files (passed as params, so that editing one entry reruns its users)
+
+
+def source_files(config: dict[str, Any], split: str) -> list[str]:
+    """Local files the ``source`` job of ``split`` reads (none for synthetic or hub sources)."""
+    src = config["source"]
+    if src["kind"] != "file":
+        return []
+    own = src.get(split)
+    if own:
+        return [str(own)]
+    return [str(src["train"])] if src.get("train") else []
+
+
+def translation_files(config: dict[str, Any], lang: str) -> list[str]:
+    """Local files a ``translate`` job reads: the imported translations, a user prompt file
+    (none for English, which is copied from the source)."""
+    t = config["translation"]
+    files: list[str] = []
+    if lang == config["languages"]["english"]:
+        return files
+    if t["backend"] == "import" and (t.get("import") or {}).get("path"):
+        files.append(str(t["import"]["path"]).format(lang=lang))
+    if t["backend"] in ("transformers", "vllm") and (t.get("model") or {}).get("prompts_file"):
+        files.append(str(t["model"]["prompts_file"]))
+    return files
+
+
+def translation_prompts(config: dict[str, Any], lang: str) -> dict[str, str] | None:
+    """The LLM translation prompt of ``lang`` as shipped (None for template/import backends)."""
+    t = config["translation"]
+    if t["backend"] not in ("transformers", "vllm") or (t.get("model") or {}).get("prompts_file"):
+        return None
+    if lang == config["languages"]["english"]:
+        return None
+    from parallel_scaling.data.translate import load_prompts, prompt_templates
+
+    return prompt_templates(load_prompts(None), lang)
+
+
+def benchmark_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """A benchmark's config entry with its preset resolved (what its jobs compute from)."""
+    from parallel_scaling.data.benchmark import resolve
+
+    return resolve(name, config["benchmarks"][name])
+
+
+def benchmark_files(config: dict[str, Any], name: str, lang: str) -> list[str]:
+    """The local file one benchmark language is read from (none for synthetic or hub benchmarks)."""
+    s = benchmark_settings(config, name)
+    if s.get("kind") != "file":
+        return []
+    code = (s.get("lang_codes") or {}).get(lang, lang)
+    return [str(s["path"]).format(lang=code)]

@@ -1,0 +1,85 @@
+"""Supervised fine-tuning through TRL's ``SFTTrainer``.
+
+Used three ways: the tiny model's multilingual causal-LM pretraining (plain text), its English
+answer-format warm-up (prompt/completion), and the SFT paradigm of the RL-vs-SFT comparison
+(``train-sft``: the same mixtures as GRPO, trained on worked solutions).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from parallel_scaling.common.jsonl import parse_settings
+from parallel_scaling.train.shared import (
+    check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trainer_common_args,
+    work_directory,
+)
+
+log = logging.getLogger(__name__)
+
+#: SFT settings passed through to ``SFTConfig`` unchanged (all set by the config schema).
+SFT_KEYS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm",
+            "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
+            "max_length", "optim")
+
+
+def run_sft(model: Any, tokenizer: Any, dataset: Any, settings: dict[str, Any], workdir: Path,
+            seed: int, device: str) -> Any:
+    """Train and return the trainer; resumes from the newest checkpoint in ``workdir``."""
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        **{k: settings[k] for k in SFT_KEYS},
+        **trainer_common_args(settings, device, workdir, seed),
+        packing=False, completion_only_loss=None, dataset_num_proc=None,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    resume = last_checkpoint(workdir)
+    if resume:
+        log.info("resuming SFT from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer
+
+
+def sft_dataset(rows: list[dict[str, Any]], prompt_set: str, tokenizer: Any, marker: str) -> Any:
+    """Prompt/completion pairs: the worked solution, then the answer marker and the final answer."""
+    from datasets import Dataset
+
+    from parallel_scaling.common.prompts import build_prompt
+
+    return Dataset.from_list([
+        {"prompt": build_prompt(r["question"], r["lang"], prompt_set, tokenizer),
+         "completion": f"{r.get('solution') or ''} {marker} {r['answer']}".strip() + tokenizer.eos_token}
+        for r in rows
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``train-sft``: one SFT run of an initial model on one mixture."""
+    from parallel_scaling.common.jsonl import read_jsonl
+
+    from parallel_scaling.train.shared import train_parser
+
+    a = train_parser("train-sft", __doc__).parse_args(argv)
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(a.threads)
+    settings = parse_settings(a.settings)
+    device = resolve_device(settings["device"])
+    check_model_path(a.model)
+    rows = read_jsonl(a.mixture, required=("id", "lang", "question", "answer"))
+    identity = run_identity("train-sft", a.model, [a.mixture], settings, a.prompt_set, a.seed)
+    workdir = work_directory(a.workdir, identity)
+    tokenizer = AutoTokenizer.from_pretrained(a.model)
+    model = AutoModelForCausalLM.from_pretrained(a.model)
+    trainer = run_sft(model, tokenizer, sft_dataset(rows, a.prompt_set, tokenizer, settings["answer_marker"]),
+                      settings, workdir, a.seed, device)
+    finalize(trainer, tokenizer, Path(a.out), {
+        "paradigm": "sft", "initial_model": a.model, "mixture": a.mixture, "seed": a.seed,
+        "prompt_set": a.prompt_set, "settings": settings, "identity": identity,
+        "trainer_args": trainer.args.to_dict(), "device": device}, workdir, a.manifest_token)
+    return 0

@@ -1,0 +1,213 @@
+"""What GRPO and SFT runs share: device checks, resume identities, resumable work directories,
+and the atomic hand-over of a finished checkpoint.
+
+Why a separate work directory: Snakemake deletes a job's declared outputs before it reruns the
+job, so intermediate trainer checkpoints cannot live in the output. They live in
+``<workdir>/<key>/`` instead, where the key is the *content* of every input of the computation
+(:func:`run_identity`: initial model files, data, settings, prompt text, code, process count),
+never a path. A rerun after a kill resumes from the last saved step only when every input is the
+same; a run with any other input starts afresh (and removes the dead state of other keys); a
+finished run deletes its work directory, so nothing is left that another run could resume from.
+The final model is copied into the declared output only once training has completed, with a
+``_manifest.json`` of its files (:mod:`parallel_scaling.common.integrity`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+
+class TrainingSetupError(RuntimeError):
+    """A problem found before the long work starts (bad model path, GPU asked for on a CPU box)."""
+
+
+def settings_hash(*parts: Any) -> str:
+    """A short stable hash of JSON-serialisable parts (settings, input checksums)."""
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_identity(command: str, model: str | None, data: list[str], settings: dict[str, Any],
+                 prompt_set: str, seed: int) -> dict[str, Any]:
+    """Everything a training run's result depends on, by content: the initial model's files (or
+    its hub id), each data file's sha256, the settings, the prompt set's text, the seed, the hash
+    of the package code the command runs, and the number of processes (the effective batch)."""
+    from parallel_scaling.common.codedeps import code_hash
+    from parallel_scaling.common.integrity import digest
+    from parallel_scaling.common.prompts import prompt_set as load_prompt_set
+    from parallel_scaling.common.provenance import sha256_file
+
+    return {
+        "command": command,
+        "initial_model": digest(model) if model else None,
+        "data": {str(f): sha256_file(f) for f in data},
+        "settings": settings,
+        "prompt_set": {"name": prompt_set, "text": load_prompt_set(prompt_set)},
+        "seed": seed,
+        "code": code_hash(command),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+    }
+
+
+def work_directory(root: str | Path, identity: dict[str, Any]) -> Path:
+    """``root/<key of identity>``; the state of other keys (runs with other inputs that were
+    killed) is deleted, since this output will never be resumed from them."""
+    root = Path(root)
+    key = settings_hash({k: v for k, v in identity.items() if k != "data"},
+                        sorted(identity["data"].values()))
+    if is_main_process() and root.is_dir():
+        for stale in root.iterdir():
+            if stale.name != key:
+                print(f"removing {stale}: state of a run with other inputs", flush=True)
+                shutil.rmtree(stale, ignore_errors=True)
+    return root / key
+
+
+def is_main_process() -> bool:
+    """Rank 0 of an ``accelerate launch`` (or the only process)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def resolve_device(requested: str, use_vllm: bool = False) -> str:
+    """'cpu' or 'cuda'; asking for a GPU (or vLLM) where there is none fails here, not hours later."""
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if requested not in {"auto", "cpu", "cuda"}:
+        raise TrainingSetupError(f"device: {requested!r} is not one of auto, cpu, cuda")
+    if requested == "cuda" and not has_cuda:
+        raise TrainingSetupError("device: 'cuda' was requested but torch sees no GPU on this machine "
+                                 "(set device: auto or cpu, or run on a GPU node)")
+    device = "cuda" if requested == "cuda" or (requested == "auto" and has_cuda) else "cpu"
+    if use_vllm:
+        if device != "cuda":
+            raise TrainingSetupError("use_vllm: true needs a GPU; this machine has none (set use_vllm: false)")
+        try:
+            import vllm  # noqa: F401
+        except ImportError as exc:
+            raise TrainingSetupError(f"use_vllm: true but vLLM cannot be imported ({exc}); install the "
+                                     "envs/train.yaml environment or set use_vllm: false") from None
+    return device
+
+
+def check_model_path(path: str) -> None:
+    """A local directory must hold a config.json; a hub id must already be in the local cache when
+    the hub is unreachable (HF_HUB_OFFLINE=1)."""
+    p = Path(path)
+    if p.exists():
+        if not (p / "config.json").exists():
+            raise TrainingSetupError(f"model path {path}: no config.json in this directory")
+        return
+    if path.startswith((".", "/")) or path.count("/") > 1:
+        raise TrainingSetupError(f"model path {path}: no such directory")
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(path, "config.json"), str):
+            raise TrainingSetupError(f"model {path!r} is not a local directory and is not in the Hugging "
+                                     "Face cache, and HF_HUB_OFFLINE=1: download it first "
+                                     "(huggingface-cli download) or give a local path")
+
+
+def last_checkpoint(workdir: Path) -> str | None:
+    """The newest ``checkpoint-N`` directory that the trainer finished writing, if any."""
+    if not workdir.exists():
+        return None
+    done = [d for d in workdir.glob("checkpoint-*") if d.is_dir() and (d / "trainer_state.json").exists()]
+    if not done:
+        return None
+    return str(max(done, key=lambda d: int(d.name.split("-")[-1])))
+
+
+def _normalise(row: dict[str, Any]) -> dict[str, Any]:
+    """TRL's log keys, plus the plot's names: reward/<name>, completion_length, accuracy."""
+    out = dict(row)
+    for key, value in row.items():
+        if key.startswith("rewards/") and key.endswith("/mean"):
+            out["reward/" + key[len("rewards/"):-len("/mean")]] = value
+        if key == "completions/mean_length":
+            out["completion_length"] = value
+    if "rewards/correctness/mean" in row:
+        out["accuracy"] = row["rewards/correctness/mean"]
+    if "mean_token_accuracy" in row and "accuracy" not in out:
+        out["accuracy"] = row["mean_token_accuracy"]
+    return out
+
+
+def write_curves(log_history: list[dict[str, Any]], path: Path) -> None:
+    """Training curves as CSV: one row per logged step, every logged metric a column."""
+    rows = [_normalise(r) for r in log_history if "step" in r and "train_runtime" not in r]
+    keys: list[str] = ["step"]
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any], workdir: Path,
+             token: str) -> None:
+    """Save the final model into ``out_dir`` atomically with its resolved settings and curves,
+    write its manifest (with the rule's rebuild ``token``), then delete the run's work directory
+    (nothing is left to resume from)."""
+    from parallel_scaling.common.integrity import write_manifest
+
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    main_process = trainer.is_world_process_zero()
+    if main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))  # every rank takes part (ZeRO-3 gathers the weights)
+    if not main_process:
+        return
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / "training_settings.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    write_curves(trainer.state.log_history, tmp / "curves.csv")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    write_manifest(out_dir, token)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def trainer_common_args(settings: dict[str, Any], device: str, workdir: Path, seed: int) -> dict[str, Any]:
+    """TrainingArguments every run sets the same way (none left to the library's defaults)."""
+    return dict(
+        output_dir=str(workdir), seed=seed, data_seed=seed, use_cpu=device == "cpu",
+        bf16=bool(settings.get("bf16", False)) and device == "cuda", report_to="none",
+        save_strategy="steps", save_steps=settings["save_steps"], save_total_limit=2,
+        logging_steps=settings["logging_steps"], disable_tqdm=True,
+        gradient_checkpointing=bool(settings.get("gradient_checkpointing", False)),
+        dataloader_num_workers=0,
+    )
+
+
+def train_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """The arguments every post-training command takes (GRPO and SFT share them)."""
+    p = argparse.ArgumentParser(prog=prog, description=doc)
+    p.add_argument("--model", required=True, help="initial model directory or hub id")
+    p.add_argument("--mixture", required=True, help="mixture JSONL (id, lang, question, answer[, solution])")
+    p.add_argument("--settings", required=True, help="JSON of the config's section for this paradigm")
+    p.add_argument("--prompt-set", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--workdir", required=True, help="root of resumable work directories")
+    p.add_argument("--out", required=True, help="final checkpoint directory")
+    p.add_argument("--threads", type=int, default=1)
+    add_token_argument(p)
+    return p
+
+
+def add_token_argument(p: argparse.ArgumentParser) -> None:
+    """``--manifest-token``: what the rule's ``state`` param was when this job was planned; the
+    job writes it into the output's manifest (see :mod:`parallel_scaling.common.integrity`)."""
+    p.add_argument("--manifest-token", default="new",
+                   help="rebuild token to record in the output's manifest (set by the rule)")
+
