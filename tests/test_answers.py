@@ -9,15 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from parallel_scaling.common.answers import (
-    ANSWER_PHRASES,
-    Extraction,
-    compound_parts,
-    extract_answer,
-    parse_number,
-    score_response,
-    verify,
-)
+from parallel_scaling.common.answer_phrases import ANSWER_PHRASES
+from parallel_scaling.common.answers import Extraction, compound_parts, extract_answer
+from parallel_scaling.common.grading import score_response, verify
+from parallel_scaling.common.numbers import parse_number
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import re
 import sys
 import unicodedata
 from collections import Counter
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.common.jsonl import DataError, read_jsonl, write_jsonl
+from parallel_scaling.common.numbers import extract_numbers
 from parallel_scaling.common.jsonl import parse_settings
 
 #: drop reasons, in the order the checks run (``missing_translation``: no translated row at all)
@@ -83,78 +83,6 @@ def identify_language(text: str, candidates: Sequence[str]) -> tuple[str, float]
 
 def _squash(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
-
-
-# digits with optional thousands groups and decimal part. Groups of exactly three digits after "," or
-# "." (or an apostrophe / no-break / thin space) are thousands; any other final group is decimals.
-_NUMBER = re.compile(r"\d+(?:[,.'\u00a0\u202f]\d+)*")
-# translations may also group thousands with a plain space ("10 000" in French)
-_SPACED_NUMBER = re.compile(r"\d{1,3}(?: \d{3}(?!\d))+")
-# CJK myriad units: "100万" is 1,000,000 and "3.5万" is 35,000
-_CJK_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*([千万萬亿億])")
-_CJK_FACTORS = {"千": 10**3, "万": 10**4, "萬": 10**4, "亿": 10**8, "億": 10**8}
-# numbers written with Han numerals ("十二", "三十五", "两"), common in zh/ja translations
-_HAN_NUMERAL = re.compile(r"[零〇一二两兩三四五六七八九十百千万萬亿億]+")
-_HAN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-               "八": 8, "九": 9}
-_HAN_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
-# a leading decimal point ("$.25") means 0.25; "280k" means 280000
-_LEADING_POINT = re.compile(r"(?<![\w.])\.(?=\d)")
-_K_SUFFIX = re.compile(r"(?<![\d.,])(\d+)[kK](?![A-Za-z])")
-
-#: Unicode decimal digits of every script (full-width, Arabic-Indic, Devanagari, Bengali, Thai ...) -> ASCII
-_DIGITS = {cp: str(unicodedata.decimal(chr(cp))) for cp in range(0x80, 0x110000)
-           if chr(cp).isdecimal() and unicodedata.decimal(chr(cp), None) is not None}
-
-
-def _ascii_digits(text: str) -> str:
-    """All decimal digits -> ASCII, so "４８", "৪৮" and "48" compare equal."""
-    return text if text.isascii() else unicodedata.normalize("NFKC", text).translate(_DIGITS)
-
-
-def han_numeral_value(text: str) -> int:
-    """Value of a Han numeral string: ``"三十五"`` -> 35, ``"两万"`` -> 20000, ``"十二"`` -> 12."""
-    total = section = digit = 0
-    for ch in text:
-        if ch in _HAN_DIGITS:
-            digit = _HAN_DIGITS[ch]
-        elif ch in _HAN_SMALL_UNITS:
-            section += (digit or 1) * _HAN_SMALL_UNITS[ch]
-            digit = 0
-        else:  # myriad units close a section
-            total += (section + digit) * _CJK_FACTORS[ch] if (section + digit) else _CJK_FACTORS[ch]
-            section = digit = 0
-    return total + section + digit
-
-
-def canonical_number(token: str) -> str:
-    """``"1,000"``/``"1.000"`` -> ``"1000"``, ``"100.00"`` -> ``"100"``, ``"3,50"`` -> ``"3.5"``."""
-    groups = re.split(r"[,.'\u00a0\u202f ]", token)
-    decimals = ""
-    if len(groups) > 1 and len(groups[-1]) != 3:
-        decimals = groups.pop().rstrip("0")
-    whole = "".join(groups).lstrip("0") or "0"
-    return f"{whole}.{decimals}" if decimals else whole
-
-
-def extract_numbers(text: str, translated: bool = False) -> Counter[str]:
-    """Multiset of the numbers in ``text`` as canonical values (see :func:`canonical_number`).
-
-    With ``translated=True`` the readings a translation may legitimately use are added too (plain
-    space thousands, CJK myriad units): only numbers *missing* from a translation are checked, so
-    extra readings can only excuse a number, never flag one. Both sides read ``$.25`` as 0.25 and
-    ``280k`` as 280000.
-    """
-    text = _K_SUFFIX.sub(r"\g<1>000", _LEADING_POINT.sub("0.", _ascii_digits(text)))
-    found: Counter[str] = Counter(canonical_number(t) for t in _NUMBER.findall(text))
-    if translated:
-        found.update(canonical_number(t) for t in _SPACED_NUMBER.findall(text))
-        for value, unit in _CJK_UNIT.findall(text):
-            whole, _, frac = value.partition(".")
-            scaled = (int(whole) * 10 ** len(frac) + int(frac or 0)) * _CJK_FACTORS[unit] // 10 ** len(frac)
-            found[str(scaled)] += 1
-        found.update(str(han_numeral_value(t)) for t in _HAN_NUMERAL.findall(text))
-    return found
 
 
 def check_empty(text: str, cfg: Mapping[str, Any]) -> str | None:

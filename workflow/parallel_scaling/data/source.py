@@ -20,8 +20,6 @@ import argparse
 import csv
 import hashlib
 import json
-import math
-import re
 import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.common.jsonl import DataError, parse_settings, read_jsonl_lines, write_jsonl
+from parallel_scaling.common.numbers import normalize_answer
 
 SPLITS = ("train", "test")
 
@@ -72,39 +71,6 @@ def stable_fraction(key: str, seed: int | str) -> float:
 # --------------------------------------------------------------------------------------------------
 # answer normalisation
 
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-
-
-def normalize_answer(value: Any) -> str:
-    """Reduce a reference answer to its verifiable final form.
-
-    GSM8K solutions end in ``#### N``: only N is kept. Then ``$``, thousands commas, surrounding
-    whitespace and a final full stop are dropped, a Unicode minus becomes ``-``, and numbers written
-    as ``18.0`` / ``18.00`` become ``18`` so that string equality matches numeric equality for the
-    integer answers of grade-school maths. Non-numeric answers are returned stripped, otherwise as is.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isfinite(value) and value == int(value):
-            return str(int(value))
-        return repr(value)
-    text = str(value)
-    if "####" in text:
-        text = text.rsplit("####", 1)[1]
-    text = text.strip().replace("\u2212", "-").replace("$", "").replace(",", "").strip()
-    text = text.rstrip(".").strip() if re.fullmatch(r".*\d\.", text) else text
-    if _NUMBER_RE.match(text) and "." in text:
-        whole, _, frac = text.partition(".")
-        frac = frac.rstrip("0")
-        text = whole if not frac else f"{whole}.{frac}"
-        if text in {"", "+", "-"}:
-            text = "0"
-    return text
 
 
 def solution_from_answer(value: Any) -> str | None:

@@ -27,7 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from parallel_scaling.common.answers import ANSWER_TYPES, score_response
+from parallel_scaling.common.answers import ANSWER_TYPES
+from parallel_scaling.common.grading import score_response
 from parallel_scaling.common.jsonl import DataError, read_jsonl_lines, write_jsonl
 from parallel_scaling.common.language import supported_languages
 from parallel_scaling.common.difficulty import difficulty_level, difficulty_weighted_accuracy

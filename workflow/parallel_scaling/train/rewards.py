@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from parallel_scaling.common.answers import extract_answer, verify
+from parallel_scaling.common.answers import extract_answer
+from parallel_scaling.common.grading import verify
 from parallel_scaling.common.language import UNDETERMINED, identify
 
 #: the order in which rewards are given to TRL (and weights are listed)
