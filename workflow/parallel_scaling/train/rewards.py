@@ -16,9 +16,6 @@ from parallel_scaling.common.answers import extract_answer
 from parallel_scaling.common.grading import verify
 from parallel_scaling.common.language import UNDETERMINED, identify
 
-#: the order in which rewards are given to TRL (and weights are listed)
-REWARD_NAMES: tuple[str, ...] = ("correctness", "format", "language")
-
 _MARKER = re.compile(r"\\boxed\{|####")
 
 
@@ -48,22 +45,26 @@ def _text(completion: Any) -> str:
     return str(completion)
 
 
+#: the registry: a reward's name in ``grpo.reward_weights`` -> its score of one response, given the
+#: dataset row's columns (``answer``, ``lang``, ``answer_type``). The order is the order given to TRL.
+REWARDS: dict[str, Callable[[str, dict[str, Any]], float]] = {
+    "correctness": lambda text, row: correctness(text, str(row.get("answer", "")), row.get("answer_type") or "number"),
+    "format": lambda text, row: answer_format(text),
+    "language": lambda text, row: language_consistency(text, row.get("lang") or "en"),
+}
+REWARD_NAMES: tuple[str, ...] = tuple(REWARDS)
+
+
 def trl_reward(name: str) -> Callable[..., list[float]]:
-    """The batch reward function TRL calls for reward ``name``."""
+    """The batch reward function TRL calls for reward ``name`` (``f(prompts, completions, **columns)``)."""
+    if name not in REWARDS:
+        raise ValueError(f"unknown reward {name!r}; known: {', '.join(REWARD_NAMES)}")
+    score = REWARDS[name]
 
     def fn(prompts: list[Any], completions: list[Any], **cols: Any) -> list[float]:
-        n = len(completions)
-        answers = cols.get("answer", [""] * n)
-        langs = cols.get("lang", ["en"] * n)
-        types = cols.get("answer_type") or ["number"] * n
-        texts = [_text(c) for c in completions]
-        if name == "correctness":
-            return [correctness(t, str(g), at) for t, g, at in zip(texts, answers, types)]
-        if name == "format":
-            return [answer_format(t) for t in texts]
-        if name == "language":
-            return [language_consistency(t, lg) for t, lg in zip(texts, langs)]
-        raise ValueError(f"unknown reward {name!r}; known: {', '.join(REWARD_NAMES)}")
+        keys = [k for k in ("answer", "lang", "answer_type") if cols.get(k) is not None]
+        rows = [{k: cols[k][i] for k in keys} for i in range(len(completions))]
+        return [score(_text(c), row) for c, row in zip(completions, rows)]
 
     fn.__name__ = name
     return fn
