@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +12,11 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from parallel_scaling.analysis.metrics import (
-    MTIError,
-    ScoredFormatError,
-    accuracy_table,
-    difficulty_weighted_accuracy,
-    load_scored,
-    mti,
-    mti_table,
-    normalize_items,
-    to_latex,
-    to_markdown,
-    wide_table,
-    wilson_interval,
-)
+from parallel_scaling.analysis.accuracy import accuracy_table, wide_table, wilson_interval
+from parallel_scaling.analysis.items import ScoredFormatError, load_scored, normalize_items
+from parallel_scaling.analysis.mti import MTIError, mti, mti_table
+from parallel_scaling.analysis.tables import to_latex, to_markdown
+from parallel_scaling.common.difficulty import difficulty_weighted_accuracy
 
 
 def row(**over) -> dict:
@@ -221,11 +213,21 @@ def test_wide_table_averages() -> None:
     assert k1["avg_seen"] == pytest.approx(0.55)
     assert k1["avg_unseen"] == pytest.approx(0.4)
     assert k1["avg_all"] == pytest.approx(0.5)
-    md = to_markdown(wide)
+    md = re.sub(r" +", " ", to_markdown(wide))  # tabulate pads cells to align columns
     assert md.splitlines()[0].startswith("| model | paradigm | mixture |")
     assert "| n/a |" in md and "0.550" in md
     tex = to_latex(wide, caption="Acc", label="tab:acc")
     assert "\\toprule" in tex and "avg\\_seen" in tex and "\\label{tab:acc}" in tex
+
+
+def test_to_markdown_keeps_text_cells_as_text() -> None:
+    md = to_markdown(pd.DataFrame({"model": ["1.5", "a|b"], "acc": [0.5, float("nan")]}))
+    assert "| 1.5 " in md and "a\\|b" in md and "0.500 |" in md and "n/a |" in md
+
+
+def test_to_latex_escapes_the_caption_too() -> None:
+    tex = to_latex(pd.DataFrame({"acc": [0.5]}), caption="poly_math: 50% & more", label="tab:x")
+    assert "\\caption{poly\\_math: 50\\% \\& more}" in tex and "\\centering" in tex
 
 
 def test_to_latex_escapes_specials() -> None:

@@ -8,16 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parallel_scaling.analysis.metrics import accuracy_table, mti_table
-from parallel_scaling.analysis.plots import (
-    ScalingSeries,
-    TrainingLogError,
-    plot_heatmap,
-    plot_mti,
-    plot_scaling,
-    plot_training_curves,
-)
-from parallel_scaling.analysis.scaling_law import fit_power_law, simulate_scored_items
+from parallel_scaling.analysis.accuracy import accuracy_table
+from parallel_scaling.analysis.law import fit_power_law
+from parallel_scaling.analysis.mti import mti_table
+from parallel_scaling.analysis.plot_training import TrainingLogError, metric_panels, plot_training_curves
+from parallel_scaling.analysis.plots import ScalingSeries, plot_heatmap, plot_mti, plot_scaling
+from simulate import simulate_scored_items
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -80,3 +76,19 @@ def test_plot_training_curves(tmp_path: Path) -> None:
     pd.DataFrame({"reward": [1.0]}).to_csv(nostep, index=False)
     with pytest.raises(TrainingLogError, match="nostep.csv: training log has no 'step' column"):
         plot_training_curves([nostep], None, tmp_path / "y")
+
+
+def test_training_metrics_holding_the_same_series_share_one_panel(tmp_path: Path) -> None:
+    # a GRPO log whose only reward is correctness logs one series under three names; an SFT log has accuracy only
+    steps = np.arange(0, 50, 5)
+    grpo = pd.DataFrame({"step": steps, "reward": steps / 50, "reward/correctness": steps / 50, "kl": steps / 500,
+                         "accuracy": steps / 50})
+    sft = pd.DataFrame({"step": steps, "accuracy": 0.5 + steps / 200})
+    assert metric_panels([grpo, sft]) == [["reward", "reward/correctness", "accuracy"], ["kl"]]
+    # grouped by values, not names: a column that differs in any log keeps its own panel
+    assert metric_panels([grpo.assign(accuracy=steps / 40), sft]) == [["reward", "reward/correctness"], ["kl"], ["accuracy"]]
+    # two columns never logged together are not the same series
+    assert metric_panels([grpo.drop(columns=["reward/correctness", "accuracy"]), sft]) == [["reward"], ["kl"], ["accuracy"]]
+    grpo.to_csv(tmp_path / "grpo.csv", index=False)
+    sft.to_csv(tmp_path / "sft.csv", index=False)
+    assert_figures(plot_training_curves([tmp_path / "grpo.csv", tmp_path / "sft.csv"], ["grpo", "sft"], tmp_path / "t"))

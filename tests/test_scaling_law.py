@@ -8,17 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parallel_scaling.analysis.scaling_law import (
-    LawFitError,
-    bootstrap,
-    build_series,
-    first_parallel_leap,
-    fit_power_law,
-    law_summary,
-    monolingual_gap,
-    n_train_langs,
-    simulate_scored_items,
-)
+from parallel_scaling.analysis.bootstrap import bootstrap, law_summary
+from parallel_scaling.analysis.law import LawFitError, first_parallel_leap, fit_power_law, monolingual_gap, n_train_langs
+from parallel_scaling.analysis.series import build_series
+from simulate import simulate_scored_items
 
 
 @pytest.mark.parametrize("b", [0.1, 0.25, 0.5, 0.8])

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from parallel_scaling.analysis import plots
-from parallel_scaling.analysis.metrics import to_markdown
-from parallel_scaling.analysis.scaling_law import LawFitError, first_parallel_leap, fit_power_law, monolingual_gap, n_train_langs
+from parallel_scaling.analysis.law import LawFitError, first_parallel_leap, fit_power_law, monolingual_gap, n_train_langs
+from parallel_scaling.analysis.tables import to_markdown
 
 
 class LawTableError(ValueError):

@@ -1,8 +1,9 @@
-"""Figures for the scaling study: the law, a language x k heatmap, MTI across k, training curves.
+"""``analyze``'s figures: the Parallel Scaling Law, a language x k heatmap, and the MTI across k.
 
-Every function writes both PNG (for quick looks) and PDF (for the paper) next to each other and
-returns their paths. Series are told apart by marker and line style as well as colour, so the
-figures survive black-and-white printing.
+Drawn last, from what the other modules computed: :func:`plot_scaling` from the law's series
+(:func:`scaling_series` adapts :mod:`.bootstrap`'s results; ``fit-law`` builds its own
+:class:`ScalingSeries`), :func:`plot_heatmap` from the long accuracy table, :func:`plot_mti` from
+the MTI table. Each writes a PNG and a PDF and returns their paths (:mod:`.figure_style`).
 """
 
 from __future__ import annotations
@@ -11,54 +12,22 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
+from parallel_scaling.analysis.figure_style import empty, save, style
+from parallel_scaling.analysis.items import MIXTURE_K, ScoredFormatError, language_order, mixture_order
+from parallel_scaling.analysis.law import FitResult, LawFitError
+from parallel_scaling.analysis.mti import MTI_FORMULAS
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+if TYPE_CHECKING:
+    from parallel_scaling.analysis.bootstrap import SeriesLaw
 
-from parallel_scaling.analysis.metrics import MTI_FORMULAS, ScoredFormatError, language_order, mixture_order  # noqa: E402
-from parallel_scaling.analysis.scaling_law import FitResult, LawFitError  # noqa: E402
-
-MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
-LINESTYLES: tuple[str, ...] = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
 #: Perceptually uniform and monotone in lightness, so it reads in greyscale and for colour-blind readers.
 HEATMAP_CMAP = "cividis"
-TRAINING_METRICS: tuple[str, ...] = ("reward", "kl", "completion_length", "accuracy")
-
-
-class TrainingLogError(ValueError):
-    """A training-log CSV is missing or lacks the ``step`` column."""
-
-
-def _style(i: int) -> dict:
-    """Marker, line style and colour of the i-th series (all three vary)."""
-    return {
-        "marker": MARKERS[i % len(MARKERS)],
-        "linestyle": LINESTYLES[i % len(LINESTYLES)],
-        "color": f"C{i % 10}",
-    }
-
-
-def _save(fig: plt.Figure, out: Path) -> list[Path]:
-    """Write ``out`` as .png and .pdf (whatever suffix ``out`` had) and close the figure."""
-    out = Path(out)
-    stem = out.with_suffix("") if out.suffix.lower() in {".png", ".pdf"} else out
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".pdf")]
-    for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return paths
-
-
-def _empty(ax: plt.Axes, message: str) -> None:
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, wrap=True)
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 @dataclass
@@ -112,14 +81,14 @@ def plot_scaling(
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     drawable = [s for s in series if np.size(s.x) or s.mono_y is not None]
     if not drawable:
-        _empty(ax, "no parallel-mixture points to plot")
-        return _save(fig, out)
+        empty(ax, "no parallel-mixture points to plot")
+        return save(fig, out)
     hidden_mono = False
     inset_ax = None
     if inset and not loglog:
         inset_ax = ax.inset_axes([0.62, 0.1, 0.34, 0.34])
     for i, s in enumerate(drawable):
-        st = _style(i)
+        st = style(i)
         x, y = np.asarray(s.x, dtype=float), np.asarray(s.y, dtype=float)
         ax.errorbar(
             x,
@@ -203,7 +172,32 @@ def plot_scaling(
         ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
-    return _save(fig, out)
+    return save(fig, out)
+
+
+def scaling_series(laws: Sequence[SeriesLaw]) -> list[ScalingSeries]:
+    """Turn law results into :class:`ScalingSeries` (k >= 1 points, k = 0 as the mono point)."""
+    out = []
+    for law in laws:
+        pts = law.points()
+        multi = pts[pts["k"] >= 1]
+        mono = pts[pts["k"] == 0]
+        has_mono = not mono.empty and math.isfinite(float(mono["y"].iloc[0]))
+        out.append(
+            ScalingSeries(
+                label=law.label,
+                x=multi["x"].to_numpy(dtype=float),
+                y=multi["y"].to_numpy(dtype=float),
+                y_low=multi["y_low"].to_numpy(dtype=float),
+                y_high=multi["y_high"].to_numpy(dtype=float),
+                fit=law.estimate.fit,
+                mono_x=float(mono["x"].iloc[0]) if has_mono else None,
+                mono_y=float(mono["y"].iloc[0]) if has_mono else None,
+                mono_low=float(mono["y_low"].iloc[0]) if has_mono else None,
+                mono_high=float(mono["y_high"].iloc[0]) if has_mono else None,
+            )
+        )
+    return [s for s in out if np.isfinite(s.y).any() or s.mono_y is not None]
 
 
 def plot_heatmap(
@@ -220,7 +214,7 @@ def plot_heatmap(
     """
     if value not in long.columns:
         raise ScoredFormatError(f"long table has no column {value!r}")
-    par = long[(long["mixture"] == "init") | long["mixture"].str.match(r"^k\d+$")]
+    par = long[(long["mixture"] == "init") | long["mixture"].str.match(MIXTURE_K)]
     trained = par[par["paradigm"] != "init"]
     panels = list(trained.groupby(["model", "paradigm", "benchmark"], sort=True).groups)
     n = max(1, len(panels))
@@ -229,8 +223,8 @@ def plot_heatmap(
     n_cols = par["mixture"].nunique() if not par.empty else 1
     fig, axes = plt.subplots(1, n, figsize=(max(4.5, 0.75 * n_cols + 2.0) * n, fig_h), squeeze=False)
     if not panels:
-        _empty(axes[0, 0], "no parallel-mixture rows to plot")
-        return _save(fig, out)
+        empty(axes[0, 0], "no parallel-mixture rows to plot")
+        return save(fig, out)
     image = None
     for ax, (model, paradigm, benchmark) in zip(axes[0], panels):
         sel = par[(par["model"] == model) & (par["benchmark"] == benchmark) & par["paradigm"].isin(["init", paradigm])]
@@ -253,7 +247,7 @@ def plot_heatmap(
         ax.set_title(title or f"{model} / {paradigm} / {benchmark}", fontsize=9)
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label=value)
-    return _save(fig, out)
+    return save(fig, out)
 
 
 def plot_mti(mti_table: pd.DataFrame, out: Path, formulas: Sequence[str] | None = None) -> list[Path]:
@@ -263,7 +257,7 @@ def plot_mti(mti_table: pd.DataFrame, out: Path, formulas: Sequence[str] | None 
     (``k<int>``) with a defined MTI are drawn. A dotted reference line marks full transfer
     (1 for the ratios, 0 for ``normalized``).
     """
-    table = mti_table[mti_table["mixture"].astype(str).str.match(r"^k\d+$")].copy() if not mti_table.empty else mti_table
+    table = mti_table[mti_table["mixture"].astype(str).str.match(MIXTURE_K)].copy() if not mti_table.empty else mti_table
     if not table.empty:
         table = table[np.isfinite(table["mti"].astype(float))]
     present = list(table["formula"].unique()) if not table.empty else []
@@ -272,12 +266,12 @@ def plot_mti(mti_table: pd.DataFrame, out: Path, formulas: Sequence[str] | None 
     n = max(1, len(chosen))
     fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.8), squeeze=False)
     if table.empty or not chosen:
-        _empty(axes[0, 0], "no defined MTI values to plot")
-        return _save(fig, out)
+        empty(axes[0, 0], "no defined MTI values to plot")
+        return save(fig, out)
     for ax, formula in zip(axes[0], chosen):
         sub = table[table["formula"] == formula]
         for i, ((model, paradigm, benchmark), g) in enumerate(sub.groupby(["model", "paradigm", "benchmark"], sort=True)):
-            st = _style(i)
+            st = style(i)
             stats = g.groupby("k")["mti"].agg(["mean", "min", "max"]).sort_index()
             k = stats.index.to_numpy(dtype=float)
             err = np.vstack([stats["mean"] - stats["min"], stats["max"] - stats["mean"]])
@@ -291,63 +285,4 @@ def plot_mti(mti_table: pd.DataFrame, out: Path, formulas: Sequence[str] | None 
             ax.legend(fontsize=7)
     fig.text(0.5, -0.02, "points: seed mean; bars: min-max over seeds", ha="center", fontsize=7)
     fig.tight_layout()
-    return _save(fig, out)
-
-
-def _training_columns(frame: pd.DataFrame) -> list[str]:
-    """Metric columns in a training log: reward, reward/<name>, kl, completion_length, accuracy."""
-    return [c for c in frame.columns if c in TRAINING_METRICS or c.startswith("reward/")]
-
-
-def plot_training_curves(csv_paths: Sequence[Path], labels: Sequence[str] | None, out: Path) -> list[Path]:
-    """One panel per metric present in any log; one line (distinct style) per CSV.
-
-    Each CSV needs a ``step`` column and any of ``reward``, ``reward/<name>``, ``kl``,
-    ``completion_length``, ``accuracy``. Non-numeric cells are treated as missing.
-
-    Raises:
-        TrainingLogError: a file is missing, lacks ``step``, or ``labels`` has the wrong length.
-    """
-    paths = [Path(p) for p in csv_paths]
-    names = list(labels) if labels else [p.stem for p in paths]
-    if len(names) != len(paths):
-        raise TrainingLogError(f"{len(paths)} training logs but {len(names)} labels")
-    logs = []
-    for path in paths:
-        if not path.is_file():
-            raise TrainingLogError(f"{path}: training log not found")
-        frame = pd.read_csv(path)
-        if "step" not in frame.columns:
-            raise TrainingLogError(f"{path}: training log has no 'step' column")
-        logs.append(frame)
-    metrics: list[str] = []
-    for frame in logs:
-        for col in _training_columns(frame):
-            if col not in metrics:
-                metrics.append(col)
-    ordered = sorted(metrics, key=lambda c: (TRAINING_METRICS.index(c.split("/")[0]) if c.split("/")[0] in TRAINING_METRICS else 9, c))
-    n = max(1, len(ordered))
-    cols = min(3, n)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    flat = axes.ravel()
-    if not ordered:
-        _empty(flat[0], "no training metrics found")
-    for ax, metric in zip(flat, ordered):
-        for i, (frame, name) in enumerate(zip(logs, names)):
-            if metric not in frame.columns:
-                continue
-            step = pd.to_numeric(frame["step"], errors="coerce")
-            vals = pd.to_numeric(frame[metric], errors="coerce")
-            ok = step.notna() & vals.notna()
-            st = _style(i)
-            ax.plot(step[ok], vals[ok], label=name, markevery=max(1, int(ok.sum()) // 10), markersize=4, **st)
-        ax.set_title(metric, fontsize=9)
-        ax.set_xlabel("step")
-        ax.grid(True, alpha=0.3)
-        if ax.has_data():
-            ax.legend(fontsize=7)
-    for ax in flat[len(ordered) if ordered else 1 :]:
-        ax.remove()
-    fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out)
