@@ -73,9 +73,11 @@ def assert_archive_valid(tarball: Path, profiles: str = "each"):
     workflow/resources/jsonld) for each profile the crate declares (``profiles="inherited"``: only
     the most specific ones, whose runs include their ancestors' checks; about 4x faster). Fails on
     any problem, if the validator is not installed, and on a RECOMMENDED issue that
-    archive_verify.KNOWN_RECOMMENDED (and the README) does not explain. Returns the Verification.
+    parallel_scaling.archive.profiles.KNOWN_RECOMMENDED (and the README) does not explain. Returns
+    the Verification.
     """
-    from parallel_scaling.archive.verify import VALIDATOR_PROFILES, verify
+    from parallel_scaling.archive.profiles import VALIDATOR_PROFILES
+    from parallel_scaling.archive.verify import verify
 
     result = verify(tarball, profiles=profiles)
     assert result.profiles is not None, f"profiles not checked: {result.validator}"

@@ -17,20 +17,23 @@ import yaml
 from rocrate.rocrate import ROCrate
 
 from helpers import assert_archive_valid
-from parallel_scaling.archive import crate as archive
+from parallel_scaling.archive import ArchiveError
+from parallel_scaling.archive import pack as archive
 from parallel_scaling.archive import verify as archive_verify
-from parallel_scaling.archive.crate import (
-    PROFILES,
-    DagJob,
-    build_archive,
+from parallel_scaling.archive.crate import Attribution, iso_ms
+from parallel_scaling.archive.dag import DagJob, parse_summary
+from parallel_scaling.archive.members import (
+    DEFAULT_EXCLUDES,
+    Member,
     collect_members,
     config_members,
-    is_secret_name,
-    iso_ms,
-    parse_summary,
-    verify_archive,
+    record_rule,
 )
+from parallel_scaling.archive.pack import build_archive
+from parallel_scaling.archive.profiles import PROFILES
+from parallel_scaling.archive.verify import verify_archive
 from parallel_scaling.common.provenance import run_with_provenance
+from parallel_scaling.common.redact import is_secret_name
 
 HF_SECRET = "hf_" + "ZyXwVuTsRqPoNmLkJiHgFeDcBa98765432"
 
@@ -272,7 +275,7 @@ def test_refuses_missing_results(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_refuses_config_with_token(run_dir: Path) -> None:
     _write(run_dir / "config" / "config.yaml", f"hf: {HF_SECRET}\n")
-    with pytest.raises(archive.ArchiveError, match="config.yaml"):
+    with pytest.raises(ArchiveError, match="config.yaml"):
         build_archive(Path("results"), Path("config/config.yaml"), Path("out.tar.gz"))
 
 
@@ -431,7 +434,7 @@ def test_config_files_overrides_and_merged_config_are_archived(run_dir: Path, tm
     merged = {"models": ["tiny"], "seeds": [4], "archive": {"license": "CC0-1.0"}}
     out = build_archive(Path("results"), [Path("config/config.yaml"), Path("config/more.yaml")],
                         tmp_path / "a.tar.gz", logs=Path("logs"), run_config=merged, overrides={"seeds": [4]},
-                        attribution=archive.Attribution(license_id="CC0-1.0"))
+                        attribution=Attribution(license_id="CC0-1.0"))
     crate = _open_crate(out, tmp_path / "x")
     run = next(a for a in crate.get_by_type("CreateAction") if a["instrument"] is crate.mainEntity)
     assert {"config/config.yaml", "config/more.yaml", "config/overrides.yaml",
@@ -451,7 +454,7 @@ def test_dag_selection_keeps_what_the_jobs_wrote_or_read(run_dir: Path, tmp_path
            DagJob("score", ("results/metrics/tiny.json",), ("logs/score/tiny.prov.json",))]
     configs = config_members([Path("config/config.yaml")], run_dir, {"models": ["tiny"]}, None, tmp_path)
     selection = collect_members(Path("results"), Path("logs"), configs, run_dir,
-                                run_dir / "workflow" / "Snakefile", None, archive.DEFAULT_EXCLUDES, dag=dag)
+                                run_dir / "workflow" / "Snakefile", None, DEFAULT_EXCLUDES, dag=dag)
     names = {m.name for m in selection.members}
     assert {"results/gen/tiny/ckpt/model.safetensors",  # recorded by generate, not declared
             "results/gen/tiny/generations.jsonl", "results/metrics/tiny.json",
@@ -472,7 +475,7 @@ def test_parse_summary() -> None:
         DagJob("analyze", ("results/a.csv", "results/a.md"), ("logs/analyze.log", "logs/analyze.prov.json")),
         DagJob("predict", ("results/pred/x",), ("logs/predict/x.log", "logs/predict/x.prov.json")),
         DagJob("manifest", ("results/m.json",), ())]
-    with pytest.raises(archive.ArchiveError, match="summary"):
+    with pytest.raises(ArchiveError, match="summary"):
         parse_summary("Building DAG of jobs...\n")
 
 
@@ -516,10 +519,10 @@ def test_archive_rule_passes_the_runs_config_files_and_overrides(tmp_path: Path)
 
 
 def test_rule_of_a_record_without_the_dag() -> None:
-    member = lambda name: archive.Member(Path(name), name, "provenance")  # noqa: E731
-    assert archive.record_rule(member("logs/train_grpo/tiny/k1/s0.prov.json")) == "train_grpo"
-    assert archive.record_rule(member("logs/analyze.prov.json")) == "analyze"
-    assert archive.record_rule(member("logs/smoke/score/tiny/s0.prov.json"), "logs/smoke") == "score"
+    member = lambda name: Member(Path(name), name, "provenance")  # noqa: E731
+    assert record_rule(member("logs/train_grpo/tiny/k1/s0.prov.json")) == "train_grpo"
+    assert record_rule(member("logs/analyze.prov.json")) == "analyze"
+    assert record_rule(member("logs/smoke/score/tiny/s0.prov.json"), "logs/smoke") == "score"
 
 
 def test_verify_opens_no_network_connection(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from helpers import SHARED, REPO, assert_archive_valid, copy_workflow, load_yaml, planned_jobs, snakemake, write_config
-from parallel_scaling.archive.crate import verify_archive
+from parallel_scaling.archive.verify import verify_archive
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +137,7 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
         blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile() and m.size < 2_000_000)
     assert {"ro-crate-metadata.json", "README.md", "smoke.yaml", "config/run-config.yaml",
             "results/smoke/report.zip", "results/smoke/tables/accuracy.csv", "logs/smoke/train_grpo/tiny/k1/s0.prov.json",
-            "results/smoke/models/tiny/init/model.safetensors", "workflow/parallel_scaling/grpo.py"} <= names
+            "results/smoke/models/tiny/init/model.safetensors", "workflow/parallel_scaling/train/grpo.py"} <= names
     assert "config.yaml" not in names  # the default study's config took no part in this run
     assert not any("k9" in n for n in names)  # stale: no job of this run wrote or read it
     assert run_config["study"] == "smoke" and run_config["languages"]["K"] == SMOKE["languages"]["K"]
@@ -150,6 +150,9 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
     workflow = graph["Snakefile"]
     steps = {graph[s["@id"]]["name"] for s in workflow["step"]}
     assert {"build_init_model", "train_grpo", "train_sft", "predict", "score", "analyze", "qc_table"} <= steps
+    # each command's tool points at its module in the crate (a stage sub-package, cli.COMMANDS)
+    assert graph["#tool-train-grpo"]["url"] == {"@id": "workflow/parallel_scaling/train/grpo.py"}
+    assert graph["#tool-qc-table"]["url"] == {"@id": "workflow/parallel_scaling/data/qc.py"}
     jobs = [e for e in graph.values() if e["@type"] == "CreateAction" and e["instrument"]["@id"] != "Snakefile"]
     assert len(jobs) == result.records
     assert all(graph[j["agent"]["@id"]]["name"] == "Ada Lovelace" and j.get("result") for j in jobs)

@@ -12,14 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from parallel_scaling.common import provenance
-from parallel_scaling.common.provenance import (
-    REDACTED,
-    is_secret_key,
-    load_record,
-    redact_argv,
-    run_with_provenance,
-    sha256_file,
-)
+from parallel_scaling.common.provenance import load_record, run_with_provenance, sha256_file
+from parallel_scaling.common.redact import REDACTED, is_secret_key, redact_argv
 
 HF_SECRET = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
 API_SECRET = "sk-live-5f1b7c9d2e"
@@ -158,6 +152,17 @@ def test_redaction_rules() -> None:
     argv = ["--token", "abc", "--password=pw", f"--model={HF_SECRET}", "WANDB_API_KEY=xyz", "--seed", "1"]
     assert redact_argv(argv) == ["--token", REDACTED, f"--password={REDACTED}", f"--model={REDACTED}",
                                  f"WANDB_API_KEY={REDACTED}", "--seed", "1"]
+
+
+def test_one_secret_list_for_records_and_archive() -> None:
+    """Records redact by the words the archive leaves files out by (common.redact): the words only
+    one of the two former lists knew (``credentials``, ``passwd``) now count for both."""
+    from parallel_scaling.common.redact import is_secret_name
+
+    argv = ["--credentials", "c", "--db-passwd=p", "--max-new-tokens", "8"]
+    assert redact_argv(argv) == ["--credentials", REDACTED, f"--db-passwd={REDACTED}", "--max-new-tokens", "8"]
+    assert is_secret_name("db_passwd.txt") and is_secret_name("credentials.json")
+    assert not is_secret_name("special_tokens_map.json")
 
 
 def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:

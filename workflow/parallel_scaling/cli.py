@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("analysis.analyze", "Accuracy, MTI and Parallel Scaling Law tables and figures from scored items"),
     "plot-training": ("analysis.plot_training", "Plot GRPO/SFT training curves from checkpoint curves.csv files"),
     # archive.smk
-    "archive": ("archive.crate", "Pack results, logs, report, config and provenance into a Workflow Run RO-Crate"),
+    "archive": ("archive.pack", "Pack results, logs, report, config and provenance into a Workflow Run RO-Crate"),
     # for researchers, outside the DAG
     "fit-law": ("analysis.fit_law", "Fit y = a*x^b (+c) to an accuracy CSV (k=0 is the English-only point)"),
     "verify-archive": ("archive.verify", "Check an archive: sha256 of every file, provenance chain, RO-Crate profiles"),

@@ -1,7 +1,7 @@
 """Command ``verify-archive``: what a reviewer runs on an archive tarball they received.
 
 ``python -m parallel_scaling verify-archive archive/<study>.tar.gz`` re-checks, from the tarball
-alone, the three things an archive made by :mod:`parallel_scaling.archive.crate` claims:
+alone, the three things an archive made by ``archive`` (:mod:`parallel_scaling.archive.pack`) claims:
 
 1. **Files.** Every file in the tarball is described in ``ro-crate-metadata.json``, every described
    file is in the tarball, and each one's bytes match the crate's ``sha256`` and ``contentSize``.
@@ -11,26 +11,21 @@ alone, the three things an archive made by :mod:`parallel_scaling.archive.crate`
    ones in the archive was not trained from them, and the check names the job, the file and both
    hashes. Inputs outside the run directory (pretrained models, datasets) are not part of the
    archive and are not checked.
-3. **Profiles.** The crate passes an independent validator, roc-validator (``rocrate_validator``),
-   for every profile it declares in ``conformsTo``, with no REQUIRED issue. The validator needs the
-   crate's JSON-LD contexts; they are served from ``workflow/resources/jsonld`` (see SOURCE.md there)
-   and nothing else is fetched, so the check runs offline and always reads the same definitions.
-   A URL the validator asks for that is not shipped is reported, as its checks could not run.
-   RECOMMENDED issues are listed, not failed: :data:`KNOWN_RECOMMENDED` says why each one that an
-   archive of this pipeline still has is left (the README repeats it).
+3. **Profiles.** The crate passes an independent validator, roc-validator, for every profile it
+   declares in ``conformsTo``, with no REQUIRED issue, offline (:mod:`parallel_scaling.archive.
+   profiles`). Without roc-validator installed this step is skipped with a clear note
+   (``pip install roc-validator==0.13.0``); the test suite requires it.
 
-The validator checks the metadata and that each described file exists; it gets a copy of the crate
-whose files are empty placeholders (their bytes were checked in step 1), so that a paper-scale
-archive with gigabytes of checkpoints is never unpacked. Without roc-validator installed, step 3 is
-skipped with a clear note (``pip install roc-validator==0.13.0``); the test suite requires it.
+Steps 1 and 2 are ours: the validator checks that each described file exists, not its bytes, and
+knows nothing of provenance records. The crate is read with the ``rocrate`` library; each file is
+hashed straight from the tarball, so a paper-scale archive with gigabytes of checkpoints is never
+unpacked.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.metadata
-import io
 import json
 import os
 import tarfile
@@ -39,65 +34,46 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-from parallel_scaling.common.paths import RESOURCE_DIR
 from urllib.parse import unquote
 
-from rocrate.model.entity import Entity
+from rocrate.model import Entity
 from rocrate.rocrate import ROCrate
+from rocrate.utils import as_list
 
-from parallel_scaling.archive.crate import (
+from parallel_scaling.archive.profiles import (
+    CONTEXTS_DIR,
+    KNOWN_RECOMMENDED,
     METADATA_NAME,
     PROFILES,
-    PROV_SUFFIX,
     PROVENANCE_PROFILE,
-    as_list,
-    entity_id,
-    types,
+    VALIDATOR_DIST,
+    VALIDATOR_PIN,
+    ProfileIssue,
+    claimed_profiles,
+    inheritance,
+    placeholder_crate,
+    safe_name,
+    validate_crate,
+    validator_version,
 )
+from parallel_scaling.common.provenance import RECORD_SUFFIX
 
-#: Where the JSON-LD contexts of the crate are shipped, and which URL each file answers.
-CONTEXTS_DIR = RESOURCE_DIR / "jsonld"
-CONTEXT_FILES = {
-    "https://w3id.org/ro/crate/1.1/context": "ro-crate-1.1-context.jsonld",
-    "https://w3id.org/ro/terms/workflow-run/context": "workflow-run-context.json",
-}
-VALIDATOR_DIST = "roc-validator"
-VALIDATOR_PIN = "0.13.0"
-#: conformsTo profile URI -> roc-validator profile identifier
-VALIDATOR_PROFILES = {
-    "https://w3id.org/ro/wfrun/process/0.5": "process-run-crate-0.5",
-    "https://w3id.org/ro/wfrun/workflow/0.5": "workflow-run-crate-0.5",
-    "https://w3id.org/ro/wfrun/provenance/0.5": "provenance-run-crate-0.5",
-    "https://w3id.org/workflowhub/workflow-ro-crate/1.0": "workflow-ro-crate-1.0",
-}
-#: RECOMMENDED checks an archive of this pipeline does not meet, and why (README: "Provenance and
-#: the archive"). Anything else the validator recommends is fixed in the crate; the tests hold it so.
-KNOWN_RECOMMENDED = {
-    "process-run-crate-0.5_5.1": "The SoftwareApplication id SHOULD be an absolute URI: the main "
-    "workflow and the pipeline's commands are files of the crate, with no public web address, so their "
-    "ids are relative to the crate (the packages they ran with have absolute PyPI ids).",
-    "process-run-crate-0.5_3.2": "The Application SHOULD have a url: the main workflow is the packed "
-    "Snakefile, with no web address of its own (each command's url is its source file in the crate).",
-    "ro-crate-1.1_22.3": "The publisher of the Root Data Entity SHOULD be an Organization: there is "
-    "one only when the study names it (archive.organization, archive.organization_id).",
-    "ro-crate-1.1_30.2": "The author SHOULD have an organizational affiliation: likewise, only when "
-    "the study names archive.organization.",
-    "ro-crate-1.1_30.3": "The author SHOULD have a Contextual Entity which specifies the affiliation: "
-    "likewise, only when the study names archive.organization.",
-}
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class ProfileIssue:
-    """One issue the validator reported: its severity, check, message and the entity at fault."""
+def _refs(entity: Entity, prop: str) -> list[Any]:
+    """The values of a property as a list: entities, or the ids and literals that are none."""
+    value = entity.get(prop)
+    return [] if value is None else as_list(value)
 
-    profile: str
-    severity: str
-    check: str
-    message: str
-    entity: str | None = None
+
+def _id(value: Any) -> Any:
+    return value.id if isinstance(value, Entity) else value
+
+
+def declared_profiles(crate: ROCrate) -> list[str]:
+    """The profile URIs the crate's root dataset declares in ``conformsTo``."""
+    return [_id(ref) for ref in _refs(crate.root_dataset, "conformsTo")]
 
 
 @dataclass
@@ -129,11 +105,6 @@ class Verification:
 # reading the tarball
 
 
-def _safe_name(name: str) -> bool:
-    p = PurePosixPath(name)
-    return not p.is_absolute() and ".." not in p.parts
-
-
 def _hash_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> str:
     digest = hashlib.sha256()
     handle = tar.extractfile(info)
@@ -144,9 +115,11 @@ def _hash_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> str:
 
 
 def _load_crate(metadata: bytes) -> ROCrate:
-    with tempfile.TemporaryDirectory(prefix="verify_crate_") as tmp:
-        Path(tmp, METADATA_NAME).write_bytes(metadata)
-        return ROCrate(tmp)
+    """The crate's metadata as a ``rocrate`` crate (read from the JSON itself, nothing unpacked)."""
+    data = json.loads(metadata)
+    if not isinstance(data, dict) or not data:  # rocrate would make a new, empty crate of {}
+        raise ValueError("not a JSON-LD object with @context and @graph")
+    return ROCrate(data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,30 +130,30 @@ def check_structure(crate: ROCrate) -> list[str]:
     """Profile essentials the validator does not spell out: declared profiles, a main workflow in
     a language, a run action of it, and action links that resolve to entities of the crate."""
     problems: list[str] = []
-    declared = {entity_id(ref) for ref in as_list(crate.root_dataset.get("conformsTo"))}
+    declared = set(declared_profiles(crate))
     main = crate.mainEntity
     tool_runs = [a for a in crate.get_by_type("CreateAction")
-                 if not isinstance(main, Entity) or entity_id(a.get("instrument")) != main.id]
+                 if not isinstance(main, Entity) or _id(a.get("instrument")) != main.id]
     for profile in PROFILES:
         if profile not in declared and (tool_runs or profile != PROVENANCE_PROFILE):
             problems.append(f"root dataset does not declare conformsTo {profile}")
     if not isinstance(main, Entity):
         problems.append("root dataset has no mainEntity")
     else:
-        if "ComputationalWorkflow" not in types(main):
+        if "ComputationalWorkflow" not in as_list(main.type):
             problems.append(f"mainEntity {main.id} is not a ComputationalWorkflow")
         if not main.get("programmingLanguage"):
             problems.append(f"mainEntity {main.id} has no programmingLanguage")
     actions = crate.get_by_type("CreateAction")
     if not actions:
         problems.append("no CreateAction in the crate")
-    if isinstance(main, Entity) and not any(entity_id(a.get("instrument")) == main.id for a in actions):
+    if isinstance(main, Entity) and not any(_id(a.get("instrument")) == main.id for a in actions):
         problems.append("no CreateAction has the main workflow as instrument")
     for action in actions + crate.get_by_type("ControlAction") + crate.get_by_type("OrganizeAction"):
         if action.get("instrument") is None:
             problems.append(f"action {action.id} has no instrument")
         for prop in ("instrument", "object", "result", "agent"):
-            for ref in as_list(action.get(prop)):
+            for ref in _refs(action, prop):
                 if isinstance(ref, str) or (isinstance(ref, dict) and crate.get(ref.get("@id", "")) is None):
                     problems.append(f"action {action.id}: {prop} {ref!r} is not an entity of the crate")
     return problems
@@ -194,7 +167,7 @@ def check_files(tar: tarfile.TarFile, infos: dict[str, tarfile.TarInfo], crate: 
     hashes: dict[str, str] = {}
     described: set[str] = {METADATA_NAME}
     for entity in crate.data_entities:
-        if "File" not in types(entity) or entity.id.startswith(("http://", "https://", "#")):
+        if "File" not in as_list(entity.type) or entity.id.startswith(("http://", "https://", "#")):
             continue
         name = unquote(entity.id)
         described.add(name)
@@ -277,123 +250,6 @@ def check_chain(records: dict[str, dict[str, Any]], hashes: dict[str, str], root
 
 
 # --------------------------------------------------------------------------------------------
-# 3. profiles (roc-validator)
-
-
-def validator_version() -> str | None:
-    try:
-        return importlib.metadata.version(VALIDATOR_DIST)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _local_adapter(contexts_dir: Path, asked: list[str]) -> Any:
-    """A requests transport that answers the shipped contexts and refuses everything else.
-
-    Refusals raise the validator's own ``OfflineCacheMissError``, so it neither falls back to the
-    network (its JSON-LD loader would on any other error) nor fails; the URL is noted in ``asked``
-    and reported, since the checks that needed it did not run.
-    """
-    from requests.adapters import BaseAdapter, HTTPAdapter
-    from rocrate_validator.utils.http import OfflineCacheMissError
-    from urllib3.response import HTTPResponse
-
-    files = {url: contexts_dir / name for url, name in CONTEXT_FILES.items()}
-
-    class LocalContexts(BaseAdapter):
-        def send(self, request, **kwargs):  # noqa: ANN001, ANN201 - requests' adapter interface
-            url = str(request.url)
-            path = files.get(url) or files.get(url.rstrip("/"))
-            if path is None:
-                asked.append(url)
-                raise OfflineCacheMissError(url)
-            raw = HTTPResponse(body=io.BytesIO(path.read_bytes()), status=200, preload_content=False,
-                               headers={"Content-Type": "application/ld+json"}, request_url=url)
-            return HTTPAdapter().build_response(request, raw)
-
-        def close(self) -> None:
-            pass
-
-    return LocalContexts()
-
-
-def validate_crate(crate_dir: Path, profiles: list[str], contexts_dir: Path = CONTEXTS_DIR) -> \
-        tuple[dict[str, list[ProfileIssue]], list[str]]:
-    """Run roc-validator on an unpacked crate for each profile id; returns the issues per profile
-    (REQUIRED and RECOMMENDED) and the URLs it asked for that are not shipped.
-
-    Raises ImportError when roc-validator is not installed.
-    """
-    from rocrate_validator import services
-    from rocrate_validator.models import Severity, ValidationSettings
-    from rocrate_validator.utils.http import HttpRequester
-
-    for url, name in CONTEXT_FILES.items():
-        if not (contexts_dir / name).is_file():
-            raise FileNotFoundError(f"JSON-LD context for {url} not found: {contexts_dir / name}")
-    asked: list[str] = []
-    report: dict[str, list[ProfileIssue]] = {}
-    for profile in profiles:
-        # no_cache: a plain session, which the adapter below then serves; no user cache is read or
-        # written and the validator's warm-up (network) never starts
-        settings = ValidationSettings(rocrate_uri=str(crate_dir), profile_identifier=profile,
-                                      requirement_severity="RECOMMENDED", no_cache=True,
-                                      skip_availability_check=True)
-        adapter = _local_adapter(contexts_dir, asked)
-        session = HttpRequester().session
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        result = services.validate(settings)
-        report[profile] = [
-            ProfileIssue(profile, issue.severity.name, str(issue.identifier), str(issue.message or "").strip(),
-                         issue.violatingEntity)
-            for issue in result.get_issues(Severity.RECOMMENDED)]
-    return report, sorted(set(asked))
-
-
-def _placeholder_crate(infos: dict[str, tarfile.TarInfo], metadata: bytes, dest: Path) -> Path:
-    """The crate as the validator sees it: the metadata file plus an empty file per member."""
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / METADATA_NAME).write_bytes(metadata)
-    for name, info in infos.items():
-        if name == METADATA_NAME or not _safe_name(name):
-            continue
-        target = dest / name
-        if info.isdir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif info.isfile():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.touch()
-    return dest
-
-
-def claimed_profiles(crate: ROCrate) -> list[str]:
-    """Validator ids of the profiles the crate declares (unknown ones are left to check_structure)."""
-    declared = [entity_id(ref) for ref in as_list(crate.root_dataset.get("conformsTo"))]
-    return [VALIDATOR_PROFILES[uri] for uri in declared if uri in VALIDATOR_PROFILES]
-
-
-def inheritance(profiles: list[str]) -> dict[str, str]:
-    """Declared profile -> a declared profile that inherits it (per the validator's profile
-    definitions, ``prof:isTransitiveProfileOf``): validating the heir runs the ancestor's checks."""
-    from rocrate_validator import services
-
-    heirs: dict[str, str] = {}
-    for profile in profiles:
-        for uri in services.get_profile(profile).is_transitive_profile_of:
-            ancestor = VALIDATOR_PROFILES.get(str(uri))
-            if ancestor in profiles and ancestor != profile:
-                heirs.setdefault(ancestor, profile)
-    for ancestor, heir in list(heirs.items()):  # to the heir that is itself validated
-        seen = {ancestor}
-        while heir in heirs and heir not in seen:
-            seen.add(heir)
-            heir = heirs[heir]
-        heirs[ancestor] = heir
-    return heirs
-
-
-# --------------------------------------------------------------------------------------------
 # entry points
 
 
@@ -417,7 +273,7 @@ def verify(path: str | os.PathLike[str], profiles: str | None = "each", contexts
         return out
     with tar:
         infos = {i.name: i for i in tar.getmembers()}
-        out.problems += [f"unsafe member name {n!r}" for n in infos if not _safe_name(n)]
+        out.problems += [f"unsafe member name {n!r}" for n in infos if not safe_name(n)]
         if METADATA_NAME not in infos:
             out.problems.append(f"no {METADATA_NAME} at the root of the archive")
             return out
@@ -426,7 +282,7 @@ def verify(path: str | os.PathLike[str], profiles: str | None = "each", contexts
         metadata = handle.read()
         try:
             crate = _load_crate(metadata)
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             out.problems.append(f"{METADATA_NAME} is not a valid RO-Crate ({exc})")
             return out
         out.problems += check_structure(crate)
@@ -435,7 +291,7 @@ def verify(path: str | os.PathLike[str], profiles: str | None = "each", contexts
         out.files, out.file_problems = len(hashes), len(file_problems)
         records: dict[str, dict[str, Any]] = {}
         for name, info in infos.items():
-            if name.endswith(PROV_SUFFIX) and info.isfile():
+            if name.endswith(RECORD_SUFFIX) and info.isfile():
                 try:
                     data = json.loads(tar.extractfile(info).read())  # type: ignore[union-attr]
                 except ValueError as exc:
@@ -459,12 +315,12 @@ def _validate_profiles(out: Verification, crate: ROCrate, infos: dict[str, tarfi
                          f"(pip install {VALIDATOR_DIST}=={VALIDATOR_PIN})")
         return
     out.validator = f"{VALIDATOR_DIST} {version}"
-    ids = claimed_profiles(crate)
+    ids = claimed_profiles(declared_profiles(crate))
     if not each:
         out.covered = inheritance(ids)
         ids = [p for p in ids if p not in out.covered]
     with tempfile.TemporaryDirectory(prefix="verify_profiles_") as tmp:
-        crate_dir = _placeholder_crate(infos, metadata, Path(tmp) / "crate")
+        crate_dir = placeholder_crate(infos, metadata, Path(tmp) / "crate")
         out.profiles, out.missing_contexts = validate_crate(crate_dir, ids, contexts_dir)
     for url in out.missing_contexts:
         out.problems.append(f"the validator needed {url}, which is not shipped in {contexts_dir}: "

@@ -21,9 +21,10 @@ What a record holds and why:
 
 Secrets never enter a record: the environment is never dumped (only a whitelist of SLURM/CUDA
 variables), and argv tokens or settings values whose key names a secret, or that look like a
-Hugging Face token, are replaced by ``"<redacted>"``. Key matching is by *word* (``hf_token``,
-``api-key``, ``clientSecret``) rather than by substring, so that provenance-relevant options such as
-``--max-new-tokens`` or ``--tokenizer`` survive.
+Hugging Face token, are replaced by ``"<redacted>"``, by the rules of
+:mod:`parallel_scaling.common.redact` (the archive leaves files out by the same rules). Key
+matching is by *word* (``hf_token``, ``api-key``, ``clientSecret``) rather than by substring, so
+that provenance-relevant options such as ``--max-new-tokens`` or ``--tokenizer`` survive.
 """
 
 from __future__ import annotations
@@ -47,11 +48,20 @@ from typing import Any
 
 from parallel_scaling.common.paths import RESOURCE_DIR
 from parallel_scaling.common.jsonl import write_json
+from parallel_scaling.common.redact import (
+    is_secret_key,
+    redact_argv,
+    redact_text,
+    redact_value,
+    secret_value_positions,
+    split_option,
+)
 
 #: Version of the record layout; bump when a field changes meaning so readers can adapt.
 SCHEMA_VERSION = 1
-
-REDACTED = "<redacted>"
+#: How a record's file name ends (the rules write ``<logs>/<rule>/<job>.prov.json``); the archive
+#: finds the records by it.
+RECORD_SUFFIX = ".prov.json"
 
 #: Options whose values are output locations (files or directories) of a command.
 OUTPUT_OPTIONS = ("--out", "--outdir", "--output", "--output-dir", "--out-dir")
@@ -75,12 +85,6 @@ ENV_WHITELIST = (
 GIT_TIMEOUT_S = 5.0
 _CHUNK = 1 << 20
 
-#: A key is secret when one of its words is one of these (words split on non-letters and camelCase).
-_SECRET_WORDS = frozenset({"token", "secret", "secrets", "password", "passwd", "apikey"})
-_SECRET_KEY = re.compile(r"token|secret|password|api[_-]?key", re.IGNORECASE)
-#: Hugging Face access tokens (``hf_`` + 34 alphanumerics); matched anywhere in a string. The
-#: length floor keeps identifiers such as ``hf_transfer`` or ``hf_hub_download`` intact.
-HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{20,}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,110 +120,6 @@ def _file_entry(path: Path, argument: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# redaction
-
-
-def _key_words(key: str) -> list[str]:
-    """Lower-cased words of an option/setting name: ``--hfToken`` -> ``['hf', 'token']``."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", key)
-    words = [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if w]
-    joined = [a + b for a, b in zip(words, words[1:])]  # "api key" -> "apikey"
-    return words + joined
-
-
-def is_secret_key(key: str) -> bool:
-    """True when a setting/option name names a secret (``api_key``, ``--hf-token``, ``PASSWORD``).
-
-    Plurals and compounds such as ``max_new_tokens`` or ``tokenizer`` are *not* secrets: they are
-    exactly the settings provenance must keep.
-    """
-    if not _SECRET_KEY.search(key):
-        return False
-    return any(word in _SECRET_WORDS for word in _key_words(key))
-
-
-#: ``key: value`` / ``key=value`` pairs inside free text (JSON or ``a=1,b=2`` blobs in argv).
-_EMBEDDED_PAIR = re.compile(
-    r"""(?P<q>["']?)(?P<key>[A-Za-z0-9_.-]+)(?P=q)(?P<sep>\s*[:=]\s*)(?!//)"""
-    r"""(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^,;&\s}\]]+)""")
-
-
-def _redact_pair(match: re.Match[str]) -> str:
-    if not is_secret_key(match["key"]):
-        return match[0]
-    value = match["value"]
-    quote = value[0] if value[:1] in {'"', "'"} else ""
-    return f"{match['q']}{match['key']}{match['q']}{match['sep']}{quote}{REDACTED}{quote}"
-
-
-def redact_text(text: str) -> str:
-    """``text`` with HF-token look-alikes and the values of secret-named embedded pairs replaced.
-
-    JSON passed on the command line (``--settings '{"hf_token": ...}'``) is parsed and redacted
-    structurally; other text falls back to a ``key: value``/``key=value`` scan.
-    """
-    stripped = text.strip()
-    if stripped[:1] in {"{", "["}:
-        try:
-            return json.dumps(redact_value(json.loads(stripped)), sort_keys=True)
-        except ValueError:
-            pass
-    return HF_TOKEN_PATTERN.sub(REDACTED, _EMBEDDED_PAIR.sub(_redact_pair, text))
-
-
-def redact_value(value: Any, key: str | None = None) -> Any:
-    """Deep copy of a JSON-like value with secret-keyed entries and token-like strings redacted."""
-    if key is not None and is_secret_key(key):
-        return REDACTED
-    if isinstance(value, dict):
-        return {k: redact_value(v, str(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact_value(v) for v in value]
-    if isinstance(value, str):
-        return HF_TOKEN_PATTERN.sub(REDACTED, _EMBEDDED_PAIR.sub(_redact_pair, value))
-    return value
-
-
-def _split_option(token: str) -> tuple[str, str | None]:
-    """``--name=value`` -> (``--name``, ``value``); anything else -> (token, None)."""
-    if token.startswith("-") and "=" in token:
-        name, value = token.split("=", 1)
-        return name, value
-    return token, None
-
-
-def _secret_value_positions(argv: list[str]) -> set[int]:
-    """Indices of argv tokens that are the separate value of a secret option (``--api-key X``)."""
-    positions: set[int] = set()
-    for i, token in enumerate(argv[:-1]):
-        name, inline = _split_option(token)
-        if token.startswith("-") and inline is None and is_secret_key(name):
-            if not argv[i + 1].startswith("--"):
-                positions.add(i + 1)
-    return positions
-
-
-def redact_argv(argv: list[str]) -> list[str]:
-    """argv with secret option values, ``KEY=secret`` tokens and HF-token look-alikes redacted."""
-    hidden = _secret_value_positions(argv)
-    out: list[str] = []
-    for i, token in enumerate(argv):
-        if i in hidden:
-            out.append(REDACTED)
-            continue
-        name, inline = _split_option(token)
-        if inline is None and "=" in token and not token.startswith("-"):
-            name, inline = token.split("=", 1)  # KEY=VALUE style positional
-        if inline is not None and is_secret_key(name):
-            out.append(f"{name}={REDACTED}")
-        elif inline is not None and token.startswith("-"):
-            out.append(f"{name}={redact_text(inline)}")
-        else:
-            out.append(redact_text(token))
-    return out
-
-
-# --------------------------------------------------------------------------------------------
 # argv parsing
 
 
@@ -232,7 +132,7 @@ def option_values(argv: list[str], names: Iterable[str], multi: bool = False) ->
     values: list[str] = []
     i = 0
     while i < len(argv):
-        name, inline = _split_option(argv[i])
+        name, inline = split_option(argv[i])
         if name in wanted:
             if inline is not None:
                 values.append(inline)
@@ -250,12 +150,12 @@ def option_values(argv: list[str], names: Iterable[str], multi: bool = False) ->
 
 def _candidate_paths(argv: list[str]) -> list[tuple[int, str]]:
     """(index, text) of every argv value that could be a path, skipping secret option values."""
-    hidden = _secret_value_positions(argv)
+    hidden = secret_value_positions(argv)
     found: list[tuple[int, str]] = []
     for i, token in enumerate(argv):
         if i in hidden:
             continue
-        name, inline = _split_option(token)
+        name, inline = split_option(token)
         if inline is not None:
             if not is_secret_key(name):
                 found.append((i, inline))
