@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -76,17 +77,27 @@ def test_schema_fills_every_grpo_default():
 
 
 def test_multi_gpu_training_launches_one_process_per_gpu_of_the_job(tmp_path):
-    """With an accelerate config, the GRPO rule starts `accelerate launch` with as many processes
-    as the job's `gpu` resource (what the SLURM profile sets per rule)."""
+    """With an accelerate config, the GRPO rule asks for the study's GPUs (gpus.train_grpo) and starts
+    `accelerate launch` with one process per GPU of the job; a profile or command line that would put
+    another GPU count over the study's is refused."""
     config = copy.deepcopy(BASE)
     config["grpo"]["accelerate_config"] = "envs/accelerate/deepspeed_zero3.yaml"
+    config["gpus"] = {"train_grpo": 4}
     write_config(tmp_path / "multi.yaml", config)
-    proc = snakemake(REPO, "-n", "-p", "results/tiny/checkpoints/tiny/grpo/k1/s0",
-                     "--set-resources", "train_grpo:gpu=4", "--configfile", str(tmp_path / "multi.yaml"), "--directory", str(tmp_path), timeout=120)
+    target = "results/tiny/checkpoints/tiny/grpo/k1/s0"
+    proc = snakemake(REPO, "-n", "-p", target, "--configfile", str(tmp_path / "multi.yaml"),
+                     "--directory", str(tmp_path), timeout=120)
     out = proc.stdout + proc.stderr
-    assert ("-m accelerate.commands.launch --config_file envs/accelerate/deepspeed_zero3.yaml"
+    block = out.split("rule train_grpo:", 1)[1]
+    assert re.search(r"resources: .*\bgpu=4\b", block.split("\n\n", 1)[0]), block[:2000]
+    # run elsewhere (--directory), the config file is found in the repository
+    assert (f"-m accelerate.commands.launch --config_file {REPO}/envs/accelerate/deepspeed_zero3.yaml"
             " --num_processes 4 -m parallel_scaling") in out
-    assert (REPO / "envs/accelerate/deepspeed_zero3.yaml").exists()
+    proc = snakemake(REPO, "-n", target, "--set-resources", "train_grpo:gpu=1", "--configfile",
+                     str(tmp_path / "multi.yaml"), "--directory", str(tmp_path), timeout=120, check=False)
+    assert proc.returncode != 0
+    assert "set-resources train_grpo: gpu=1 (profile or command line) would replace the study's 4 " \
+           "(config key gpus.train_grpo)" in proc.stdout + proc.stderr
 
 
 def test_config_overrides_are_typed_inside_lists_and_mappings():

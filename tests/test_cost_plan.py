@@ -49,8 +49,10 @@ def test_paper_plan(paper_config, throughput):
     assert result["rules"]["train_grpo"]["jobs"] == len(cfg["models"]) * n_mix * len(cfg["seeds"])
     assert result["rules"]["train_sft"]["jobs"] == 0
     assert result["rules"]["predict"]["jobs"] == len(study.runs(cfg))
-    # translate: the languages trained on (English is copied); a pretrained model needs no others
-    assert result["rules"]["translate"]["jobs"] == len(study.translated_languages(cfg))
+    # translate: the languages trained on but English (copied by copy_english, a local rule); a
+    # pretrained model needs no others
+    assert result["rules"]["translate"]["jobs"] == len(study.translated_languages(cfg)) - 1
+    assert result["job_counts"]["copy_english"] == 1
     assert len(study.translated_languages(cfg)) == cfg["languages"]["K"] + 1
     for rule in ("translate", "train_grpo", "predict"):
         assert result["rules"][rule]["gpu_hours"] > 0, rule
