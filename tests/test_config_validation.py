@@ -208,3 +208,60 @@ def test_every_benchmark_snippet_of_the_readme_validates():
         for name in ("mgsm", "mgsm_tsv"):
             spec = {**found[name], "path": str(REPO / found[name]["path"])}
             assert len(benchmarks.load_language(name, benchmarks.resolve(name, spec), "sw")) == 250
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda c: c.update(gpus={"train_grpo": 8}),
+         "grpo.accelerate_config: gpus.train_grpo / grpo.cpu_processes ask for 8 GPUs per job"),
+        (lambda c: (c.update(gpus={"train_sft": 0}), c.setdefault("sft", {}).update(
+            accelerate_config="envs/accelerate/deepspeed_zero3.yaml")),
+         "sft.accelerate_config: envs/accelerate/deepspeed_zero3.yaml runs on GPUs (DEEPSPEED) but gpus.train_sft is 0"),
+        (lambda c: c["grpo"].update(accelerate_config="envs/accelerate/multi_cpu.yaml"),
+         "runs on CPU (use_cpu: true) but gpus.train_grpo asks for 1 GPU(s)"),
+        (lambda c: c["grpo"].update(accelerate_config="envs/accelerate/nope.yaml"),
+         "grpo.accelerate_config: envs/accelerate/nope.yaml does not exist"),
+        (lambda c: (c.update(gpus={"train_grpo": 0}), c["grpo"].update(use_vllm=True)),
+         "grpo.use_vllm: vLLM rollouts need GPUs but gpus.train_grpo is 0"),
+        (lambda c: (c.update(gpus={"predict": 2}), c["prediction"].update(engine="vllm")),
+         "gpus.predict: 2 GPUs but prediction.vllm_tensor_parallel_size is 1"),
+        (lambda c: c.update(gpus={"translate": 1}),
+         "gpus.translate: the 'template' backend runs no model"),
+        (lambda c: c["prediction"].update(n=4, temperature=0.0),
+         "prediction.n: 4 samples need prediction.temperature > 0"),
+    ],
+    ids=["gpus-without-launcher", "deepspeed-without-gpus", "cpu-config-with-gpus", "missing-accelerate-config",
+         "vllm-without-gpus", "predict-gpus-not-tp", "gpus-for-template", "greedy-samples"],
+)
+def test_gpu_and_decoding_settings_that_cannot_work(mutate, expected):
+    config = copy.deepcopy(BASE)
+    mutate(config)
+    errors = _checked(config)
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize("key, value", [(("grpo", "vllm_mode"), "server"), (("prediction", "temperature"), 2.5),
+                                        (("grpo", "temperature"), 3.0)])
+def test_schema_rejects_what_vllm_cannot_do(key, value):
+    from snakemake.exceptions import WorkflowError
+
+    config = copy.deepcopy(BASE)
+    config.setdefault(key[0], {})[key[1]] = value
+    with pytest.raises(WorkflowError):
+        _checked(config)
+
+
+def test_gpus_per_job_follow_the_engines():
+    paper = load_yaml(REPO / "configs/parallel_paper.yaml")
+    from snakemake.utils import validate
+
+    validate(paper, str(REPO / "workflow/schemas/config.schema.json"))
+    assert [study.gpus(paper, r) for r in study.GPU_RULES] == [4, 1, 8, 1, 1]
+    assert study.train_processes(paper, "train_grpo") == 8
+    config = copy.deepcopy(BASE)
+    validate(config, str(REPO / "workflow/schemas/config.schema.json"))
+    assert [study.gpus(config, r) for r in study.GPU_RULES] == [0, 1, 1, 1, 1]
+    config["gpus"]["train_grpo"] = 0
+    config["grpo"]["cpu_processes"] = 2
+    assert study.train_processes(config, "train_grpo") == 2
