@@ -93,14 +93,14 @@ def gpu_resource_overrides():
     """
     overrides = getattr(workflow.resource_settings, "overwrite_resources", None) or {}
     problems = []
-    for rule, res in overrides.items():
-        if rule in study.GPU_RULES and "gpu" in res:
-            want = study.gpus(config, rule)
+    for name, res in overrides.items():
+        if name in study.GPU_RULES and "gpu" in res:
+            want = study.gpus(config, name)
             given = getattr(res["gpu"], "value", res["gpu"])  # a snakemake Resource or a plain value
             if str(given) != str(want):
                 problems.append(
-                    f"set-resources {rule}: gpu={given} (profile or command line) would replace "
-                    f"the study's {want} (config key gpus.{rule}); set GPUs per job in the study's "
+                    f"set-resources {name}: gpu={given} (profile or command line) would replace "
+                    f"the study's {want} (config key gpus.{name}); set GPUs per job in the study's "
                     "gpus section, not in the profile"
                 )
     return problems
