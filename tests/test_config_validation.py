@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -76,17 +77,27 @@ def test_schema_fills_every_grpo_default():
 
 
 def test_multi_gpu_training_launches_one_process_per_gpu_of_the_job(tmp_path):
-    """With an accelerate config, the GRPO rule starts `accelerate launch` with as many processes
-    as the job's `gpu` resource (what the SLURM profile sets per rule)."""
+    """With an accelerate config, the GRPO rule asks for the study's GPUs (gpus.train_grpo) and starts
+    `accelerate launch` with one process per GPU of the job; a profile or command line that would put
+    another GPU count over the study's is refused."""
     config = copy.deepcopy(BASE)
     config["grpo"]["accelerate_config"] = "envs/accelerate/deepspeed_zero3.yaml"
+    config["gpus"] = {"train_grpo": 4}
     write_config(tmp_path / "multi.yaml", config)
-    proc = snakemake(REPO, "-n", "-p", "results/tiny/checkpoints/tiny/grpo/k1/s0",
-                     "--set-resources", "train_grpo:gpu=4", "--configfile", str(tmp_path / "multi.yaml"), "--directory", str(tmp_path), timeout=120)
+    target = "results/tiny/checkpoints/tiny/grpo/k1/s0"
+    proc = snakemake(REPO, "-n", "-p", target, "--configfile", str(tmp_path / "multi.yaml"),
+                     "--directory", str(tmp_path), timeout=120)
     out = proc.stdout + proc.stderr
-    assert ("-m accelerate.commands.launch --config_file envs/accelerate/deepspeed_zero3.yaml"
+    block = out.split("rule train_grpo:", 1)[1]
+    assert re.search(r"resources: .*\bgpu=4\b", block.split("\n\n", 1)[0]), block[:2000]
+    # run elsewhere (--directory), the config file is found in the repository
+    assert (f"-m accelerate.commands.launch --config_file {REPO}/envs/accelerate/deepspeed_zero3.yaml"
             " --num_processes 4 -m parallel_scaling") in out
-    assert (REPO / "envs/accelerate/deepspeed_zero3.yaml").exists()
+    proc = snakemake(REPO, "-n", target, "--set-resources", "train_grpo:gpu=1", "--configfile",
+                     str(tmp_path / "multi.yaml"), "--directory", str(tmp_path), timeout=120, check=False)
+    assert proc.returncode != 0
+    assert "set-resources train_grpo: gpu=1 (profile or command line) would replace the study's 4 " \
+           "(config key gpus.train_grpo)" in proc.stdout + proc.stderr
 
 
 def test_config_overrides_are_typed_inside_lists_and_mappings():
@@ -197,3 +208,60 @@ def test_every_benchmark_snippet_of_the_readme_validates():
         for name in ("mgsm", "mgsm_tsv"):
             spec = {**found[name], "path": str(REPO / found[name]["path"])}
             assert len(benchmarks.load_language(name, benchmarks.resolve(name, spec), "sw")) == 250
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda c: c.update(gpus={"train_grpo": 8}),
+         "grpo.accelerate_config: gpus.train_grpo / grpo.cpu_processes ask for 8 GPUs per job"),
+        (lambda c: (c.update(gpus={"train_sft": 0}), c.setdefault("sft", {}).update(
+            accelerate_config="envs/accelerate/deepspeed_zero3.yaml")),
+         "sft.accelerate_config: envs/accelerate/deepspeed_zero3.yaml runs on GPUs (DEEPSPEED) but gpus.train_sft is 0"),
+        (lambda c: c["grpo"].update(accelerate_config="envs/accelerate/multi_cpu.yaml"),
+         "runs on CPU (use_cpu: true) but gpus.train_grpo asks for 1 GPU(s)"),
+        (lambda c: c["grpo"].update(accelerate_config="envs/accelerate/nope.yaml"),
+         "grpo.accelerate_config: envs/accelerate/nope.yaml does not exist"),
+        (lambda c: (c.update(gpus={"train_grpo": 0}), c["grpo"].update(use_vllm=True)),
+         "grpo.use_vllm: vLLM rollouts need GPUs but gpus.train_grpo is 0"),
+        (lambda c: (c.update(gpus={"predict": 2}), c["prediction"].update(engine="vllm")),
+         "gpus.predict: 2 GPUs but prediction.vllm_tensor_parallel_size is 1"),
+        (lambda c: c.update(gpus={"translate": 1}),
+         "gpus.translate: the 'template' backend runs no model"),
+        (lambda c: c["prediction"].update(n=4, temperature=0.0),
+         "prediction.n: 4 samples need prediction.temperature > 0"),
+    ],
+    ids=["gpus-without-launcher", "deepspeed-without-gpus", "cpu-config-with-gpus", "missing-accelerate-config",
+         "vllm-without-gpus", "predict-gpus-not-tp", "gpus-for-template", "greedy-samples"],
+)
+def test_gpu_and_decoding_settings_that_cannot_work(mutate, expected):
+    config = copy.deepcopy(BASE)
+    mutate(config)
+    errors = _checked(config)
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize("key, value", [(("grpo", "vllm_mode"), "server"), (("prediction", "temperature"), 2.5),
+                                        (("grpo", "temperature"), 3.0)])
+def test_schema_rejects_what_vllm_cannot_do(key, value):
+    from snakemake.exceptions import WorkflowError
+
+    config = copy.deepcopy(BASE)
+    config.setdefault(key[0], {})[key[1]] = value
+    with pytest.raises(WorkflowError):
+        _checked(config)
+
+
+def test_gpus_per_job_follow_the_engines():
+    paper = load_yaml(REPO / "configs/parallel_paper.yaml")
+    from snakemake.utils import validate
+
+    validate(paper, str(REPO / "workflow/schemas/config.schema.json"))
+    assert [study.gpus(paper, r) for r in study.GPU_RULES] == [4, 1, 8, 1, 1]
+    assert study.train_processes(paper, "train_grpo") == 8
+    config = copy.deepcopy(BASE)
+    validate(config, str(REPO / "workflow/schemas/config.schema.json"))
+    assert [study.gpus(config, r) for r in study.GPU_RULES] == [0, 1, 1, 1, 1]
+    config["gpus"]["train_grpo"] = 0
+    config["grpo"]["cpu_processes"] = 2
+    assert study.train_processes(config, "train_grpo") == 2

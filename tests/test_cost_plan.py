@@ -50,8 +50,10 @@ def test_paper_plan(paper_config, throughput):
     assert result["rules"]["train_grpo"]["jobs"] == len(cfg["models"]) * n_mix * len(cfg["seeds"])
     assert result["rules"]["train_sft"]["jobs"] == 0
     assert result["rules"]["predict"]["jobs"] == len(study.runs(cfg))
-    # translate: the languages trained on (English is copied); a pretrained model needs no others
-    assert result["rules"]["translate"]["jobs"] == len(study.translated_languages(cfg))
+    # translate: the languages trained on but English (copied by copy_english, a local rule); a
+    # pretrained model needs no others
+    assert result["rules"]["translate"]["jobs"] == len(study.translated_languages(cfg)) - 1
+    assert result["job_counts"]["copy_english"] == 1
     assert len(study.translated_languages(cfg)) == cfg["languages"]["K"] + 1
     for rule in ("translate", "train_grpo", "predict"):
         assert result["rules"][rule]["gpu_hours"] > 0, rule
@@ -111,3 +113,59 @@ def test_compare_measured(tmp_path, capsys):
     assert cost_plan.main(["--configfile", str(ROOT / "config.yaml"), "--gpu", "cpu", "--measured", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "measured s" in out and "20.0" in out
+
+
+def _misfits(result):
+    return [(c["rule"], c["model"], c["what"]) for c in result["preflight"]["checks"] if not c["fits"]]
+
+
+def test_preflight_paper_study_fits_an_h100(paper_config, throughput):
+    result = cost_plan.plan(paper_config, throughput, "h100")
+    checks = result["preflight"]["checks"]
+    assert {(c["rule"], c["what"]) for c in checks} == {("predict", "vLLM"), ("translate", "vLLM"),
+                                                         ("train_grpo", "training"), ("train_grpo", "colocated vLLM")}
+    assert not _misfits(result)
+    # the GPUs per job that the rules request are the ones planned with
+    assert {r: result["rules"][r]["gpus_per_job"] for r in ("translate", "train_grpo", "predict")} == \
+        {r: study.gpus(paper_config, r) for r in ("translate", "train_grpo", "predict")} == \
+        {"translate": 4, "train_grpo": 8, "predict": 1}
+
+
+def test_preflight_flags_configs_that_cannot_fit(paper_config, throughput, capsys):
+    # Llama-3.1-8B's colocated vLLM with the model's own context: 16 GB weights + 17 GB KV cache > 0.3 x 80 GB
+    cfg = copy.deepcopy(paper_config)
+    cfg["grpo"]["vllm_max_model_length"] = 131072
+    assert ("train_grpo", "llama31_8b_instruct", "colocated vLLM") in _misfits(cost_plan.plan(cfg, throughput, "h100"))
+    cfg["grpo"]["vllm_max_model_length"] = 4096
+    assert not _misfits(cost_plan.plan(cfg, throughput, "h100"))
+    # a 7B model trained on one GPU: 16 bytes per parameter do not fit 80 GB
+    cfg = copy.deepcopy(paper_config)
+    cfg["gpus"]["train_grpo"] = 1
+    assert ("train_grpo", "qwen25_7b_instruct", "training") in _misfits(cost_plan.plan(cfg, throughput, "h100"))
+    # the 72B translator without tensor parallelism
+    cfg = copy.deepcopy(paper_config)
+    cfg["translation"]["vllm"]["tensor_parallel_size"] = 1
+    cfg["gpus"]["translate"] = None
+    assert ("translate", "Qwen/Qwen2.5-72B-Instruct", "vLLM") in _misfits(cost_plan.plan(cfg, throughput, "h100"))
+    # prediction of Llama-3.1-8B without a context cap on a 48 GB GPU at 0.5: KV for 131072 tokens
+    cfg = copy.deepcopy(paper_config)
+    cfg["prediction"].update(vllm_max_model_len=None, vllm_gpu_memory_utilization=0.5)
+    assert ("predict", "llama31_8b_instruct", "vLLM") in _misfits(cost_plan.plan(cfg, throughput, "l40s"))
+    # the command line says so and exits 1
+    rc = cost_plan.main(["--configfile", str(ROOT / "configs/parallel_paper.yaml"), "--gpu", "l40s"])
+    out = capsys.readouterr()
+    assert rc == 1 and "DOES NOT FIT train_grpo" in out.out and "grpo.vllm_gpu_memory_utilization" in out.out
+    assert "do not fit on l40s" in out.err
+    assert cost_plan.main(["--configfile", str(ROOT / "configs/parallel_paper.yaml"), "--gpu", "h100"]) == 0
+
+
+def test_preflight_reads_a_local_models_shape(tmp_path, throughput):
+    (tmp_path / "config.json").write_text(json.dumps({
+        "num_hidden_layers": 40, "num_attention_heads": 40, "num_key_value_heads": 8, "hidden_size": 5120,
+        "max_position_embeddings": 40960}))
+    arch = cost_plan.model_architecture(str(tmp_path), 14.0, throughput)
+    assert (arch["layers"], arch["kv_heads"], arch["head_dim"], arch["context"]) == (40, 8, 128, 40960)
+    assert cost_plan.kv_bytes_per_token(arch) == 2 * 40 * 8 * 128 * 2
+    unknown = cost_plan.model_architecture("org/unknown-7b", 7.0, throughput)
+    assert unknown["source"].startswith("assumed")
+    assert cost_plan.preflight({}, throughput, "cpu")["checks"] == []

@@ -1,31 +1,44 @@
-"""The pinned GPU/analysis requirements resolve together for Linux x86_64 / CPython 3.11.
+"""The conda environments of the GPU/analysis stages can be created by Snakemake, and their pins
+resolve together for Linux x86_64 / CPython 3.11.
 
-For each envs/requirements-*.txt that a conda env file (envs/*.yaml) uses, pip's resolver runs in
-dry-run mode for the target platform (`pip install --dry-run --ignore-installed --only-binary=:all:
---platform manylinux_2_31_x86_64 ... --python-version 3.11 --implementation cp`), with the machine's pip
-configuration switched off (PIP_CONFIG_FILE=/dev/null: no local wheel folder or mirror, no torch cap).
-pip takes a --platform tag literally, so every manylinux tag a glibc 2.28 system accepts is passed
-(manylinux_2_31 down to manylinux_2_17 / manylinux2014 and older). A pin
-conflict (e.g. vllm 0.33 next to torch 2.13) makes pip fail, and so the test.
+How Snakemake and conda use an env file (snakemake/deployment/conda.py, ``Env.create``): the file is
+copied to ``.snakemake/conda/<hash>.yaml`` (``<hash>`` = md5 of the env folder's path and the file's
+text, ``Env._get_hash``) and ``conda env create --file`` runs on that copy; conda writes the ``pip:``
+list to a temporary requirements file in the copy's folder and runs pip there. So a ``-r FILE``
+line would look for ``.snakemake/conda/FILE``, which does not exist, and a pin kept in another file
+would not change the hash. The tests below make that copy (with Snakemake's own hash function) and:
+
+* read its pip part with pip's own requirements parser from that folder (fast, offline);
+* check that changing one pin changes the environment's hash (so Snakemake rebuilds it);
+* resolve the pip part with pip's resolver in dry-run mode for the target platform from that folder
+  (`pip install --dry-run --ignore-installed --only-binary=:all: --platform manylinux_2_31_x86_64 ...
+  --python-version 3.11 --implementation cp`), with the machine's pip configuration switched off
+  (PIP_CONFIG_FILE=/dev/null: no local wheel folder or mirror, no torch cap). pip takes a --platform tag
+  literally, so every manylinux tag a glibc 2.31 system accepts is passed. A pin conflict (e.g.
+  vllm 0.33 next to torch 2.13) makes pip fail, and so the test. Marked slow (network: the package
+  registry only).
 
 Two limits of what can be checked from here, each handled explicitly:
-* Packages marked `# sdist-only` (DeepSpeed publishes no wheels) cannot take part in a binary-only
-  resolve for another platform; their metadata is built here and each of their requirements is
-  checked against the versions the resolve chose.
+* Packages marked `# sdist-only` (DeepSpeed, and connection_pool, a dependency of Snakemake, publish
+  no wheels) cannot take part in a binary-only resolve for another platform: their metadata is
+  built here from the source distribution, and a wheel carrying exactly that metadata (name,
+  version, requirements) stands in for each of them in the resolve.
 * Where the reachable index lacks one of NVIDIA's CUDA runtime wheels that torch pins exactly
   (e.g. a registry mirror that keeps only the newest nvidia-cudnn-cu13), the test stands in an empty
   wheel of that exact name and version and resolves again; the stand-ins are printed as warnings.
   Only nvidia-*/cuda-* distributions are ever stood in for.
 
-The predict set is a subset of the train set at the same pins, so it is checked against the train
-resolution instead of a second resolve. Skipped when PyPI cannot be reached within 5 s. Takes about
-4 minutes here (pip fetching wheels for metadata, the CUDA torch wheel among them), hence slow."""
+The predict and data sets are subsets of the train set at the same pins, so they are checked against
+the train resolution instead of resolves of their own. The resolves are skipped when the index cannot
+be reached within 5 s; together they take about 4-5 minutes here (pip fetches wheels for metadata, the
+CUDA torch wheel among them)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -34,19 +47,138 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from packaging.markers import default_environment
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = ROOT / "envs"
+ENV_FILES = ("train", "predict", "data", "analysis", "archive")
 #: Linux x86_64 with glibc 2.31 (Ubuntu 20.04+, RHEL 9+), CPython 3.11. Not 2.28 (RHEL 8): vllm 0.30
 #: needs llguidance 1.7, whose only x86_64 wheel for CPython 3.11 is manylinux_2_31.
 PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(31, 4, -1)] + [
     "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
 TARGET = [*[a for p in PLATFORMS for a in ("--platform", p)], "--python-version", "3.11", "--implementation", "cp"]
 MISSING = re.compile(r"No matching distribution found for ((?:nvidia|cuda)-[A-Za-z0-9_.-]+)==([A-Za-z0-9_.+!-]+)")
-pytestmark = pytest.mark.slow
+
+
+# --------------------------------------------------------------------------------------------------
+# what Snakemake and conda do with an env file
+
+
+def snakemake_env_hash(text: bytes, envs_dir: Path) -> str:
+    """The hash Snakemake names an env by (``Env._get_hash``, called on an Env without workflow:
+    a file-based env with no pin file, no post-deploy script, no container)."""
+    from snakemake.deployment.conda import Env
+
+    env = Env.__new__(Env)
+    env.name, env.dir, env._envs_dir, env._container_img = None, None, str(envs_dir), None
+    env._content, env._content_deploy, env._content_pin = text, b"", b""
+    return env._get_hash(include_location=True, include_container_img=True)
+
+
+def snakemake_copy(env_file: Path, workdir: Path) -> Path:
+    """Copy an env file where Snakemake puts it before `conda env create`: ``.snakemake/conda/<hash>.yaml``
+    (``Env.create``: ``target_env_file = env_path + ".yaml"``)."""
+    envs_dir = workdir / ".snakemake" / "conda"
+    envs_dir.mkdir(parents=True, exist_ok=True)
+    target = envs_dir / (snakemake_env_hash(env_file.read_bytes(), envs_dir) + ".yaml")
+    shutil.copyfile(env_file, target)
+    return target
+
+
+def conda_pip_requirements(copy: Path) -> Path:
+    """What conda's pip installer does with the ``pip:`` list of an env file: write it to a temporary
+    requirements file in the env file's folder (pip then runs with that folder as working directory)."""
+    spec = yaml.safe_load(copy.read_text())
+    pip_specs = next((d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d), [])
+    req = copy.parent / "condaenv.test.requirements.txt"
+    req.write_text("\n".join(pip_specs) + "\n")
+    return req
+
+
+def parse_with_pip(req: Path) -> list[str]:
+    """Read a requirements file with pip's own parser (follows -r/-c lines relative to the file)."""
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.req_file import parse_requirements
+
+    return [r.requirement for r in parse_requirements(str(req), session=PipSession())]
+
+
+def sdist_only(env_file: Path) -> set[str]:
+    """Names of the pins marked ``# sdist-only`` in an env file (no wheels: resolved by metadata)."""
+    out = set()
+    for line in env_file.read_text().splitlines():
+        if "sdist-only" in line and line.strip().startswith("- "):
+            out.add(canonicalize_name(Requirement(line.strip()[2:].split("#", 1)[0].strip()).name))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# fast, offline checks
+
+
+@pytest.mark.parametrize("name", ENV_FILES)
+def test_snakemake_copy_of_each_env_file_has_a_readable_pip_part(name, tmp_path):
+    env_file = ENVS / f"{name}.yaml"
+    copy = snakemake_copy(env_file, tmp_path)
+    reqs = parse_with_pip(conda_pip_requirements(copy))
+    assert reqs, f"{env_file.name}: no pip requirements"
+    for line in reqs:
+        r = Requirement(line)
+        if r.name.lower() not in {"pyyaml", "jsonschema"}:
+            assert str(r.specifier).startswith("=="), f"{env_file.name}: {line} is not pinned"
+
+
+def test_a_requirements_file_reference_breaks_in_snakemakes_copy(tmp_path):
+    """What went wrong before: `-r requirements-x.txt` beside the env file is not beside its copy."""
+    from pip._internal.exceptions import InstallationError
+
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "envs" / "requirements-x.txt").write_text("pyyaml\n")
+    env_file = tmp_path / "envs" / "x.yaml"
+    env_file.write_text("name: x\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n      - -r requirements-x.txt\n")
+    assert parse_with_pip(conda_pip_requirements(env_file)) == ["pyyaml"]  # conda on the original: fine
+    with pytest.raises(InstallationError, match="requirements-x.txt"):
+        parse_with_pip(conda_pip_requirements(snakemake_copy(env_file, tmp_path / "wd")))
+
+
+@pytest.mark.parametrize("name", ENV_FILES)
+def test_changing_a_pin_changes_the_environment(name, tmp_path):
+    text = (ENVS / f"{name}.yaml").read_bytes()
+    pin = re.search(rb"==(\d+)\.(\d+)", text)
+    bumped = text[:pin.start()] + b"==" + pin.group(1) + b"." + str(int(pin.group(2)) + 1).encode() + text[pin.end():]
+    assert snakemake_env_hash(text, tmp_path) != snakemake_env_hash(bumped, tmp_path)
+
+
+def test_gpu_stages_share_the_train_pins():
+    """predict and data run the same engines as train: the same pins, so one resolve covers them."""
+    def pins(name):
+        copy = ENVS / f"{name}.yaml"
+        spec = yaml.safe_load(copy.read_text())
+        items = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
+        return {canonicalize_name(Requirement(i).name): str(Requirement(i).specifier) for i in items}
+
+    train = pins("train")
+    for name in ("predict", "data"):
+        for pkg, spec in pins(name).items():
+            assert train.get(pkg) == spec, f"{name}.yaml: {pkg}{spec} differs from train.yaml ({train.get(pkg)})"
+    analysis = pins("analysis")
+    for pkg, spec in analysis.items():
+        assert pins("archive").get(pkg) == spec, f"archive.yaml: {pkg} differs from analysis.yaml"
+
+
+def test_no_requirement_files_for_the_conda_envs():
+    """One source of truth: the env files. envs/requirements-cpu.txt is the laptop's venv, not a conda env."""
+    assert sorted(p.name for p in ENVS.glob("requirements-*.txt")) == ["requirements-cpu.txt"]
+    for name in ENV_FILES:
+        spec = yaml.safe_load((ENVS / f"{name}.yaml").read_text())
+        items = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
+        assert not [i for i in items if i.startswith("-")], f"{name}.yaml: pip options/file references"
+
+
+# --------------------------------------------------------------------------------------------------
+# resolves against the package index (slow)
 
 
 def _index_url() -> str:
@@ -70,146 +202,103 @@ def _pip_env() -> dict[str, str]:
     return env
 
 
-def _pip(args: list[str], tmp: Path) -> subprocess.CompletedProcess:
+def _pip(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", *args]
     for _ in range(3):  # an index that answers an empty page now and then: ask again
-        proc = subprocess.run(cmd, env=_pip_env(), capture_output=True, text=True, timeout=600, cwd=tmp)
+        proc = subprocess.run(cmd, env=_pip_env(), capture_output=True, text=True, timeout=600, cwd=cwd)
         if proc.returncode == 0 or "(from versions: none)" not in proc.stderr:
             break
     return proc
 
 
-def _stub_wheel(folder: Path, name: str, version: str) -> None:
-    """An empty wheel standing in for an NVIDIA runtime wheel the index does not carry."""
+def _stub_wheel(folder: Path, name: str, version: str, requires: list[str] = ()) -> None:
+    """A wheel with only metadata: an NVIDIA runtime wheel the index does not carry (no requirements),
+    or a source-only package (its own requirements)."""
     dist = re.sub(r"[-_.]+", "_", name)
     info = f"{dist}-{version}.dist-info"
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
     with zipfile.ZipFile(folder / f"{dist}-{version}-py3-none-any.whl", "w") as zf:
-        zf.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        zf.writestr(f"{info}/METADATA", meta)
         zf.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test_envs\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         zf.writestr(f"{info}/RECORD", "")
 
 
 @pytest.fixture(scope="module")
 def stubs(tmp_path_factory):
-    """Stand-in wheels, shared by the requirement files (they pin the same torch)."""
+    """Stand-in wheels, shared by the environments (they pin the same torch)."""
     return {"dir": tmp_path_factory.mktemp("stubs"), "names": []}
 
 
-def split_requirements(path: Path) -> tuple[list[str], list[str]]:
-    """(lines for the binary resolve, `# sdist-only` requirements)."""
-    binary, sdist = [], []
-    for line in path.read_text().splitlines():
-        body = line.split("#", 1)[0].strip()
-        if not body:
-            continue
-        (sdist if "sdist-only" in line else binary).append(body)
-    return binary, sdist
+def sdist_stand_ins(label: str, sdist_lines: list[str], stubs: dict, cwd: Path) -> None:
+    """Wheels with the metadata of the sdist-only pins (built here from their sources), so that the
+    binary resolve sees them and their requirements exactly as pip would from the source."""
+    report = cwd / "sdist.report.json"
+    proc = _pip(["--no-deps", "--report", str(report), *sdist_lines], cwd)
+    assert proc.returncode == 0, f"{label}: {sdist_lines} not available:\n{proc.stderr[-3000:]}"
+    for item in json.loads(report.read_text())["install"]:
+        meta = item["metadata"]
+        _stub_wheel(stubs["dir"], meta["name"], meta["version"], meta.get("requires_dist") or [])
 
 
-def resolve(path: Path, tmp: Path, stubs: dict) -> dict[str, str]:
-    """Resolve a requirements file for the target; {canonical name: version}."""
-    binary, sdist = split_requirements(path)
-    req = tmp / f"{path.stem}.binary.txt"
-    req.write_text("\n".join(binary) + "\n")
-    report = tmp / f"{path.stem}.report.json"
+def resolve_requirements(req: Path, label: str, sdist: set[str], stubs: dict) -> dict[str, str]:
+    """Resolve a requirements file for the target from its own folder; {canonical name: version}."""
+    lines = [ln for ln in req.read_text().splitlines() if ln.strip()]
+    sdist_lines = [ln for ln in lines if canonicalize_name(Requirement(ln).name) in sdist]
+    if sdist_lines:
+        sdist_stand_ins(label, sdist_lines, stubs, req.parent)
+    report = req.with_name(req.stem + ".report.json")
     for _ in range(20):
-        args = ["--only-binary=:all:", *TARGET, "--target", str(tmp / "target"), "--report", str(report),
-                "--find-links", str(stubs["dir"]), "-r", str(req)]
-        proc = _pip(args, tmp)
+        args = ["--only-binary=:all:", *TARGET, "--target", str(req.parent / "target"), "--report", str(report),
+                "--find-links", str(stubs["dir"]), "-r", req.name]
+        proc = _pip(args, req.parent)
         if proc.returncode == 0:
             break
         hit = MISSING.search(proc.stderr)
         if not hit or f"{hit.group(1)}=={hit.group(2)}" in stubs["names"]:
-            pytest.fail(f"{path.name}: pins do not resolve together for Linux x86_64 / CPython 3.11:\n"
+            pytest.fail(f"{label}: pins do not resolve together for Linux x86_64 / CPython 3.11:\n"
                         f"{proc.stderr[-4000:]}")
         _stub_wheel(stubs["dir"], hit.group(1), hit.group(2))
         stubs["names"].append(f"{hit.group(1)}=={hit.group(2)}")
     else:
-        pytest.fail(f"{path.name}: too many CUDA runtime wheels missing from the index: {stubs['names']}")
+        pytest.fail(f"{label}: too many CUDA runtime wheels missing from the index: {stubs['names']}")
     if stubs["names"]:
-        warnings.warn(f"{path.name}: the index lacks {stubs['names']} (pinned by torch); resolved with empty "
+        warnings.warn(f"{label}: the index lacks {stubs['names']} (pinned by torch); resolved with empty "
                       f"stand-ins of those exact versions", stacklevel=1)
     chosen = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"]
               for i in json.loads(report.read_text())["install"]}
-    if sdist:
-        check_sdist_requirements(path, sdist, chosen, tmp)
+    for line in lines:
+        r = Requirement(line)
+        if str(r.specifier).startswith("=="):
+            assert chosen.get(canonicalize_name(r.name)) == str(r.specifier)[2:], f"{label}: {line}"
     return chosen
 
 
-def check_sdist_requirements(path: Path, sdist: list[str], chosen: dict[str, str], tmp: Path) -> None:
-    """Build the metadata of each sdist-only pin here and check its requirements against `chosen`."""
-    report = tmp / f"{path.stem}.sdist.json"
-    proc = _pip(["--no-deps", "--report", str(report), *sdist], tmp)
-    assert proc.returncode == 0, f"{path.name}: {sdist} not available:\n{proc.stderr[-3000:]}"
-    env = default_environment()
-    env.update(sys_platform="linux", platform_system="Linux", platform_machine="x86_64",
-               python_version="3.11", python_full_version="3.11.7", implementation_name="cpython")
-    problems = []
-    for item in json.loads(report.read_text())["install"]:
-        for spec in item["metadata"].get("requires_dist") or []:
-            r = Requirement(spec)
-            if r.marker and not r.marker.evaluate(dict(env, extra="")):
-                continue
-            have = chosen.get(canonicalize_name(r.name))
-            if have is not None and not r.specifier.contains(have, prereleases=True):
-                problems.append(f"{item['metadata']['name']} needs {spec}, the set has {r.name} {have}")
-    assert not problems, f"{path.name}: " + "; ".join(problems)
+def resolve_env(name: str, workdir: Path, stubs: dict) -> dict[str, str]:
+    """Resolve an env file's pip part exactly where conda would install it from."""
+    env_file = ENVS / f"{name}.yaml"
+    req = conda_pip_requirements(snakemake_copy(env_file, workdir))
+    return resolve_requirements(req, env_file.name, sdist_only(env_file), stubs)
 
 
-def env_requirement_files() -> list[Path]:
-    """The requirements files the conda env files point to (`-r FILE` in their pip section)."""
-    files = []
-    for env_file in sorted(ENVS.glob("*.yaml")):
-        for m in re.finditer(r"-r\s+(\S+)", env_file.read_text()):
-            f = (ENVS / m.group(1)).resolve()
-            assert f.is_file(), f"{env_file.name}: {m.group(1)} does not exist"
-            if f not in files:
-                files.append(f)
-    return files
-
-
-def test_env_files_point_to_pinned_requirements():
-    names = {p.stem for p in ENVS.glob("*.yaml")}
-    assert {"data", "train", "predict", "analysis"} <= names
-    files = env_requirement_files()
-    assert {f.name for f in files} == {"requirements-train-gpu.txt", "requirements-predict-gpu.txt",
-                                       "requirements-analysis.txt"}
-    for f in files:
-        binary, sdist = split_requirements(f)
-        for line in binary + sdist:
-            r = Requirement(line)
-            if r.name.lower() not in {"pyyaml", "jsonschema"}:
-                assert str(r.specifier).startswith("=="), f"{f.name}: {line} is not pinned"
-
-
-def _check_pins(name: str, chosen: dict[str, str]) -> None:
-    binary, _ = split_requirements(ENVS / name)
-    for line in binary:  # sdist-only pins are checked by their requirements in resolve()
-        r = Requirement(line)
-        if str(r.specifier).startswith("=="):
-            assert chosen.get(canonicalize_name(r.name)) == str(r.specifier)[2:], f"{name}: {line}"
-
-
-def test_gpu_requirements_resolve(pypi, stubs, tmp_path):
-    """The train set resolves; the predict set is checked against it: every predict pin is in the train
-    set at the same version, so the train resolution restricted to them resolves the predict set too
-    (one ~2 min resolve instead of two)."""
-    chosen = resolve(ENVS / "requirements-train-gpu.txt", tmp_path, stubs)
-    _check_pins("requirements-train-gpu.txt", chosen)
+@pytest.mark.slow
+def test_gpu_environments_resolve(pypi, stubs, tmp_path):
+    """train resolves from Snakemake's copy; predict and data are subsets at the same pins
+    (test_gpu_stages_share_the_train_pins), so the train resolution covers them."""
+    chosen = resolve_env("train", tmp_path, stubs)
     assert "triton" in chosen, "a CUDA torch build was expected (triton comes with it on Linux)"
-    _check_pins("requirements-predict-gpu.txt", chosen)
-    predict, _ = split_requirements(ENVS / "requirements-predict-gpu.txt")
-    missing = [r for r in predict if canonicalize_name(Requirement(r).name) not in chosen]
-    assert not missing, f"requirements-predict-gpu.txt: {missing} are not in the train set; resolve it on its own"
 
 
-def test_analysis_requirements_resolve(pypi, stubs, tmp_path):
-    _check_pins("requirements-analysis.txt", resolve(ENVS / "requirements-analysis.txt", tmp_path, stubs))
+@pytest.mark.slow
+def test_archive_environment_resolves(pypi, stubs, tmp_path):
+    """archive = analysis + snakemake + roc-validator: resolving it covers the analysis set too."""
+    chosen = resolve_env("archive", tmp_path, stubs)
+    assert "snakemake" in chosen and "scipy" in chosen
 
 
+@pytest.mark.slow
 def test_a_pin_conflict_fails(pypi, stubs, tmp_path):
     """The check catches a conflict: vllm 0.33 pins torch 2.14, so it cannot sit next to torch 2.13."""
     bad = tmp_path / "requirements-bad.txt"
     bad.write_text("torch==2.13.0\nvllm==0.33.0\n")
     with pytest.raises(pytest.fail.Exception, match="do not resolve together"):
-        resolve(bad, tmp_path, stubs)
+        resolve_requirements(bad, bad.name, set(), stubs)

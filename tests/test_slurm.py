@@ -10,6 +10,7 @@ overridden on the command line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -27,7 +28,7 @@ from slurm_cluster import (
 )
 
 TOY_SNAKEFILE = REPO_ROOT / "tests" / "slurm_toy" / "Snakefile"
-GPU_RULES = ("train_grpo", "train_sft", "predict", "build_init_model")
+GPU_RULES = ("train_grpo", "train_sft", "predict", "build_init_model", "translate")
 
 
 def _profile() -> dict:
@@ -70,18 +71,134 @@ def test_profile_settings():
 
 
 def test_profile_gpu_rules():
+    """The profile says where GPU jobs run and what else they get, never how many GPUs: Snakemake
+    applies set-resources over a rule's own resources, so a `gpu` here would replace the study's."""
     set_resources = _profile()["set-resources"]
     for rule in GPU_RULES:
         res = set_resources[rule]
-        assert res["gpu"] == 1, rule
-        assert "gpus" not in res and "tasks" not in res, rule
+        assert "gpu" not in res and "gpus" not in res and "tasks" not in res, rule
         assert res["cpus_per_gpu"] >= 1, rule
         # 0 = unset: otherwise the default cpus_per_task wins over cpus_per_gpu
         assert res["cpus_per_task"] == 0, rule
         assert res["runtime"] > 0, rule
     text = (PROJECT_PROFILE / "config.yaml").read_text()
     assert re.search(r"^\s+#\s*gpu_model:", text, re.M), "gpu_model hint missing"
-    assert not re.search(r"^\s+gpus:", text, re.M)
+    assert not re.search(r"^\s+gpus?:", text, re.M)
+
+
+def planned_jobs(text: str) -> list[dict]:
+    """The jobs of a `snakemake -n -p` output: rule, local or not, resources and shell command."""
+    jobs = []
+    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", text):
+        head = re.search(r"^(local)?rule (\w+):", block, re.M)
+        if not head:
+            continue
+        res = re.search(r"^\s+resources: (.*)$", block, re.M)
+        shell = re.search(r"^Shell command: (.*)$", block, re.M)
+        resources = dict(kv.split("=", 1) for kv in res.group(1).split(", ")) if res else {}
+        jobs.append({"rule": head.group(2), "local": bool(head.group(1)), "resources": resources,
+                     "shell": shell.group(1) if shell else ""})
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def paper_plan(tmp_path_factory):
+    """A dry run of the paper-scale study through the SLURM profile, as a user would start it."""
+    wd = tmp_path_factory.mktemp("paper")
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--profile", "slurm",
+         "--configfile", "configs/parallel_paper.yaml", "--directory", str(wd)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1"))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return planned_jobs(res.stdout + res.stderr)
+
+
+def test_paper_study_gpu_requests_through_the_slurm_profile(paper_plan):
+    """Each GPU rule asks SLURM for the study's GPUs (configs/parallel_paper.yaml: 8 per GRPO run, 4 per
+    translation with tensor parallelism 4, 1 per prediction) on the profile's GPU partition; each GRPO
+    launch starts one process per GPU; English is copied locally and the cheap rules stay local."""
+    from parallel_scaling.plan import cost_plan
+    from parallel_scaling.plan import study
+
+    config = cost_plan.load_config([REPO_ROOT / "configs/parallel_paper.yaml"])
+    profile = _profile()["set-resources"]
+    by_rule: dict[str, list[dict]] = {}
+    for job in paper_plan:
+        by_rule.setdefault(job["rule"], []).append(job)
+    expected = {"train_grpo": 8, "translate": 4, "predict": 1}
+    assert {r: study.gpus(config, r) for r in expected} == expected
+    for rule, n in expected.items():
+        assert by_rule[rule], rule
+        for job in by_rule[rule]:
+            assert job["resources"].get("gpu") == str(n), (rule, job["resources"])
+            assert job["resources"]["slurm_partition"] == profile[rule]["slurm_partition"], rule
+            assert job["resources"]["cpus_per_gpu"] == str(profile[rule]["cpus_per_gpu"]), rule
+    assert len(by_rule["train_grpo"]) == 24
+    for job in by_rule["train_grpo"]:
+        launch = re.search(r"accelerate\.commands\.launch --config_file (\S+) --num_processes (\d+) ", job["shell"])
+        assert launch, job["shell"][:300]
+        assert launch.group(1).endswith("envs/accelerate/deepspeed_zero3.yaml")
+        assert int(launch.group(2)) == int(job["resources"]["gpu"])
+    for rule in ("copy_english", "source", "qc", "mixture", "benchmark", "score", "analyze"):
+        for job in by_rule.get(rule, []):
+            assert "gpu" not in job["resources"], (rule, job["resources"])
+    assert by_rule["copy_english"], "English is copied by a local rule, not a 4-GPU translation job"
+    assert not [j for j in by_rule["translate"] if "/en.jsonl" in j["shell"]]
+    # the cost plan reads the same numbers
+    plan = cost_plan.plan(config, cost_plan.load_throughput(), "h100")
+    for rule, n in expected.items():
+        assert plan["rules"][rule]["gpus_per_job"] == n, rule
+
+
+LOCAL_RULES = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.enums import Quietness
+from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings
+with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+    wf = api.workflow(resource_settings=ResourceSettings(cores=1),
+                      config_settings=ConfigSettings(configfiles=[Path(sys.argv[1])]),
+                      snakefile=Path(sys.argv[2]), workdir=Path(sys.argv[3]))
+    wf.dag(DAGSettings())
+    print(json.dumps(sorted(wf._workflow._localrules)))
+"""
+
+
+@pytest.mark.parametrize("configfile,translate_local", [("config.yaml", True),
+                                                         ("configs/parallel_paper.yaml", False)])
+def test_translation_runs_where_its_backend_needs(configfile, translate_local, tmp_path):
+    """A template/import translation is a local rule (no model, no GPU); an LLM translation is
+    submitted; copying the English rows is always local."""
+    res = subprocess.run([sys.executable, "-c", LOCAL_RULES, str(REPO_ROOT / configfile),
+                          str(REPO_ROOT / "Snakefile"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    local = set(json.loads(res.stdout.strip().splitlines()[-1]))
+    assert {"copy_english", "source", "qc", "mixture", "score"} <= local
+    assert ("translate" in local) is translate_local
+    assert not local & {"train_grpo", "train_sft", "predict", "build_init_model"}
+
+
+def test_local_runs_declare_gpus_so_resources_gpu_keeps_them_apart(tmp_path):
+    """On a workstation `--resources gpu=1` limits the jobs that declare a `gpu` resource: every GPU
+    rule of the default study declares one (gpus section defaults), a template translation none."""
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "2", "--resources", "gpu=1",
+         "--directory", str(tmp_path), "--snakefile", str(REPO_ROOT / "Snakefile"),
+         "--configfile", str(REPO_ROOT / "config.yaml")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    jobs = planned_jobs(res.stdout + res.stderr)
+    seen = set()
+    for job in jobs:
+        if job["rule"] in ("build_init_model", "train_grpo", "predict"):
+            assert job["resources"].get("gpu") == "1", (job["rule"], job["resources"])
+            seen.add(job["rule"])
+        elif job["rule"] == "translate":
+            assert job["resources"].get("gpu", "0") == "0", job["resources"]
+    assert seen == {"build_init_model", "train_grpo", "predict"}
 
 
 def test_profile_accepted_by_snakemake(tmp_path):

@@ -43,7 +43,8 @@ def expected_jobs(cfg: dict) -> dict[str, int]:
                for m in models.values())
     return {
         "source": 1 + bool(test_langs),
-        "translate": len(all_langs) + len(test_langs),
+        "copy_english": (en in all_langs) + (en in test_langs),
+        "translate": len(all_langs - {en}) + len(test_langs - {en}),
         "qc": len(all_langs),
         "qc_table": 1,
         "mixture": n_mix if trainable else 0,

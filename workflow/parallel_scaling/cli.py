@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error [{name}]: {exc}", file=sys.stderr)
             return 2
 
-    if provenance is None:
+    if provenance is None or int(os.environ.get("RANK", "0")) != 0:
+        # one record per job: under `accelerate launch` only rank 0 writes it (it saves the outputs)
         return run()
     from parallel_scaling.common.provenance import run_with_provenance
 

@@ -68,21 +68,48 @@ shell.prefix(f"export PYTHONPATH={PKG}${{{{PYTHONPATH:+:$PYTHONPATH}}}}{_path}; 
 
 
 def launcher(section):
-    """How a training job starts: one process, or `accelerate launch` with one process per GPU
-    of the job (the `gpu` resource the SLURM profile gives it) when the section names an
-    accelerate/DeepSpeed config file."""
+    """How a training job starts: one process, or `accelerate launch` with one process per GPU of
+    the job (its `gpu` resource, from the study's `gpus` section) or, for a job without GPUs,
+    `cpu_processes` processes, when the section names an accelerate/DeepSpeed config file.
+    """
 
     def fn(wildcards, resources):
-        cfg = config[section].get("accelerate_config")
+        cfg = study.accelerate_config_path(config[section].get("accelerate_config"))
         if not cfg:
             return "-m parallel_scaling"
-        n = max(1, int(getattr(resources, "gpu", 1) or 1))
+        n_gpu = int(getattr(resources, "gpu", 0) or 0)
+        n = n_gpu if n_gpu >= 1 else int(config[section]["cpu_processes"])
         return (
-            f"-m accelerate.commands.launch --config_file {cfg} --num_processes {n}"
-            " -m parallel_scaling"
+            f"-m accelerate.commands.launch --config_file {shlex.quote(str(cfg))}"
+            f" --num_processes {n} -m parallel_scaling"
         )
 
     return fn
+
+
+def gpu_resource_overrides():
+    """GPU counts that a profile's `set-resources` or `--set-resources` would put over the study's:
+    Snakemake applies them over a rule's own `resources:` (workflow.py), which would silently change
+    how many GPUs a job gets, and so a launcher's process count or vLLM's tensor parallelism.
+    """
+    overrides = getattr(workflow.resource_settings, "overwrite_resources", None) or {}
+    problems = []
+    for name, res in overrides.items():
+        if name in study.GPU_RULES and "gpu" in res:
+            want = study.gpus(config, name)
+            given = getattr(res["gpu"], "value", res["gpu"])  # a snakemake Resource or a plain value
+            if str(given) != str(want):
+                problems.append(
+                    f"set-resources {name}: gpu={given} (profile or command line) would replace "
+                    f"the study's {want} (config key gpus.{name}); set GPUs per job in the study's "
+                    "gpus section, not in the profile"
+                )
+    return problems
+
+
+_gpu_overrides = gpu_resource_overrides()
+if _gpu_overrides:
+    raise ValueError("\n  ".join(["invalid GPU resources:", *_gpu_overrides]))
 
 
 wildcard_constraints:

@@ -5,6 +5,7 @@
 
 localrules:
     source,
+    copy_english,
     qc,
     qc_table,
     mixture,
@@ -29,6 +30,25 @@ rule source:
         " --out {output} > {log.log} 2>&1"
 
 
+rule copy_english:
+    # the English parallel rows are the source itself: no model, no GPU, whatever the backend
+    input:
+        source=f"{RESULTS}/data/source/{{split}}.jsonl",
+    output:
+        rows=f"{RESULTS}/data/translated/{{split}}/{EN}.jsonl",
+        meta=f"{RESULTS}/data/translated/{{split}}/{EN}.meta.json",
+    log:
+        log=f"{LOGS}/copy_english/{{split}}.log",
+        prov=f"{LOGS}/copy_english/{{split}}.prov.json",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_hash("translate"),
+    shell:
+        "python -m parallel_scaling --provenance {log.prov} translate --source {input.source}"
+        f" --lang {EN} --out {{output.rows}} > {{log.log}} 2>&1"
+
+
 rule translate:
     input:
         source=f"{RESULTS}/data/source/{{split}}.jsonl",
@@ -41,8 +61,15 @@ rule translate:
         prov=f"{LOGS}/translate/{{split}}/{{lang}}.prov.json",
     benchmark:
         f"{BENCHMARKS}/translate/{{split}}/{{lang}}.tsv"
+    wildcard_constraints:
+        lang="|".join(lg for lg in ALL_LANGS if lg != EN),
+    # a translation without a model (template, import) is as cheap as the other local rules; an LLM
+    # translation gets the GPUs of its tensor parallelism (gpus.translate)
+    localrule: study.gpus(config, "translate") == 0
     conda:
         "../../envs/data.yaml"
+    resources:
+        gpu=study.gpus(config, "translate"),
     params:
         settings=lambda wc: as_json(config["translation"]),
         prompts=lambda wc: study.translation_prompts(config, wc.lang),

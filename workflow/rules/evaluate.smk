@@ -46,6 +46,8 @@ rule predict:
     conda:
         "../../envs/predict.yaml"
     threads: 1
+    resources:
+        gpu=study.gpus(config, "predict"),
     params:
         model=checkpoint_of,
         inputs=predict_args,

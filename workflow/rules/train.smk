@@ -20,6 +20,8 @@ rule build_init_model:
     conda:
         "../../envs/train.yaml"
     threads: workflow.cores
+    resources:
+        gpu=study.gpus(config, "build_init_model"),
     params:
         settings=lambda wc: as_json(config["models"][wc.model]["build"]),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
@@ -48,6 +50,9 @@ rule train_grpo:
     conda:
         "../../envs/train.yaml"
     threads: 1
+    resources:
+        # GPUs per job from the study (gpus.train_grpo); the launcher starts one process per GPU
+        gpu=study.gpus(config, "train_grpo"),
     params:
         model=lambda wc: model_path(wc.model),
         given_model=init_model_param,
@@ -82,6 +87,9 @@ rule train_sft:
     conda:
         "../../envs/train.yaml"
     threads: 1
+    resources:
+        # GPUs per job from the study (gpus.train_sft); the launcher starts one process per GPU
+        gpu=study.gpus(config, "train_sft"),
     params:
         model=lambda wc: model_path(wc.model),
         given_model=init_model_param,

@@ -16,6 +16,8 @@ from parallel_scaling.common.paths import RESOURCE_DIR
 
 import yaml
 
+from parallel_scaling.common.decoding import strip_bos
+
 PROMPTS_FILE = RESOURCE_DIR / "prompts.yaml"
 
 
@@ -45,7 +47,11 @@ def missing_languages(name: str, langs: list[str], path: str | None = None) -> l
 
 def build_prompt(question: str, lang: str, set_name: str, tokenizer: Any = None,
                  path: str | None = None) -> str:
-    """The full prompt text for one question in one language."""
+    """The full prompt text for one question in one language.
+
+    A chat template's leading BOS is left out when the tokenizer adds BOS itself
+    (``decoding.strip_bos``): every consumer (transformers, vLLM via token ids, TRL's GRPO and SFT)
+    tokenizes this text with special tokens, so each sees exactly one BOS."""
     ps = prompt_set(set_name, path)
     user_templates = ps.get("user", {})
     template = user_templates.get(lang, user_templates.get("default"))
@@ -56,5 +62,5 @@ def build_prompt(question: str, lang: str, set_name: str, tokenizer: Any = None,
     if ps.get("chat_template", False) and tokenizer is not None and getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
                                              add_generation_prompt=True)
-        return text + prefix
+        return strip_bos(text, tokenizer) + prefix
     return user + prefix

@@ -408,6 +408,8 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         "settings": parse_settings(argv),
         "seeds": parse_seeds(argv),
         "inputs": collect_inputs(argv),
+        # processes of the job (accelerate launch sets WORLD_SIZE; rank 0 writes this record)
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),
     }
     out_roots = option_values(argv, OUTPUT_OPTIONS)
     out_roots += [str(Path(r)) + MANIFEST_SUFFIX for r in out_roots]  # integrity manifests beside them

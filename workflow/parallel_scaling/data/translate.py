@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from parallel_scaling.common.paths import RESOURCE_DIR
+from parallel_scaling.common.decoding import strip_bos
 from parallel_scaling.common.jsonl import DataError, read_jsonl, write_json, write_jsonl
 from parallel_scaling.common.jsonl import parse_settings
+from parallel_scaling.common.paths import RESOURCE_DIR
 
 BACKENDS = ("template", "import", "transformers", "vllm")
 
@@ -224,10 +225,13 @@ def build_messages(templates: Mapping[str, str], text: str, kind: str) -> list[d
 
 def render_prompt(tokenizer: Any, messages: Sequence[Mapping[str, str]],
                   chat_template_kwargs: Mapping[str, Any] | None = None) -> str:
-    """Prompt string for a model: its chat template when it has one, else system and user as plain text."""
+    """Prompt string for a model: its chat template when it has one, else system and user as plain text.
+    A chat template's leading BOS is left out when the tokenizer adds BOS itself: both engines
+    tokenize the text with special tokens (``decoding.encode_prompts``), so each sees one BOS."""
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True,
+        text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True,
                                              **dict(chat_template_kwargs or {}))
+        return strip_bos(text, tokenizer)
     return "\n\n".join(m["content"] for m in messages) + "\n\n"
 
 
@@ -271,6 +275,8 @@ class TransformersEngine:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from parallel_scaling.common.decoding import transformers_generation_config
+
         path = model_cfg["path"]
         self.sampling = sampling_settings(model_cfg)
         self.batch_size = max(1, int(model_cfg["batch_size"]))
@@ -284,58 +290,58 @@ class TransformersEngine:
         torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device)
         self.model.eval()
+        # every decoding field from the settings; only the stop tokens from the model (as vLLM)
+        self.model.generation_config = transformers_generation_config(self.sampling, self.tokenizer,
+                                                                      self.model.generation_config)
         self._torch = torch
 
     def generate(self, prompts: Sequence[str]) -> list[str]:
         """Generate in batches; seeded once so a rerun with the same settings gives the same text."""
         torch = self._torch
         torch.manual_seed(self.sampling["seed"])
-        s = self.sampling
-        kwargs: dict[str, Any] = {"max_new_tokens": s["max_new_tokens"],
-                                  "repetition_penalty": s["repetition_penalty"],
-                                  "pad_token_id": self.tokenizer.pad_token_id}
-        if s["temperature"] > 0:
-            kwargs.update(do_sample=True, temperature=s["temperature"], top_p=s["top_p"], top_k=s["top_k"] or None)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        # chat templates already contain the special tokens; plain prompts get the tokenizer's own
-        add_special = not getattr(self.tokenizer, "chat_template", None)
         out: list[str] = []
         for start in range(0, len(prompts), self.batch_size):
             batch = list(prompts[start:start + self.batch_size])
-            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=add_special)
+            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=True)
             enc = {k: v.to(self.device) for k, v in enc.items()}
             with torch.no_grad():
-                generated = self.model.generate(**enc, **kwargs)
+                generated = self.model.generate(**enc, generation_config=self.model.generation_config)
             new = generated[:, enc["input_ids"].shape[1]:]
             out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
         return out
 
 
+def vllm_arguments(model_cfg: Mapping[str, Any], vllm_cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``vllm.LLM`` and ``vllm.SamplingParams`` arguments of the vllm backend (checked against the
+    pinned vLLM's code by tests/test_vllm_api.py)."""
+    from parallel_scaling.common.decoding import vllm_llm_kwargs, vllm_sampling_kwargs
+
+    s = sampling_settings(model_cfg)
+    llm = vllm_llm_kwargs(model_cfg["path"], seed=s["seed"], tensor_parallel_size=int(vllm_cfg["tensor_parallel_size"]),
+                          gpu_memory_utilization=float(vllm_cfg["gpu_memory_utilization"]),
+                          max_model_len=vllm_cfg.get("max_model_len"), dtype=model_cfg.get("dtype") or "auto")
+    return llm, vllm_sampling_kwargs(s)
+
+
 class VllmEngine:
-    """``vllm.LLM.generate`` over the same prompt strings and sampling settings."""
+    """``vllm.LLM.generate`` over the same prompt token ids and sampling settings."""
 
     def __init__(self, model_cfg: Mapping[str, Any], vllm_cfg: Mapping[str, Any]) -> None:
         import vllm
+        from transformers import AutoTokenizer
 
         self.sampling = sampling_settings(model_cfg)
-        kwargs: dict[str, Any] = {"model": model_cfg["path"], "seed": self.sampling["seed"],
-                                  "tensor_parallel_size": int(vllm_cfg["tensor_parallel_size"]),
-                                  "gpu_memory_utilization": float(vllm_cfg["gpu_memory_utilization"]),
-                                  "dtype": model_cfg.get("dtype") or "auto"}
-        if vllm_cfg.get("max_model_len"):
-            kwargs["max_model_len"] = int(vllm_cfg["max_model_len"])
-        self.llm = vllm.LLM(**kwargs)
-        self.tokenizer = self.llm.get_tokenizer()
-        s = self.sampling
-        self.params = vllm.SamplingParams(temperature=s["temperature"], top_p=s["top_p"],
-                                          top_k=s["top_k"] if s["top_k"] > 0 else -1,
-                                          repetition_penalty=s["repetition_penalty"],
-                                          max_tokens=s["max_new_tokens"], seed=s["seed"])
+        llm_kwargs, sampling_kwargs = vllm_arguments(model_cfg, vllm_cfg)
+        self.llm = vllm.LLM(**llm_kwargs)
+        # the same tokenizer object as the transformers engine: prompts are rendered and encoded by it
+        self.tokenizer = AutoTokenizer.from_pretrained(model_cfg["path"])
+        self.params = vllm.SamplingParams(**sampling_kwargs)
 
     def generate(self, prompts: Sequence[str]) -> list[str]:
-        """One call: vLLM schedules the batch itself."""
-        results = self.llm.generate(list(prompts), self.params)
+        """One call with token-id prompts: vLLM schedules the batch itself and never re-tokenizes."""
+        from parallel_scaling.common.decoding import vllm_prompts
+
+        results = self.llm.generate(vllm_prompts(self.tokenizer, prompts), self.params)
         return [result.outputs[0].text for result in results]
 
 

@@ -42,9 +42,15 @@ class Progress:
 
 
 def generate_transformers(model_path: str, prompts: list[str], s: dict[str, Any], device: str) -> list[list[str]]:
-    """Batched generation with transformers: left padding, greedy or sampled, ``n`` samples each."""
+    """Batched generation with transformers: left padding, greedy or sampled, ``n`` samples each.
+
+    Prompt ids and decoding come from :mod:`parallel_scaling.common.decoding`, as for vLLM: the prompt text is
+    tokenized with the tokenizer's special tokens (one BOS), and the model's own generation config is
+    replaced by one built from the settings (only its stop tokens are kept)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from parallel_scaling.common.decoding import transformers_generation_config
 
     torch.manual_seed(s["seed"])
     tok = AutoTokenizer.from_pretrained(model_path, padding_side="left")
@@ -52,36 +58,44 @@ def generate_transformers(model_path: str, prompts: list[str], s: dict[str, Any]
         tok.pad_token = tok.eos_token
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device).eval()
-    sample = s["temperature"] > 0
-    gen_kwargs = dict(max_new_tokens=s["max_new_tokens"], do_sample=sample, num_return_sequences=s["n"],
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-    if sample:
-        gen_kwargs.update(temperature=s["temperature"], top_p=s["top_p"])
+    model.generation_config = transformers_generation_config(s, tok, model.generation_config)
+    n = model.generation_config.num_return_sequences
     out: list[list[str]] = []
     progress = Progress(len(prompts), "transformers")
     bs = s["batch_size"]
     for i in range(0, len(prompts), bs):
         batch = prompts[i:i + bs]
-        enc = tok(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        enc = tok(batch, return_tensors="pt", padding=True, add_special_tokens=True).to(device)
         with torch.no_grad():
-            gen = model.generate(**enc, **gen_kwargs)
+            gen = model.generate(**enc, generation_config=model.generation_config)
         texts = tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        out += [texts[j * s["n"]:(j + 1) * s["n"]] for j in range(len(batch))]
+        out += [texts[j * n:(j + 1) * n] for j in range(len(batch))]
         progress.update(len(batch))
     return out
 
 
-def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any]) -> list[list[str]]:
-    """The same prompts and decoding through vLLM (GPU only)."""
+def vllm_arguments(model_path: str, prompts: list[str], s: dict[str, Any], tokenizer: Any
+                   ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, list[int]]]]:
+    """What :func:`generate_vllm` gives vLLM: ``LLM(**llm)``, ``SamplingParams(**sampling)`` and the
+    prompts as token ids (the same ids as the transformers engine). Checked against the pinned
+    vLLM's code by tests/test_vllm_api.py."""
+    from parallel_scaling.common.decoding import vllm_llm_kwargs, vllm_prompts, vllm_sampling_kwargs
+
+    llm = vllm_llm_kwargs(model_path, seed=s["seed"], tensor_parallel_size=s["vllm_tensor_parallel_size"],
+                          gpu_memory_utilization=s["vllm_gpu_memory_utilization"],
+                          max_model_len=s.get("vllm_max_model_len"), dtype="bfloat16",
+                          enforce_eager=s.get("vllm_enforce_eager", False))
+    return llm, vllm_sampling_kwargs(s), vllm_prompts(tokenizer, prompts)
+
+
+def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any], tokenizer: Any) -> list[list[str]]:
+    """The same prompt token ids and decoding through vLLM (GPU only)."""
     from vllm import LLM, SamplingParams
 
-    llm = LLM(model=model_path, seed=s["seed"], gpu_memory_utilization=s["vllm_gpu_memory_utilization"],
-              tensor_parallel_size=s["vllm_tensor_parallel_size"], max_model_len=s.get("vllm_max_model_len"),
-              enforce_eager=s.get("vllm_enforce_eager", False))
-    params = SamplingParams(n=s["n"], temperature=s["temperature"], top_p=s["top_p"] if s["temperature"] > 0 else 1.0,
-                            max_tokens=s["max_new_tokens"], seed=s["seed"])
+    llm_kwargs, sampling_kwargs, token_prompts = vllm_arguments(model_path, prompts, s, tokenizer)
+    llm = LLM(**llm_kwargs)
     t0 = time.monotonic()
-    results = llm.generate(prompts, params)
+    results = llm.generate(token_prompts, SamplingParams(**sampling_kwargs))
     print(f"[vllm] {len(prompts)}/{len(prompts)} prompts in {time.monotonic() - t0:.0f}s", file=sys.stderr)
     return [[o.text for o in r.outputs] for r in results]
 
@@ -114,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     check_model_path(a.model)
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(a.model)  # both engines build prompts with its chat template
+    tokenizer = AutoTokenizer.from_pretrained(a.model)  # both engines: prompts from its chat template, its ids
 
     jobs: list[tuple[str, str, list[dict[str, Any]]]] = []
     prompts: list[str] = []
@@ -127,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("predict: %d prompts over %d files with %s on %s", len(prompts), len(jobs), engine, device)
 
     if engine == "vllm":
-        responses = generate_vllm(a.model, prompts, s)
+        responses = generate_vllm(a.model, prompts, s, tokenizer)
     elif engine == "transformers":
         responses = generate_transformers(a.model, prompts, s, device)
     else:

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+#: rules that can run on GPUs, in DAG order; the study's `gpus` section says how many each job gets
+GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predict")
+#: the config section of each training rule
+TRAIN_SECTIONS = {"train_grpo": "grpo", "train_sft": "sft"}
+LLM_BACKENDS = ("transformers", "vllm")
+REPO_DIR = Path(__file__).resolve().parents[2]
+
 
 @dataclass(frozen=True)
 class Mixture:
@@ -159,6 +170,107 @@ def run_meta(config: dict[str, Any], run: Run) -> dict[str, Any]:
     return meta
 
 
+# --------------------------------------------------------------------------------------------
+# GPUs and processes per job: one function for the rules, the launcher and the cost plan
+
+
+def gpus(config: dict[str, Any], rule: str) -> int:
+    """GPUs per job of ``rule`` (``gpus`` section; null entries derived from the engine's tensor
+    parallelism): the rule's ``gpu`` resource, the launcher's process count, the cost plan's figure."""
+    if rule not in GPU_RULES:
+        return 0
+    given = (config.get("gpus") or {}).get(rule)
+    if rule == "translate":
+        backend = config["translation"]["backend"]
+        if given is not None:
+            return int(given)
+        if backend == "vllm":
+            return int((config["translation"].get("vllm") or {}).get("tensor_parallel_size", 1))
+        return 1 if backend == "transformers" else 0
+    if rule == "predict" and given is None:
+        p = config["prediction"]
+        return int(p.get("vllm_tensor_parallel_size", 1)) if p.get("engine") == "vllm" else 1
+    return 1 if given is None else int(given)
+
+
+def train_processes(config: dict[str, Any], rule: str) -> int:
+    """Processes of a training job: one per GPU, or ``cpu_processes`` when the job has no GPU."""
+    n = gpus(config, rule)
+    return n if n >= 1 else int(config[TRAIN_SECTIONS[rule]].get("cpu_processes", 1))
+
+
+def accelerate_config_path(path: str | None, workdir: str | Path = ".") -> Path | None:
+    """An accelerate config file named in the config: relative to the working directory, else to the
+    repository (where envs/accelerate/ lives). None when not set; the path as given when not found."""
+    if not path:
+        return None
+    p = Path(path)
+    if p.is_absolute() or (Path(workdir) / p).is_file():
+        return p if p.is_absolute() else Path(workdir) / p
+    return REPO_DIR / p if (REPO_DIR / p).is_file() else p
+
+
+def _accelerate_problems(config: dict[str, Any], rule: str) -> list[str]:
+    section = TRAIN_SECTIONS[rule]
+    s = config[section]
+    n_gpu, procs = gpus(config, rule), train_processes(config, rule)
+    errors = []
+    if procs > 1 and not s.get("accelerate_config"):
+        what = f"{n_gpu} GPUs" if n_gpu else f"{procs} CPU processes"
+        errors.append(f"{section}.accelerate_config: gpus.{rule} / {section}.cpu_processes ask for {what} per job, "
+                      "but without an accelerate config one process runs and the rest sit idle; set "
+                      "envs/accelerate/deepspeed_zero3.yaml (GPUs) or envs/accelerate/multi_cpu.yaml (CPU)")
+    if s.get("accelerate_config"):
+        path = accelerate_config_path(s["accelerate_config"])
+        if not path.is_file():
+            errors.append(f"{section}.accelerate_config: {s['accelerate_config']} does not exist")
+        else:
+            acc = yaml.safe_load(path.read_text()) or {}
+            on_cpu = bool(acc.get("use_cpu"))
+            if n_gpu == 0 and not on_cpu:
+                errors.append(f"{section}.accelerate_config: {s['accelerate_config']} runs on GPUs "
+                              f"({acc.get('distributed_type')}) but gpus.{rule} is 0; give the job GPUs or use "
+                              "envs/accelerate/multi_cpu.yaml")
+            if n_gpu > 0 and on_cpu:
+                errors.append(f"{section}.accelerate_config: {s['accelerate_config']} runs on CPU (use_cpu: true) "
+                              f"but gpus.{rule} asks for {n_gpu} GPU(s); set gpus.{rule}: 0 or a GPU config")
+    return errors
+
+
+def gpu_problems(config: dict[str, Any]) -> list[str]:
+    """GPU counts that cannot work: more GPUs than processes, vLLM without GPUs, a GPU count that is
+    not the engine's tensor parallelism, an accelerate config for the wrong device."""
+    errors: list[str] = []
+    for rule in TRAIN_SECTIONS:
+        errors += _accelerate_problems(config, rule)
+    if config["grpo"].get("use_vllm") and gpus(config, "train_grpo") == 0:
+        errors.append("grpo.use_vllm: vLLM rollouts need GPUs but gpus.train_grpo is 0")
+    given = config.get("gpus") or {}
+    p = config["prediction"]
+    if p.get("engine") == "vllm" and given.get("predict") is not None \
+            and given["predict"] != p.get("vllm_tensor_parallel_size", 1):
+        errors.append(f"gpus.predict: {given['predict']} GPUs but prediction.vllm_tensor_parallel_size is "
+                      f"{p.get('vllm_tensor_parallel_size', 1)}; vLLM uses exactly that many (leave gpus.predict null)")
+    t = config["translation"]
+    tp = int((t.get("vllm") or {}).get("tensor_parallel_size", 1))
+    if t["backend"] == "vllm" and given.get("translate") is not None and given["translate"] != tp:
+        errors.append(f"gpus.translate: {given['translate']} GPUs but translation.vllm.tensor_parallel_size is {tp}; "
+                      "vLLM uses exactly that many (leave gpus.translate null)")
+    if t["backend"] not in LLM_BACKENDS and given.get("translate"):
+        errors.append(f"gpus.translate: the {t['backend']!r} backend runs no model; leave gpus.translate null or 0")
+    return errors
+
+
+def sampling_problems(config: dict[str, Any]) -> list[str]:
+    """Decoding settings both engines reject (vLLM's SamplingParams checks, which the JSON schema cannot
+    say across keys): several samples with greedy decoding."""
+    p = config["prediction"]
+    if p.get("n", 1) > 1 and p.get("temperature", 0) == 0:
+        return [f"prediction.n: {p['n']} samples need prediction.temperature > 0 (greedy decoding gives one "
+                "answer; vLLM rejects n > 1 with temperature 0)"]
+    return []
+
+
 def check(config: dict[str, Any], template_languages: tuple[str, ...], prompt_missing: Any) -> list[str]:
     """Semantic checks the JSON schema cannot express; each message names the key and the allowed values."""
     errors: list[str] = []
@@ -215,6 +327,8 @@ def check(config: dict[str, Any], template_languages: tuple[str, ...], prompt_mi
     if config["grpo"]["per_device_train_batch_size"] % config["grpo"]["num_generations"]:
         errors.append("grpo.per_device_train_batch_size: must be a multiple of grpo.num_generations "
                       f"({config['grpo']['num_generations']})")
+    errors += gpu_problems(config)
+    errors += sampling_problems(config)
     return errors
 
 

@@ -42,6 +42,27 @@ def grpo_dataset(rows: list[dict[str, Any]], prompt_set: str, tokenizer: Any) ->
     ])
 
 
+def vllm_context_length(settings: dict[str, Any], prompt_lengths: list[int]) -> int | None:
+    """The context TRL's colocated vLLM reserves KV cache for (``vllm_max_model_length``): the setting,
+    or the longest tokenized prompt of the mixture plus ``max_completion_length``. Left to TRL (None),
+    vLLM would take the model's own context (131,072 tokens for Llama 3.1), whose KV cache does not fit
+    beside the weights in ``vllm_gpu_memory_utilization`` of a GPU. None when vLLM is not used."""
+    if not settings["use_vllm"]:
+        return None
+    if settings.get("vllm_max_model_length"):
+        return int(settings["vllm_max_model_length"])
+    return max(prompt_lengths, default=0) + int(settings["max_completion_length"])
+
+
+def grpo_config_kwargs(s: dict[str, Any], common: dict[str, Any], weights: list[float], dtype: str,
+                       prompt_lengths: list[int]) -> dict[str, Any]:
+    """Every ``GRPOConfig`` argument of a run (tests check them against TRL's GRPOConfig fields)."""
+    kwargs = {k: s[k] for k in GRPO_KEYS}
+    kwargs.update(common, reward_weights=weights, log_completions=False, model_init_kwargs={"dtype": dtype},
+                  vllm_max_model_length=vllm_context_length(s, prompt_lengths), vllm_tensor_parallel_size=1)
+    return kwargs
+
+
 def main(argv: list[str] | None = None) -> int:
     """``train-grpo``: one GRPO run of an initial model on one mixture."""
     from parallel_scaling.train.shared import train_parser
@@ -72,14 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(a.model, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    cfg = GRPOConfig(
-        **{k: s[k] for k in GRPO_KEYS},
-        **trainer_common_args(s, device, workdir, a.seed),
-        reward_weights=weights, log_completions=False,
-        model_init_kwargs={"dtype": "bfloat16" if s.get("bf16") and device == "cuda" else "float32"},
-    )
-    trainer = GRPOTrainer(model=a.model, reward_funcs=funcs, args=cfg,
-                          train_dataset=grpo_dataset(rows, a.prompt_set, tokenizer), processing_class=tokenizer)
+    dataset = grpo_dataset(rows, a.prompt_set, tokenizer)
+    from parallel_scaling.common.decoding import encode_prompts
+
+    lengths = [len(ids) for ids in encode_prompts(tokenizer, dataset["prompt"])] if s["use_vllm"] else []
+    cfg = GRPOConfig(**grpo_config_kwargs(
+        s, trainer_common_args(s, device, workdir, a.seed), weights,
+        "bfloat16" if s.get("bf16") and device == "cuda" else "float32", lengths))
+    if cfg.vllm_max_model_length:
+        print(f"vLLM context: {cfg.vllm_max_model_length} tokens (longest prompt + max_completion_length "
+              "unless grpo.vllm_max_model_length is set)", flush=True)
+    trainer = GRPOTrainer(model=a.model, reward_funcs=funcs, args=cfg, train_dataset=dataset,
+                          processing_class=tokenizer)
     resume = last_checkpoint(workdir)
     if resume:
         print(f"resuming GRPO from {resume}", flush=True)

@@ -25,9 +25,9 @@ SFT_KEYS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay"
             "max_length", "optim")
 
 
-def run_sft(model: Any, tokenizer: Any, dataset: Any, settings: dict[str, Any], workdir: Path,
-            seed: int, device: str) -> Any:
-    """Train and return the trainer; resumes from the newest checkpoint in ``workdir``."""
+def sft_trainer(model: Any, tokenizer: Any, dataset: Any, settings: dict[str, Any], workdir: Path,
+                seed: int, device: str) -> Any:
+    """TRL's SFTTrainer with every setting explicit (it tokenizes the dataset when built)."""
     from trl import SFTConfig, SFTTrainer
 
     args = SFTConfig(
@@ -35,7 +35,13 @@ def run_sft(model: Any, tokenizer: Any, dataset: Any, settings: dict[str, Any], 
         **trainer_common_args(settings, device, workdir, seed),
         packing=False, completion_only_loss=None, dataset_num_proc=None,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+
+
+def run_sft(model: Any, tokenizer: Any, dataset: Any, settings: dict[str, Any], workdir: Path,
+            seed: int, device: str) -> Any:
+    """Train and return the trainer; resumes from the newest checkpoint in ``workdir``."""
+    trainer = sft_trainer(model, tokenizer, dataset, settings, workdir, seed, device)
     resume = last_checkpoint(workdir)
     if resume:
         log.info("resuming SFT from %s", resume)
