@@ -32,7 +32,7 @@ def test_import_backend_plans_per_language_and_per_mixture_jobs(tmp_path):
     write_config(wd / "a.yaml", _config(order))
     mixtures = [f"results/gsm8k_import/data/mixtures/k{k}.jsonl" for k in range(len(order) + 1)]
     jobs = planned_jobs(snakemake(wd, "-n", *mixtures, "--configfile", "a.yaml"))
-    assert jobs["translate"] == len(order) + 1  # en + each parallel language, train split
+    assert jobs["translate"] == len(order) and jobs["copy_english"] == 1  # each language, train split
     assert jobs["qc"] == len(order) + 1 and jobs["mixture"] == len(order) + 1
 
     snakemake(wd, *mixtures, "--configfile", "a.yaml")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.common.paths import REPO_DIR
+
 import yaml
 
 #: rules that can run on GPUs, in DAG order; the study's `gpus` section says how many each job gets
@@ -18,7 +20,6 @@ GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predic
 #: the config section of each training rule
 TRAIN_SECTIONS = {"train_grpo": "grpo", "train_sft": "sft"}
 LLM_BACKENDS = ("transformers", "vllm")
-REPO_DIR = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
