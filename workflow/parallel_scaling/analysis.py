@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="count English as a training language: x = k + 1 (default) instead of x = k",
     )
     parser.add_argument("--offset", action="store_true", help="fit y = a x^b + c instead of y = a x^b")
+    parser.add_argument("--no-law", dest="law", action="store_false",
+                        help="a study without a k axis (analysis.law: false): no law is fitted; law.md says so")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (0 = no intervals)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
     parser.add_argument("--mti-formula", choices=MTI_FORMULAS, default="ratio", help="MTI formula when --y mti")
@@ -111,8 +113,15 @@ def _ci(value: float, low: float, high: float, fmt: str = ".3f") -> str:
     return f"{f(value)} [{f(low)}, {f(high)}]"
 
 
-def law_markdown(table, level: float, english_counts: bool) -> str:
-    """Short human summary of ``law.csv``: one section per series."""
+NO_LAW = ("No law was fitted: this study asks for none (`analysis.law: false`), having no k axis of "
+          "parallel mixtures to fit it on. The accuracy and MTI tables compare each model with its "
+          "initial model.")
+
+
+def law_markdown(table, level: float, english_counts: bool, law: bool = True) -> str:
+    """Short human summary of ``law.csv``: one section per series (or why there is no law)."""
+    if not law:
+        return "# Parallel Scaling Law\n\n" + NO_LAW + "\n"
     pct = f"{100 * level:g}%"
     lines = [
         "# Parallel Scaling Law",
@@ -254,7 +263,7 @@ def run(args: argparse.Namespace) -> list[Path]:
     mti.to_csv(tables / "mti.csv", index=False)
     written += [tables / n for n in ("accuracy.csv", "accuracy.md", "accuracy.tex", "mti.csv")]
 
-    laws = law_analysis(
+    laws = [] if not args.law else law_analysis(
         items,
         y=args.y,
         english=args.english,
@@ -267,8 +276,9 @@ def run(args: argparse.Namespace) -> list[Path]:
     )
     law = summary_frame(laws, args.y, args.english_counts, args.offset)
     law.to_csv(tables / "law.csv", index=False)
-    (tables / "law.md").write_text(law_markdown(law, args.level, args.english_counts), encoding="utf-8")
+    (tables / "law.md").write_text(law_markdown(law, args.level, args.english_counts, args.law), encoding="utf-8")
     options = {
+        "law": args.law,
         "y": args.y,
         "english": args.english,
         "english_counts": args.english_counts,
@@ -285,7 +295,8 @@ def run(args: argparse.Namespace) -> list[Path]:
     written += [tables / "law.csv", tables / "law.md", law_dir / "fit.json"]
 
     xlabel = "number of training languages" + (" (English counted)" if args.english_counts else " (k)")
-    written += plots.plot_scaling(scaling_series(laws), plot_dir / "scaling", xlabel=xlabel, ylabel=Y_LABELS[args.y])
+    written += plots.plot_scaling(scaling_series(laws), plot_dir / "scaling", xlabel=xlabel, ylabel=Y_LABELS[args.y],
+                                  empty="no law fitted: analysis.law is false" if not args.law else None)
     written += plots.plot_heatmap(long, plot_dir / "heatmap", english=args.english)
     written += plots.plot_mti(mti, plot_dir / "mti")
     if args.plot_training:

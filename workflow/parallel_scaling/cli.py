@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "archive": ("archive", "Pack results, logs, report, config and provenance into a Workflow Run RO-Crate"),
     "verify-archive": ("archive_verify", "Check an archive: sha256 of every file, provenance chain, RO-Crate profiles"),
     "cost-plan": ("cost_plan", "Estimate GPU-hours and tokens per rule before launching a study"),
+    "check-config": ("configcheck", "Check a study's config as planning does, naming file, line and key"),
 }
 
 

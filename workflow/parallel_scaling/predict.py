@@ -104,14 +104,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from parallel_scaling.integrity import digest, write_manifest
     from parallel_scaling.prompts import build_prompt
-    from parallel_scaling.training import check_model_path, resolve_device
+    from parallel_scaling.preflight import check_model_path, resolve_device
 
     torch.set_num_threads(a.threads)
     s = parse_settings(a.settings)
     meta = json.loads(a.meta)
     engine = s["engine"]
-    device = resolve_device(s["device"], use_vllm=engine == "vllm")
-    check_model_path(a.model)
+    device = resolve_device(s["device"], use_vllm=engine == "vllm", key="prediction.device",
+                            vllm_key="prediction.engine: 'vllm'")
+    check_model_path(a.model, key="model")
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(a.model)  # both engines build prompts with its chat template

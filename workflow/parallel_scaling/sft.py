@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(a.threads)
     settings = parse_settings(a.settings)
-    device = resolve_device(settings["device"])
-    check_model_path(a.model)
+    device = resolve_device(settings["device"], key="sft.device")
+    check_model_path(a.model, key="initial model")
     rows = read_jsonl(a.mixture, required=("id", "lang", "question", "answer"))
     identity = run_identity("train-sft", a.model, [a.mixture], settings, a.prompt_set, a.seed)
     workdir = work_directory(a.workdir, identity)
