@@ -19,7 +19,12 @@ from parallel_scaling.prompts import prompt_set
 # Snakemake without the file's name; `python -m parallel_scaling check-config FILE` names it.)
 CONFIG_FILES = [str(f) for f in workflow.config_settings.configfiles] or ["config.yaml"]
 CONFIG_OVERRIDES = study.typed_overrides(workflow.config_settings.config or {})
-_study, _origins = configcheck.load_study(CONFIG_FILES, CONFIG_OVERRIDES)
+try:
+    _study, _origins = configcheck.load_study(CONFIG_FILES, CONFIG_OVERRIDES)
+except (
+    configcheck.ConfigError
+) as _exc:  # raised here, so Snakemake shows this line only
+    raise configcheck.ConfigError(str(_exc)) from None
 config.clear()
 config.update(_study)
 _errors = configcheck.check_config(config, _origins)
@@ -31,7 +36,9 @@ if _errors:
 onstart:
     # A run on this machine (not -n, not a cluster executor): the jobs about to run that need a GPU
     # this machine does not have stop the run here, before the first job.
-    check_local_hardware()
+    _errors = local_hardware_errors()
+    if _errors:
+        raise configcheck.ConfigError(configcheck.report(_errors, CONFIG_FILES))
 
 
 PKG = os.path.join(workflow.basedir, "workflow")
@@ -136,17 +143,15 @@ def final_targets():
     return targets
 
 
-def check_local_hardware():
+def local_hardware_errors():
     """Before the first job of a run on this machine: settings whose jobs need a GPU, for the
-    jobs about to run, refused when this machine has none (configcheck.gpu_job_errors).
+    jobs about to run, when this machine has none (configcheck.gpu_job_errors).
     """
     plugin = workflow.executor_plugin
     if plugin is None or plugin.common_settings.non_local_exec:
-        return
+        return []
     jobs = [(j.rule.name, dict(j.wildcards_dict)) for j in workflow.dag.needrun_jobs()]
-    errors = configcheck.gpu_job_errors(config, jobs, configcheck.has_gpu())
-    if errors:
-        raise configcheck.ConfigError(configcheck.report(errors, CONFIG_FILES))
+    return configcheck.gpu_job_errors(config, jobs, configcheck.has_gpu())
 
 
 def mixture_inputs(wildcards):
