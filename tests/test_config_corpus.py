@@ -343,7 +343,10 @@ def _study(tmp_path, mutate=None, name="study.yaml"):
 def test_cli_unknown_key_in_a_study_file(tmp_path):
     path = _study(tmp_path, _set("grpo.learnig_rate", 1e-5))
     proc = _snakemake(tmp_path, "-n", "--configfile", str(path))
-    _assert_short_refusal(proc, "ConfigError", f"{path}:", "grpo.learnig_rate: unknown key; did you mean grpo.learning_rate?")
+    # the file as given, relative to the working directory, and the key's line
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "learnig_rate" in text)
+    _assert_short_refusal(proc, "ConfigError", f"{path.name}:{line}: grpo.learnig_rate: unknown key; "
+                          "did you mean grpo.learning_rate?")
     assert not (tmp_path / "results").exists()
 
 

@@ -87,7 +87,7 @@ def load_yaml(path: str | Path, origins: Origins | None = None, label: str | Non
     """A config file as a mapping; a syntax error, a duplicated key or a file that is not a mapping
     raises :class:`ConfigError` naming the file and line. ``origins`` records each key's line."""
     path = Path(path)
-    label = label or str(path)
+    label = label or display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -118,6 +118,14 @@ def load_yaml(path: str | Path, origins: Origins | None = None, label: str | Non
     if origins is not None:
         origins.lines.update(lines)
     return data
+
+
+def display_path(path: str | Path) -> str:
+    """A path as a person would type it: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -374,7 +382,10 @@ def check_config(config: dict[str, Any], origins: Origins | None = None,
     from parallel_scaling.prompts import missing_languages
     from parallel_scaling.synth import LANGUAGES
 
-    return study.check(config, LANGUAGES, missing_languages)
+    errors = study.check(config, LANGUAGES, missing_languages)
+    origins = origins or Origins()
+    # "key.path: ..." -> "file:line: key.path: ..." where a file set that key
+    return [origins.where(e.split(":", 1)[0].split(".")) + e if ":" in e else e for e in errors]
 
 
 def report(errors: Sequence[str], sources: Sequence[str]) -> str:
@@ -382,7 +393,8 @@ def report(errors: Sequence[str], sources: Sequence[str]) -> str:
     shown = list(errors[:MAX_MESSAGES])
     if len(errors) > MAX_MESSAGES:
         shown.append(f"... and {len(errors) - MAX_MESSAGES} more")
-    head = f"invalid config ({', '.join(sources)}):" if sources else "invalid config:"
+    shown_sources = [s if s == "--config" else display_path(s) for s in sources]
+    head = f"invalid config ({', '.join(shown_sources)}):" if sources else "invalid config:"
     return head + "\n  " + "\n  ".join(shown)
 
 

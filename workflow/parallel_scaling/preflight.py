@@ -56,7 +56,7 @@ def check_model_path(path: str, key: str = "model") -> None:
         return
     if path.startswith((".", "/", "~")) or path.count("/") > 1:
         raise PreflightError(f"{key} {path}: no such directory (working directory {Path.cwd()})")
-    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub import HfApi, hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import (
         EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
     )
@@ -67,20 +67,33 @@ def check_model_path(path: str, key: str = "model") -> None:
                                  "cache, and HF_HUB_OFFLINE=1: download it first (huggingface-cli download) or "
                                  "give a local path")
         return
-    try:
-        hf_hub_download(path, "config.json")
+    if isinstance(try_to_load_from_cache(path, "config.json"), str):
+        return  # downloaded before: loading works with or without the hub
+    try:  # one request, no retries: a wrong id or an unreachable hub is known in seconds
+        HfApi().model_info(path, timeout=30)
+        hf_hub_download(path, "config.json")  # access to the files (gated models need a token)
     except GatedRepoError:
         raise PreflightError(f"{key} {path!r} is gated on the Hugging Face hub: accept its licence there and "
                              "set HF_TOKEN on this node") from None
     except RepositoryNotFoundError:
         raise PreflightError(f"{key} {path!r} does not exist on the Hugging Face hub (or is private: set "
                              "HF_TOKEN); check the id") from None
+    except LocalEntryNotFoundError as exc:
+        raise _unreachable(key, path, exc) from None
     except EntryNotFoundError:
         raise PreflightError(f"{key} {path!r} has no config.json on the hub: not a transformers model") from None
-    except LocalEntryNotFoundError as exc:
-        raise PreflightError(f"{key} {path!r} is not in the Hugging Face cache and the hub cannot be reached "
-                             f"from this node ({str(exc).splitlines()[0][:120]}); download it first "
-                             "(huggingface-cli download) or give a local path") from None
     except HfHubHTTPError as exc:
         raise PreflightError(f"{key} {path!r}: the Hugging Face hub answered "
                              f"{str(exc).splitlines()[0][:160]}") from None
+    except OSError as exc:  # connection refused, DNS, timeouts (httpx errors are not all OSErrors)
+        raise _unreachable(key, path, exc) from None
+    except Exception as exc:  # noqa: BLE001  the transport's own errors (httpx.ConnectError, ...)
+        if "connect" in type(exc).__name__.lower() or "timeout" in type(exc).__name__.lower():
+            raise _unreachable(key, path, exc) from None
+        raise
+
+
+def _unreachable(key: str, path: str, exc: BaseException) -> PreflightError:
+    first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+    return PreflightError(f"{key} {path!r} is not in the Hugging Face cache and the hub cannot be reached from "
+                          f"this node ({first}); download it first (huggingface-cli download) or give a local path")
