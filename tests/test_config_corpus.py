@@ -373,7 +373,7 @@ def test_cli_yaml_syntax_error_in_a_configfile_and_check_config(tmp_path):
                            cwd=tmp_path, env=_package_env(), capture_output=True, text=True, timeout=60)
     assert check.returncode == 2
     line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if "K: [4" in text)
-    assert f"{bad}:{line + 1}:" in check.stderr or f"{bad}:{line}:" in check.stderr, check.stderr
+    assert f"{bad.name}:{line + 1}:" in check.stderr or f"{bad.name}:{line}:" in check.stderr, check.stderr
     assert len(check.stderr.strip().splitlines()) == 1
 
 

@@ -25,20 +25,24 @@ def tiny_hf_model(tmp_path_factory):
     return build_tiny_hf_model(tmp_path_factory.mktemp("tiny-hf-model") / "model")
 
 
-#: every study is archived (`snakemake archive`: the archive job checks what it wrote with
-#: roc-validator, inherited profiles, and fails on a problem); for these the test runs the reviewer's
-#: check again from the tarball alone (tests/helpers.py: assert_archive_valid), ~7 s each
-REVIEWED = {"observational"}
+#: studies run to their archive (`snakemake archive`, whose job checks what it wrote with
+#: roc-validator and fails on a problem), then checked again as a reviewer would from the tarball
+#: alone (tests/helpers.py: assert_archive_valid). One study, for CI time: an archive costs 20-40 s
+#: on 2 cores (report, DAG summary, crate, validator); all five studies with archives took 7.5 min
+#: instead of 4.5. The default study's DAG is the smoke study's, whose archive test_pipeline_e2e.py
+#: checks; the observational study is the one without training (public checkpoints, no law).
+ARCHIVED = {"observational"}
 
 
 @pytest.fixture(scope="module", params=STUDIES)
 def finished(request, tmp_path_factory, tiny_hf_model):
-    """The substitute of one shipped study, run to its archive (every final target on the way)."""
+    """The substitute of one shipped study, run to its final targets (and its archive)."""
     name = request.param
     wd = copy_workflow(tmp_path_factory.mktemp(f"study-{name}"))
     config = substitute(load_shipped(name), wd / "data", tiny_hf_model)
     write_config(wd / "study.yaml", config)
-    proc = snakemake(wd, "archive", "--configfile", "study.yaml", timeout=1500)
+    target = ["archive"] if name in ARCHIVED else []
+    proc = snakemake(wd, *target, "--configfile", "study.yaml", timeout=1500)
     plan = planned_jobs(proc)  # the run's own job table, as a dry run prints it
     return name, wd, config, plan
 
@@ -77,19 +81,18 @@ def test_the_study_reaches_its_final_targets(finished):
 
 def test_the_archive_passes_the_reviewers_check(finished):
     """The archive job's own check (roc-validator on the inherited profiles, sha256 of every file,
-    the provenance chain) passed with no RECOMMENDED issue that the README does not explain; for
-    REVIEWED studies the full check runs again from the tarball."""
+    the provenance chain) passed with no RECOMMENDED issue the README does not explain, and the
+    reviewer's check from the tarball alone passes too."""
     name, wd, config, _ = finished
+    if name not in ARCHIVED:
+        pytest.skip("archived for the studies in ARCHIVED only (CI time)")
     tarball = wd / "archive" / f"{config['study']}.tar.gz"
     report = (wd / "logs" / config["study"] / "archive.log").read_text().splitlines()
     assert report[-2:] == ["OK", str(tarball.relative_to(wd))], report[-12:]
-    assert not [line for line in report if line.startswith("PROBLEM")]
-    unexplained = [line for line in report if "RECOMMENDED " in line and line.strip().startswith("RECOMMENDED")
-                   and "(known, see README)" not in line]
-    assert not unexplained, unexplained
-    if name in REVIEWED:
-        result = assert_archive_valid(tarball, profiles="inherited")
-        assert result.records > 10, name
+    assert not [line for line in report if line.strip().startswith("RECOMMENDED")
+                and "(known, see README)" not in line]
+    result = assert_archive_valid(tarball, profiles="inherited")
+    assert result.records > 10, name
 
 
 def test_every_shipped_study_has_a_substitute():

@@ -150,8 +150,22 @@ def local_hardware_errors():
     plugin = workflow.executor_plugin
     if plugin is None or plugin.common_settings.non_local_exec:
         return []
-    jobs = [(j.rule.name, dict(j.wildcards_dict)) for j in workflow.dag.needrun_jobs()]
+    try:
+        jobs = [
+            (j.rule.name, dict(j.wildcards_dict)) for j in workflow.dag.needrun_jobs()
+        ]
+    except (
+        AttributeError
+    ):  # Snakemake's DAG API moved: check every job the study can have
+        jobs = [
+            (r, {"model": m, "lang": "any"})
+            for r in GPU_RULES
+            for m in config["models"]
+        ]
     return configcheck.gpu_job_errors(config, jobs, configcheck.has_gpu())
+
+
+GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predict")
 
 
 def mixture_inputs(wildcards):
