@@ -5,8 +5,8 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-
-configfile: "config.yaml"
+# The config: config.yaml, or the study given with --configfile (which replaces it); read and checked
+# in workflow/rules/common.smk before any job runs.
 
 
 report: "workflow/report/workflow.rst"

@@ -68,3 +68,40 @@ def test_last_checkpoint_ignores_unfinished_saves(tmp_path):
     (tmp_path / "checkpoint-8").mkdir()  # killed while saving: no trainer_state.json yet
     assert training.last_checkpoint(tmp_path).endswith("checkpoint-4")
     assert training.last_checkpoint(tmp_path / "none") is None
+
+
+def test_sft_max_length_that_leaves_no_completion_is_named(tmp_path):
+    """SFT drops every example whose completion is truncated away; TRL then fails with
+    "num_samples=0". The job says which setting is too small before training."""
+    from study_substitutes import build_tiny_hf_model
+    from transformers import AutoTokenizer
+
+    from parallel_scaling.train.sft import check_room_for_completions, sft_dataset
+
+    tokenizer = AutoTokenizer.from_pretrained(build_tiny_hf_model(tmp_path / "model"))
+    rows = [{"id": "1", "lang": "en", "question": "Sam has 3 pens and buys 4 more. How many pens?", "answer": "7",
+             "solution": "3 + 4 = 7"}]
+    dataset = sft_dataset(rows, "boxed_native", tokenizer, "####")
+    with pytest.raises(ValueError, match=r"sft\.max_length: 16 tokens leave no room for a completion"):
+        check_room_for_completions(dataset, tokenizer, 16)
+    check_room_for_completions(dataset, tokenizer, 4096)
+
+
+def test_hub_model_that_cannot_be_fetched_fails_at_the_start_of_the_job(tmp_path):
+    """A hub id neither cached nor reachable (here: the hub is a closed local port) stops the job
+    in seconds, naming the setting, before any weights are loaded."""
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    code = ("from parallel_scaling.common.preflight import check_model_path\n"
+            "check_model_path('some-org/some-model', key='translation.model.path')")
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO / "workflow"), "HF_HOME": str(tmp_path / "hf"),
+           "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0", "HF_HUB_ETAG_TIMEOUT": "5",
+           "HF_HUB_DOWNLOAD_TIMEOUT": "5"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "PreflightError: translation.model.path 'some-org/some-model' is not in the Hugging Face cache and the " \
+           "hub cannot be reached" in last, proc.stderr[-2000:]

@@ -78,6 +78,7 @@ rule analyze:
             else "--no-english-counts"
         ),
         offset="--offset" if config["analysis"]["offset"] else "",
+        law="" if config["analysis"]["law"] else "--no-law",
         # benchmarks with difficulty weights (e.g. PolyMath) get a difficulty-weighted accuracy
         weights=(
             f"--difficulty-weights {as_json(DIFFICULTY_WEIGHTS)}"
@@ -87,7 +88,7 @@ rule analyze:
         code=code_hash("analyze"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} analyze --scored {input.scored} --outdir {params.outdir} --english {params.english}"
-        " --y {params.a[y]} {params.english_counts} {params.offset} --n-boot {params.a[n_boot]}"
+        " --y {params.a[y]} {params.english_counts} {params.offset} {params.law} --n-boot {params.a[n_boot]}"
         " --seed {params.a[seed]} --mti-formula {params.a[mti_formula]} --level {params.a[level]}"
         " {params.weights} > {log.log} 2>&1"
 

@@ -5,39 +5,43 @@ import os
 import shlex
 import sys
 
-from snakemake.common.configfile import load_configfile
-from snakemake.utils import update_config, validate
-
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from parallel_scaling.common import integrity
-from parallel_scaling.plan import study
 from parallel_scaling.common.codedeps import code_hash
-from parallel_scaling.common.prompts import missing_languages, prompt_set
-from parallel_scaling.data.synth import LANGUAGES as TEMPLATE_LANGUAGES
+from parallel_scaling.common.prompts import prompt_set
+from parallel_scaling.plan import check_config as configcheck
+from parallel_scaling.plan import study
 
-# A study given with --configfile replaces config.yaml instead of being merged into it (a merge
-# would add the default study's models and benchmarks to every other study); --config still
-# overrides single keys, with numbers inside lists and mappings typed (study.typed_overrides).
-_overrides = study.typed_overrides(workflow.config_settings.config or {})
-if workflow.config_settings.configfiles:
-    _study = {}
-    for _f in workflow.config_settings.configfiles:
-        update_config(_study, load_configfile(_f))
-    config.clear()
-    config.update(_study)
-update_config(config, _overrides)
-# What the run was configured with, for the archive: the config files in the order Snakemake read
-# them (the study's, else config.yaml) and the --config overrides as typed above.
-CONFIG_FILES = [str(f) for f in workflow.config_settings.configfiles] or [
-    str(f) for f in workflow.configfiles
-]
-CONFIG_OVERRIDES = _overrides
-
-validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.json"))
-_errors = study.check(config, TEMPLATE_LANGUAGES, missing_languages)
+# The study's config: the files given with --configfile (a study *replaces* config.yaml, it is not
+# merged into it: a merge would add the default study's models and benchmarks to every other study),
+# else config.yaml; then the --config overrides, with numbers inside lists and mappings typed
+# (study.typed_overrides). Every file is read with its line numbers, and every problem is reported
+# in one line naming the file, line and key (parallel_scaling.plan.check_config) before any job runs.
+# (Snakemake reads --configfile files itself first: a YAML syntax error there is reported by
+# Snakemake without the file's name; `python -m parallel_scaling check-config FILE` names it.)
+CONFIG_FILES = [str(f) for f in workflow.config_settings.configfiles] or ["config.yaml"]
+CONFIG_OVERRIDES = study.typed_overrides(workflow.config_settings.config or {})
+try:
+    _study, _origins = configcheck.load_study(CONFIG_FILES, CONFIG_OVERRIDES)
+except (
+    configcheck.ConfigError
+) as _exc:  # raised here, so Snakemake shows this line only
+    raise configcheck.ConfigError(str(_exc)) from None
+config.clear()
+config.update(_study)
+_errors = configcheck.check_config(config, _origins)
 if _errors:
-    _msg = "\n  ".join(_errors)
-    raise ValueError(f"invalid config:\n  {_msg}")
+    _sources = CONFIG_FILES + (["--config"] if CONFIG_OVERRIDES else [])
+    raise configcheck.ConfigError(configcheck.report(_errors, _sources))
+
+
+onstart:
+    # A run on this machine (not -n, not a cluster executor): the jobs about to run that need a GPU
+    # this machine does not have stop the run here, before the first job.
+    _errors = local_hardware_errors()
+    if _errors:
+        raise configcheck.ConfigError(configcheck.report(_errors, CONFIG_FILES))
+
 
 PKG = os.path.join(workflow.basedir, "workflow")
 # Each study's files live apart, so that two studies in one checkout never touch each other.
@@ -46,7 +50,7 @@ RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
 BENCHMARKS = f"benchmarks/{STUDY}"
 WORK = f"work/{STUDY}"
-EN = config["languages"]["english"]
+EN = study.ENGLISH
 MIXTURES = study.mixtures(config)
 RUNS = study.runs(config)
 BENCH_LANGS = study.bench_lang_pairs(config)
@@ -154,13 +158,42 @@ def trained_runs():
 
 
 def final_targets():
-    return [
+    """What a study promises: tables, the law (or why there is none), QC, and training curves
+    when it trains anything (an evaluation-only study has none to plot)."""
+    targets = [
         f"{RESULTS}/tables/accuracy.csv",
         f"{RESULTS}/tables/law.md",
         f"{RESULTS}/tables/qc.csv",
         f"{RESULTS}/plots/scaling.png",
-        f"{RESULTS}/plots/training.png",
     ]
+    if trained_runs():
+        targets.append(f"{RESULTS}/plots/training.png")
+    return targets
+
+
+def local_hardware_errors():
+    """Before the first job of a run on this machine: settings whose jobs need a GPU, for the
+    jobs about to run, when this machine has none (configcheck.gpu_job_errors).
+    """
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.common_settings.non_local_exec:
+        return []
+    try:
+        jobs = [
+            (j.rule.name, dict(j.wildcards_dict)) for j in workflow.dag.needrun_jobs()
+        ]
+    except (
+        AttributeError
+    ):  # Snakemake's DAG API moved: check every job the study can have
+        jobs = [
+            (r, {"model": m, "lang": "any"})
+            for r in GPU_RULES
+            for m in config["models"]
+        ]
+    return configcheck.gpu_job_errors(config, jobs, configcheck.has_gpu())
+
+
+GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predict")
 
 
 def mixture_inputs(wildcards):

@@ -61,7 +61,7 @@ rule predict:
         ),
         code=code_hash("predict"),
     shell:
-        "python -m parallel_scaling --provenance {log.prov} predict --model {params.model} {params.inputs}"
+        "python -m parallel_scaling --provenance {log.prov} predict --model {params.model:q} {params.inputs}"
         " --meta {params.meta} --settings {params.settings} --prompt-set {params.prompt_set}"
         " --outdir {output.predictions} --threads {threads} --manifest-token {params.state}"
         " > {log.log} 2>&1"

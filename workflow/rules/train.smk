@@ -66,7 +66,7 @@ rule train_grpo:
         code=code_hash("train-grpo"),
         workdir=lambda wc: f"{WORK}/train_grpo/{wc.model}/{wc.mixture}/s{wc.seed}",
     shell:
-        "python {params.launch} --provenance {log.prov} train-grpo --model {params.model} --mixture {input.mixture}"
+        "python {params.launch} --provenance {log.prov} train-grpo --model {params.model:q} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
         " --workdir {params.workdir}"
         " --threads {threads} --out {output.model} --manifest-token {params.state} > {log.log} 2>&1"
@@ -101,7 +101,7 @@ rule train_sft:
         code=code_hash("train-sft"),
         workdir=lambda wc: f"{WORK}/train_sft/{wc.model}/{wc.mixture}/s{wc.seed}",
     shell:
-        "python {params.launch} --provenance {log.prov} train-sft --model {params.model} --mixture {input.mixture}"
+        "python {params.launch} --provenance {log.prov} train-sft --model {params.model:q} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
         " --workdir {params.workdir}"
         " --threads {threads} --out {output.model} --manifest-token {params.state} > {log.log} 2>&1"

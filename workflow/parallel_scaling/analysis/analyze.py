@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="count English as a training language: x = k + 1 (default) instead of x = k",
     )
     parser.add_argument("--offset", action="store_true", help="fit y = a x^b + c instead of y = a x^b")
+    parser.add_argument("--no-law", dest="law", action="store_false",
+                        help="a study without a k axis (analysis.law: false): no law is fitted; law.md says so")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (0 = no intervals)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
     parser.add_argument("--mti-formula", choices=MTI_FORMULAS, default="ratio", help="MTI formula when --y mti")
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> list[Path]:
     items = load_scored(args.scored)
     long = accuracy_table(items, level=args.level, weights=args.difficulty_weights)
     mti = mti_table(long, english=args.english)
-    laws = law_analysis(
+    laws = [] if not args.law else law_analysis(
         items,
         y=args.y,
         english=args.english,
@@ -144,8 +146,9 @@ def write_law(law: pd.DataFrame, laws: list[SeriesLaw], outdir: Path, args: argp
     for d in (tables, law_dir):
         d.mkdir(parents=True, exist_ok=True)
     law.to_csv(tables / "law.csv", index=False)
-    (tables / "law.md").write_text(law_markdown(law, args.level, args.english_counts), encoding="utf-8")
+    (tables / "law.md").write_text(law_markdown(law, args.level, args.english_counts, args.law), encoding="utf-8")
     options = {
+        "law": args.law,
         "y": args.y,
         "english": args.english,
         "english_counts": args.english_counts,
@@ -168,7 +171,8 @@ def write_figures(
     """The scaling curve, the heatmap, the MTI figure and, with --plot-training, the training curves."""
     plot_dir.mkdir(parents=True, exist_ok=True)
     xlabel = "number of training languages" + (" (English counted)" if args.english_counts else " (k)")
-    written = plots.plot_scaling(plots.scaling_series(laws), plot_dir / "scaling", xlabel=xlabel, ylabel=Y_LABELS[args.y])
+    written = plots.plot_scaling(plots.scaling_series(laws), plot_dir / "scaling", xlabel=xlabel, ylabel=Y_LABELS[args.y],
+                                 empty_message=None if args.law else "no law fitted: analysis.law is false")
     written += plots.plot_heatmap(long, plot_dir / "heatmap", english=args.english)
     written += plots.plot_mti(mti, plot_dir / "mti")
     if args.plot_training:

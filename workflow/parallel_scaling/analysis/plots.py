@@ -69,6 +69,7 @@ def plot_scaling(
     title: str | None = None,
     loglog: bool = False,
     inset: bool = True,
+    empty_message: str | None = None,
 ) -> list[Path]:
     """The Parallel Scaling Law: points with CI bars, the fitted curve, and the monolingual gap.
 
@@ -76,12 +77,12 @@ def plot_scaling(
     prediction at the same x, labelled ``gap = predicted - observed``. ``loglog=True`` puts both
     axes on log scale (a power law becomes a straight line; a point at x = 0 cannot be shown and
     is noted instead). With ``inset`` (linear axes only) a small log-log panel of the fitted points
-    is added.
+    is added. ``empty_message``: the message of a plot without points (why there are none).
     """
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     drawable = [s for s in series if np.size(s.x) or s.mono_y is not None]
     if not drawable:
-        empty(ax, "no parallel-mixture points to plot")
+        empty(ax, empty_message or "no parallel-mixture points to plot")
         return save(fig, out)
     hidden_mono = False
     inset_ax = None

@@ -84,8 +84,15 @@ def _ci(value: float, low: float, high: float, fmt: str = ".3f") -> str:
     return f"{f(value)} [{f(low)}, {f(high)}]"
 
 
-def law_markdown(table: pd.DataFrame, level: float, english_counts: bool) -> str:
-    """Short human summary of ``law.csv``: one section per series."""
+NO_LAW = ("No law was fitted: this study asks for none (`analysis.law: false`), having no k axis of "
+          "parallel mixtures to fit it on. The accuracy and MTI tables compare each model with its "
+          "initial model.")
+
+
+def law_markdown(table: pd.DataFrame, level: float, english_counts: bool, law: bool = True) -> str:
+    """Short human summary of ``law.csv``: one section per series (or why there is no law)."""
+    if not law:
+        return "# Parallel Scaling Law\n\n" + NO_LAW + "\n"
     pct = f"{100 * level:g}%"
     lines = [
         "# Parallel Scaling Law",

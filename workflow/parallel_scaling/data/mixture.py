@@ -39,8 +39,7 @@ POLICIES = ("drop_everywhere", "keep_available")
 ROW_FIELDS = ("id", "lang", "question", "answer", "solution")
 
 #: defaults of the config's ``mixtures`` section (mirrors workflow/schemas/config.schema.json)
-DEFAULTS: dict[str, Any] = {"budget": "additive", "items": 1000, "policy": "drop_everywhere", "seed": 0,
-                            "include_english": True}
+DEFAULTS: dict[str, Any] = {"budget": "additive", "items": 1000, "policy": "drop_everywhere", "seed": 0}
 
 
 class MixtureError(DataError):

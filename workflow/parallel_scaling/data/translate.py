@@ -369,9 +369,15 @@ def llm_rows(source: Sequence[Mapping[str, Any]], lang: str, engine: Engine, tem
 
 def make_engine(backend: str, settings: Mapping[str, Any]) -> Engine:
     """Construct the engine of an LLM backend (the only backend-specific step)."""
+    from parallel_scaling.common.preflight import check_model_path, resolve_device
+
     model_cfg = _section(settings, "model")
     if not model_cfg.get("path"):
         raise TranslationError(f"translation.model.path: required for backend {backend!r}")
+    # before the model is loaded: a GPU (and vLLM) where they are needed, and the model itself
+    resolve_device(str(model_cfg.get("device") or "auto"), use_vllm=backend == "vllm",
+                   key="translation.model.device", vllm_key="translation.backend: 'vllm'")
+    check_model_path(str(model_cfg["path"]), key="translation.model.path")
     if backend == "transformers":
         return TransformersEngine(model_cfg)
     return VllmEngine(model_cfg, _section(settings, "vllm"))

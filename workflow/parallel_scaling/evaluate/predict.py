@@ -117,15 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from parallel_scaling.common.integrity import digest, write_manifest
+    from parallel_scaling.common.preflight import check_model_path, resolve_device
     from parallel_scaling.common.prompts import build_prompt
-    from parallel_scaling.train.shared import check_model_path, resolve_device
 
     torch.set_num_threads(a.threads)
     s = parse_settings(a.settings)
     meta = json.loads(a.meta)
     engine = s["engine"]
-    device = resolve_device(s["device"], use_vllm=engine == "vllm")
-    check_model_path(a.model)
+    device = resolve_device(s["device"], use_vllm=engine == "vllm", key="prediction.device",
+                            vllm_key="prediction.engine: 'vllm'")
+    check_model_path(a.model, key="model")
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(a.model)  # both engines: prompts from its chat template, its ids

@@ -24,7 +24,6 @@ next to the estimate, e.g. for the tiny default study on a CPU:
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import json
 import math
@@ -51,28 +50,19 @@ LLM_BACKENDS = study.LLM_BACKENDS
 # config
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Recursive dict update, as snakemake merges config files."""
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
 def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA) -> dict[str, Any]:
-    """Merge the config files in order and apply the schema's defaults (snakemake.utils.validate with
-    set_default=True, as workflow/rules/common.smk does), so the plan sees the workflow's values."""
-    config: dict[str, Any] = {}
-    for path in configfiles:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        _merge(config, yaml.safe_load(path.read_text()) or {})
-    from snakemake.utils import validate
+    """Merge the config files in order and apply the schema's defaults, as workflow/rules/common.smk
+    does, so the plan sees the workflow's values; a config the workflow would refuse is refused
+    here with the same one-line messages (parallel_scaling.plan.check_config)."""
+    from parallel_scaling.plan import check_config as configcheck
 
-    validate(config, str(schema), set_default=True)
+    for path in configfiles:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+    config, origins = configcheck.load_study(configfiles)
+    errors = configcheck.schema_errors(config, schema, origins)
+    if errors:
+        raise configcheck.ConfigError(configcheck.report(errors, [str(p) for p in configfiles]))
     return config
 
 
@@ -213,7 +203,7 @@ def _add(row: dict[str, float], **kw: float) -> None:
 def plan_translate(config, throughput, fig) -> dict[str, float]:
     row = _zero()
     tr = config["translation"]
-    en = config["languages"]["english"]
+    en = study.ENGLISH
     tok = throughput["tokens"]
     jobs = [("train", lg) for lg in study.translated_languages(config) if lg != en]
     jobs += [("test", lg) for lg in test_split_languages(config) if lg != en]

@@ -20,6 +20,10 @@ GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predic
 #: the config section of each training rule
 TRAIN_SECTIONS = {"train_grpo": "grpo", "train_sft": "sft"}
 LLM_BACKENDS = ("transformers", "vllm")
+#: The source language of every study. Not configurable: sources (GSM8K, the synthetic generator),
+#: translation prompts, QC and the answer-format warm-up are English-centric, and the paper's
+#: question is transfer *from English*; a study that pivots on another language needs other data.
+ENGLISH = "en"
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def _typed(value: Any) -> Any:
 def mixtures(config: dict[str, Any]) -> list[Mixture]:
     """k0..kK (English + the first k parallel languages), then the monolingual controls."""
     lang = config["languages"]
-    en, order = lang["english"], lang["parallel_order"]
+    en, order = ENGLISH, lang["parallel_order"]
     out = [Mixture(f"k{k}", k, (en, *order[:k])) for k in range(lang["K"] + 1)]
     out += [Mixture(f"mono-{m}", None, (m,)) for m in lang.get("monolingual", [])]
     return out
@@ -100,7 +104,7 @@ def translated_languages(config: dict[str, Any]) -> list[str]:
 def never_trained(config: dict[str, Any]) -> list[str]:
     """Evaluated languages outside every parallel mixture: where transfer is measured at every k."""
     lang = config["languages"]
-    trained = {lang["english"], *lang["parallel_order"][: lang["K"]]}
+    trained = {ENGLISH, *lang["parallel_order"][: lang["K"]]}
     return [lg for lg in lang["evaluate"] if lg not in trained]
 
 
@@ -167,7 +171,7 @@ def run_meta(config: dict[str, Any], run: Run) -> dict[str, Any]:
         mix = mixture(config, run.mixture)
         meta.update(k=mix.k, seed=run.seed, train_langs=list(mix.langs))
     elif run.paradigm == "public":
-        meta.update(train_langs=[config["languages"]["english"]])
+        meta.update(train_langs=[ENGLISH])
     return meta
 
 
@@ -270,66 +274,325 @@ def sampling_problems(config: dict[str, Any]) -> list[str]:
         return [f"prediction.n: {p['n']} samples need prediction.temperature > 0 (greedy decoding gives one "
                 "answer; vLLM rejects n > 1 with temperature 0)"]
     return []
+#: Names that become folder names, wildcards and words of shell commands: no spaces, no quotes.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: A Hugging Face hub id: ``name`` or ``owner/name``.
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+
+
+def law_points(config: dict[str, Any]) -> int:
+    """How many multilingual points (k >= 1) each law series has: K when some model trains."""
+    trains = any(m.get("train", True) for m in config["models"].values())
+    return config["languages"]["K"] if trains else 0
+
+
+def allowed_k(config: dict[str, Any]) -> int:
+    """The largest K that keeps at least two evaluated languages out of every mixture."""
+    lang = config["languages"]
+    best = 0
+    for k in range(len(lang["parallel_order"]) + 1):
+        trained = {ENGLISH, *lang["parallel_order"][:k]}
+        if len([lg for lg in lang["evaluate"] if lg not in trained]) >= 2:
+            best = k
+    return best
 
 
 def check(config: dict[str, Any], template_languages: tuple[str, ...], prompt_missing: Any) -> list[str]:
-    """Semantic checks the JSON schema cannot express; each message names the key and the allowed values."""
+    """Checks of a schema-valid config that the JSON schema cannot express: everything that can be
+    known before a job runs (a study that cannot produce its promised outputs, files that are not
+    there, names that would break paths). Each message names the key, the value and what is
+    allowed; relative paths are read from the working directory, as the jobs will read them."""
+    errors: list[str] = []
+    for part in (_check_names, _check_languages, _check_law, _check_source, _check_translation,
+                 _check_models, _check_benchmarks, _check_training):
+        errors += part(config)
+    errors += _check_prompts(config, template_languages, prompt_missing)
+    errors += gpu_problems(config)
+    errors += sampling_problems(config)
+    return errors
+
+
+def _check_names(config: dict[str, Any]) -> list[str]:
+    errors = []
+    if not _NAME.fullmatch(config["study"]):
+        errors.append(f"study: {config['study']!r} names the results folder; allowed: letters, digits, . _ - "
+                      "(no spaces)")
+    for name in config["models"]:
+        if not _NAME.fullmatch(name):
+            errors.append(f"models.{name}: the name {name!r} becomes a folder and a shell word; allowed: "
+                          "letters, digits, . _ - (no spaces)")
+    for name in config["benchmarks"]:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            errors.append(f"benchmarks.{name}: the name {name!r} is not allowed; allowed: letters, digits and _")
+    return errors
+
+
+def _check_languages(config: dict[str, Any]) -> list[str]:
     errors: list[str] = []
     lang = config["languages"]
     order, K = lang["parallel_order"], lang["K"]
-    if lang["english"] in order:
-        errors.append(f"languages.parallel_order: must not contain the English code {lang['english']!r}")
+    if ENGLISH in order:
+        errors.append(f"languages.parallel_order: must not contain English ({ENGLISH!r}): every mixture has it")
     if K > len(order):
         errors.append(f"languages.K: {K} is larger than languages.parallel_order has languages ({len(order)}); "
                       f"allowed: 0..{len(order)}")
-    heldout = never_trained(config)
-    if len(heldout) < 2:
+    elif len(never_trained(config)) < 2:
+        heldout = never_trained(config)
         errors.append(f"languages.K: with K={K} only {heldout or 'no language'} of languages.evaluate stays "
-                      f"unseen; at least two evaluated languages must stay out of every mixture "
-                      f"(allowed K: 0..{max(0, len([x for x in lang['evaluate'] if x != lang['english']]) - 2)} "
-                      f"or evaluate more languages)")
-    if lang["english"] not in lang["evaluate"]:
-        errors.append(f"languages.evaluate: must include the English code {lang['english']!r}")
+                      f"untrained; at least two must stay out of every mixture (allowed K: 0..{allowed_k(config)}, "
+                      "or evaluate more languages)")
+    if ENGLISH not in lang["evaluate"]:
+        errors.append(f"languages.evaluate: must include English ({ENGLISH!r}), the language every model is "
+                      "trained in")
+    for code in lang.get("monolingual") or []:
+        if code == ENGLISH:
+            errors.append(f"languages.monolingual: {ENGLISH!r} would duplicate k0 (English only); list "
+                          "non-English languages only")
+    return errors
+
+
+def _check_law(config: dict[str, Any]) -> list[str]:
+    """A study that promises a law must have the points to fit it and languages to fit it on."""
+    a = config["analysis"]
+    if not a.get("law", True):
+        return []
+    errors = []
+    need = 4 if a["offset"] else 3
+    points = law_points(config)
+    if not any(m.get("train", True) for m in config["models"].values()):
+        errors.append("analysis.law: true, but no model trains (every model has train: false), so there is "
+                      "no k axis to fit; set analysis.law: false")
+    elif points < need:
+        errors.append(f"languages.K: {config['languages']['K']} gives {points} multilingual point(s) "
+                      f"(k = 1..K) and the law needs at least {need}{' with analysis.offset' if a['offset'] else ''}"
+                      f"; allowed: K >= {need}, or analysis.law: false for a study without a law")
+    if a["y"] in ("heldout", "unseen", "mti"):
+        untrained = set(never_trained(config))
+        for name in config["benchmarks"]:
+            langs = benchmark_languages(config, name)
+            if not untrained & set(langs):
+                errors.append(f"benchmarks.{name}.languages: {langs} holds no never-trained language "
+                              f"(never trained: {sorted(untrained) or 'none'}), so its law (analysis.y: "
+                              f"{a['y']}) cannot be fitted; add one, or set analysis.law: false")
+    return errors
+
+
+def looks_local(path: str) -> bool:
+    """A path meant as a local file or directory (not a hub id): absolute, ./ ../ ~, or existing."""
+    return path.startswith(("/", "./", "../", "~")) or Path(path).expanduser().exists()
+
+
+def _missing_file(key: str, path: str) -> str | None:
+    if Path(path).expanduser().is_file():
+        return None
+    return f"{key}: file {path!r} not found (relative paths are read from the working directory {Path.cwd()})"
+
+
+def _check_source(config: dict[str, Any]) -> list[str]:
+    src = config["source"]
+    errors: list[str] = []
+    if src["kind"] == "synthetic":
+        syn = src["synthetic"]
+        if syn["min_number"] > syn["max_number"]:
+            errors.append(f"source.synthetic.min_number: {syn['min_number']} is larger than max_number "
+                          f"{syn['max_number']}; allowed: min_number <= max_number")
+    elif src["kind"] == "file":
+        if not src.get("train"):
+            errors.append("source.train: required when source.kind is 'file' (a JSONL/Parquet/TSV/CSV path)")
+        for split in ("train", "test"):
+            if src.get(split):
+                errors += [e for e in [_missing_file(f"source.{split}", str(src[split]))] if e]
+    elif src["kind"] == "huggingface":
+        if not src.get("hf_name"):
+            errors.append("source.hf_name: required when source.kind is 'huggingface' (a dataset id or a "
+                          "builder such as json)")
+        errors += _local_data_files("source.hf_data_files", src.get("hf_data_files"), [None])
+    return errors
+
+
+def _local_data_files(key: str, spec: Any, langs: list[str | None]) -> list[str]:
+    """Local files named in a ``data_files`` setting (URLs and glob patterns are left to the job)."""
+    paths: list[str] = []
+    if isinstance(spec, str):
+        paths = [spec]
+    elif isinstance(spec, list):
+        paths = [str(p) for p in spec]
+    elif isinstance(spec, dict):
+        for value in spec.values():
+            paths += [value] if isinstance(value, str) else [str(p) for p in value or []]
+    errors = []
+    for path in paths:
+        if "://" in path or any(c in path for c in "*?["):
+            continue
+        for lang in langs:
+            concrete = path.replace("{lang}", lang) if lang else path
+            error = _missing_file(key, concrete)
+            if error:
+                errors.append(error)
+    return errors
+
+
+def _check_translation(config: dict[str, Any]) -> list[str]:
+    t = config["translation"]
+    errors: list[str] = []
+    targets = [lg for lg in translated_languages(config) if lg != ENGLISH]
+    if config["source"]["kind"] == "synthetic" and _test_split_languages(config):
+        targets = sorted(set(targets) | set(_test_split_languages(config)) - {ENGLISH})
+    if t["backend"] == "template":
+        if config["source"]["kind"] != "synthetic":
+            errors.append("translation.backend: 'template' needs source.kind 'synthetic' (only synthetic rows "
+                          "carry a spec to render); use import, transformers or vllm for real sources")
+        return errors
+    if not targets:
+        return errors  # English only: nothing is translated, the backend's settings are not read
+    if t["backend"] == "import":
+        pattern = (t.get("import") or {}).get("path")
+        if not pattern:
+            errors.append("translation.import.path: required for backend 'import' (a path with {lang})")
+        else:
+            for lg in targets:
+                errors += [e for e in [_missing_file("translation.import.path", str(pattern).format(lang=lg))] if e]
+        return errors
+    model = t.get("model") or {}
+    if not model.get("path"):
+        errors.append(f"translation.model.path: required for backend {t['backend']!r} (hub id or local directory)")
+    else:
+        errors += _model_path_errors("translation.model.path", str(model["path"]))
+    if model.get("prompts_file"):
+        error = _missing_file("translation.model.prompts_file", str(model["prompts_file"]))
+        if error:
+            return errors + [error]
+    from parallel_scaling.translate import TranslationError, load_prompts, prompt_templates
+
+    try:
+        prompts = load_prompts(model.get("prompts_file"))
+        for lg in targets:
+            prompt_templates(prompts, lg)
+    except TranslationError as exc:
+        errors.append(f"translation.model.prompts_file: {exc}")
+    return errors
+
+
+def _test_split_languages(config: dict[str, Any]) -> list[str]:
+    """Languages whose test split is rendered (synthetic benchmarks)."""
+    return sorted({lg for name, b in config["benchmarks"].items() if b.get("kind") == "synthetic"
+                   for lg in benchmark_languages(config, name)})
+
+
+def _model_path_errors(key: str, path: str) -> list[str]:
+    """A local model directory must exist with a config.json; anything else must be a hub id, which
+    is checked (cache or download) at the start of the job that loads it."""
+    if looks_local(path):
+        p = Path(path).expanduser()
+        if not p.is_dir():
+            return [f"{key}: local directory {path!r} not found (relative paths are read from the working "
+                    f"directory {Path.cwd()}); give an existing directory or a hub id (owner/name)"]
+        if not (p / "config.json").is_file():
+            return [f"{key}: {path!r} has no config.json; give a saved Hugging Face model directory"]
+        return []
+    if not _HUB_ID.fullmatch(path) or len(path) > 96:
+        return [f"{key}: {path!r} is neither an existing local directory nor a hub id; allowed: a directory "
+                "(./path, /path) or owner/name of letters, digits, . _ -"]
+    return []
+
+
+def _check_models(config: dict[str, Any]) -> list[str]:
+    errors: list[str] = []
+    for name, m in config["models"].items():
+        key = f"models.{name}"
+        if m["source"] == "pretrained":
+            if not m.get("path"):
+                errors.append(f"{key}.path: required when source is 'pretrained' (hub id or local directory)")
+            else:
+                errors += _model_path_errors(f"{key}.path", str(m["path"]))
+        elif m.get("path"):
+            errors.append(f"{key}.path: not used with source 'tiny' (the model is built here); remove it")
+        if m.get("trained"):
+            errors += _model_path_errors(f"{key}.trained", str(m["trained"]))
+    return errors
+
+
+def _check_prompts(config: dict[str, Any], template_languages: tuple[str, ...], prompt_missing: Any) -> list[str]:
+    errors: list[str] = []
+    lang = config["languages"]
     needed = set(trained_languages(config)) | set(lang["evaluate"])
     if config["translation"]["backend"] == "template":
         missing = sorted(needed - set(template_languages))
         if missing:
             errors.append(f"languages: no templates for {missing} in the built-in template translator; "
                           f"allowed: {list(template_languages)}")
-        if config["source"]["kind"] != "synthetic":
-            errors.append("translation.backend: 'template' needs source.kind 'synthetic' (only synthetic rows "
-                          "carry a spec to render); use import, transformers or vllm for real sources")
     for name, m in config["models"].items():
-        if m["source"] == "pretrained" and not m.get("path"):
-            errors.append(f"models.{name}.path: required when source is 'pretrained' (hub id or local directory)")
-        miss = prompt_missing(m.get("prompt_set", "plain"), sorted(needed))
+        try:
+            miss = prompt_missing(m.get("prompt_set", "plain"), sorted(needed))
+        except ValueError as exc:
+            errors.append(f"models.{name}.prompt_set: {exc}")
+            continue
         if miss:
             errors.append(f"models.{name}.prompt_set: prompt set {m.get('prompt_set')!r} has no template for "
                           f"{miss} and no default (workflow/resources/prompts.yaml)")
-    for name, b in config["benchmarks"].items():
-        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-            errors.append(f"benchmarks.{name}: names may use letters, digits and _ only")
-        if b.get("kind", "file") == "synthetic" and config["source"]["kind"] != "synthetic":
-            errors.append(f"benchmarks.{name}.kind: 'synthetic' needs source.kind 'synthetic'")
-        if not b.get("kind") and not b.get("preset"):
-            errors.append(f"benchmarks.{name}: give kind (synthetic, file, huggingface) or a preset")
-        elif b.get("kind") == "synthetic":
-            unused = [k for k in ("filter", "difficulty_field", "difficulty_weights") if b.get(k) is not None]
-            if unused:
-                errors.append(f"benchmarks.{name}.{unused[0]}: not available for kind 'synthetic' "
-                              "(only for file and huggingface benchmarks)")
-        else:
-            from parallel_scaling.data import benchmark as benchmarks
+    return errors
 
-            try:  # an unknown preset, a malformed filter or weights stop the run before any job
-                benchmarks.resolve(name, b)
-            except ValueError as exc:
-                errors.append(str(exc))
-    if config["grpo"]["per_device_train_batch_size"] % config["grpo"]["num_generations"]:
-        errors.append("grpo.per_device_train_batch_size: must be a multiple of grpo.num_generations "
-                      f"({config['grpo']['num_generations']})")
-    errors += gpu_problems(config)
-    errors += sampling_problems(config)
+
+def _check_benchmarks(config: dict[str, Any]) -> list[str]:
+    from parallel_scaling.data import benchmark as benchmarks
+
+    errors: list[str] = []
+    evaluated = config["languages"]["evaluate"]
+    for name, b in config["benchmarks"].items():
+        key = f"benchmarks.{name}"
+        extra = [lg for lg in b.get("languages") or [] if lg not in evaluated]
+        if extra:
+            errors.append(f"{key}.languages: {extra} not in languages.evaluate {evaluated}; a benchmark is "
+                          "evaluated in a subset of the study's languages")
+        if b.get("kind") == "synthetic":
+            if config["source"]["kind"] != "synthetic":
+                errors.append(f"{key}.kind: 'synthetic' needs source.kind 'synthetic'")
+            unused = [k for k in ("preset", "filter", "difficulty_field", "difficulty_weights") if b.get(k) is not None]
+            if unused:
+                errors.append(f"{key}.{unused[0]}: not available for kind 'synthetic' (only for file and "
+                              "huggingface benchmarks)")
+            continue
+        if not b.get("kind") and not b.get("preset"):
+            errors.append(f"{key}: give kind (synthetic, file, huggingface) or a preset")
+            continue
+        try:  # an unknown preset, a malformed filter or weights stop the run before any job
+            s = benchmarks.resolve(name, b)
+        except ValueError as exc:
+            errors.append(str(exc))
+            continue
+        kind = s.get("kind")
+        if kind not in ("file", "huggingface"):
+            errors.append(f"{key}.kind: the preset gives no kind; allowed: file, huggingface")
+            continue
+        for field in ("question_field", "answer_field"):
+            if not s.get(field):
+                errors.append(f"{key}.{field}: required for a {kind} benchmark (the field holding the "
+                              f"{field.split('_')[0]})")
+        if kind == "file":
+            if not s.get("path"):
+                errors.append(f"{key}.path: required for kind 'file' (may contain {{lang}})")
+                continue
+            seen: set[str] = set()
+            for lg in benchmark_languages(config, name):
+                code = (s.get("lang_codes") or {}).get(lg, lg)
+                path = str(s["path"]).format(lang=code)
+                if path not in seen:
+                    seen.add(path)
+                    errors += [e for e in [_missing_file(f"{key}.path", path)] if e]
+        else:
+            if not s.get("hf_name"):
+                errors.append(f"{key}.hf_name: required for kind 'huggingface'")
+            langs = [(s.get("lang_codes") or {}).get(lg, lg) for lg in benchmark_languages(config, name)]
+            errors += _local_data_files(f"{key}.hf_data_files", s.get("hf_data_files"), langs)
+    return errors
+
+
+def _check_training(config: dict[str, Any]) -> list[str]:
+    errors: list[str] = []
+    g = config["grpo"]
+    if g["per_device_train_batch_size"] % g["num_generations"]:
+        errors.append(f"grpo.per_device_train_batch_size: {g['per_device_train_batch_size']} is not a multiple "
+                      f"of grpo.num_generations ({g['num_generations']}); allowed: k x {g['num_generations']}")
     return errors
 
 
@@ -354,7 +617,7 @@ def translation_files(config: dict[str, Any], lang: str) -> list[str]:
     (none for English, which is copied from the source)."""
     t = config["translation"]
     files: list[str] = []
-    if lang == config["languages"]["english"]:
+    if lang == ENGLISH:
         return files
     if t["backend"] == "import" and (t.get("import") or {}).get("path"):
         files.append(str(t["import"]["path"]).format(lang=lang))
@@ -368,7 +631,7 @@ def translation_prompts(config: dict[str, Any], lang: str) -> dict[str, str] | N
     t = config["translation"]
     if t["backend"] not in ("transformers", "vllm") or (t.get("model") or {}).get("prompts_file"):
         return None
-    if lang == config["languages"]["english"]:
+    if lang == ENGLISH:
         return None
     from parallel_scaling.data.translate import load_prompts, prompt_templates
 

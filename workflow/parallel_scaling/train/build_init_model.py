@@ -89,14 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from parallel_scaling.common.integrity import write_manifest
+    from parallel_scaling.common.preflight import resolve_device
     from parallel_scaling.common.prompts import build_prompt
     from parallel_scaling.train.sft import run_sft, sft_dataset
-    from parallel_scaling.common.integrity import write_manifest
-    from parallel_scaling.train.shared import resolve_device, run_identity, work_directory
+    from parallel_scaling.train.shared import run_identity, work_directory
 
     torch.set_num_threads(a.threads)
     s = parse_settings(a.settings)
-    device = resolve_device(s.get("device", "auto"))
+    device = resolve_device(s.get("device", "auto"), key="build.device")
     rows = [r for f in a.data for r in read_jsonl(f, required=("id", "lang", "question", "answer", "solution"))]
     identity = run_identity("build-init-model", None, a.data, s, a.prompt_set, s["seed"])
     work = work_directory(a.workdir, identity)

@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     s = parse_settings(a.settings)
-    device = resolve_device(s["device"], use_vllm=s["use_vllm"])
-    check_model_path(a.model)
+    device = resolve_device(s["device"], use_vllm=s["use_vllm"], key="grpo.device", vllm_key="grpo.use_vllm: true")
+    check_model_path(a.model, key="initial model")
     rows = read_jsonl(a.mixture, required=("id", "lang", "question", "answer"))
     if not rows:
         raise ValueError(f"{a.mixture}: the mixture is empty")

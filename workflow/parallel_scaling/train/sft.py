@@ -62,6 +62,16 @@ def sft_dataset(rows: list[dict[str, Any]], prompt_set: str, tokenizer: Any, mar
     ])
 
 
+def check_room_for_completions(dataset: Any, tokenizer: Any, max_length: int) -> None:
+    """Before training: SFT truncates to ``max_length`` tokens and drops examples whose completion
+    is cut off entirely; when that is every example, TRL fails later with "num_samples=0". Say
+    which setting is too small instead."""
+    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in dataset["prompt"]]
+    if lengths and min(lengths) >= max_length:
+        raise ValueError(f"sft.max_length: {max_length} tokens leave no room for a completion: the shortest "
+                         f"prompt has {min(lengths)} tokens (longest {max(lengths)}); raise sft.max_length")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``train-sft``: one SFT run of an initial model on one mixture."""
     from parallel_scaling.common.jsonl import read_jsonl
@@ -75,15 +85,16 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(a.threads)
     settings = parse_settings(a.settings)
-    device = resolve_device(settings["device"])
-    check_model_path(a.model)
+    device = resolve_device(settings["device"], key="sft.device")
+    check_model_path(a.model, key="initial model")
     rows = read_jsonl(a.mixture, required=("id", "lang", "question", "answer"))
     identity = run_identity("train-sft", a.model, [a.mixture], settings, a.prompt_set, a.seed)
     workdir = work_directory(a.workdir, identity)
     tokenizer = AutoTokenizer.from_pretrained(a.model)
     model = AutoModelForCausalLM.from_pretrained(a.model)
-    trainer = run_sft(model, tokenizer, sft_dataset(rows, a.prompt_set, tokenizer, settings["answer_marker"]),
-                      settings, workdir, a.seed, device)
+    dataset = sft_dataset(rows, a.prompt_set, tokenizer, settings["answer_marker"])
+    check_room_for_completions(dataset, tokenizer, settings["max_length"])
+    trainer = run_sft(model, tokenizer, dataset, settings, workdir, a.seed, device)
     finalize(trainer, tokenizer, Path(a.out), {
         "paradigm": "sft", "initial_model": a.model, "mixture": a.mixture, "seed": a.seed,
         "prompt_set": a.prompt_set, "settings": settings, "identity": identity,

@@ -1,5 +1,5 @@
-"""What GRPO and SFT runs share: device checks, resume identities, resumable work directories,
-and the atomic hand-over of a finished checkpoint.
+"""What GRPO and SFT runs share: device checks (:mod:`parallel_scaling.common.preflight`), resume
+identities, resumable work directories, and the atomic hand-over of a finished checkpoint.
 
 Why a separate work directory: Snakemake deletes a job's declared outputs before it reruns the
 job, so intermediate trainer checkpoints cannot live in the output. They live in
@@ -23,9 +23,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.common.preflight import PreflightError, check_model_path, resolve_device  # noqa: F401
 
-class TrainingSetupError(RuntimeError):
-    """A problem found before the long work starts (bad model path, GPU asked for on a CPU box)."""
+#: a problem found before the long work starts (bad model path, GPU asked for on a CPU box); the
+#: checks live in :mod:`parallel_scaling.common.preflight`, shared with prediction and translation
+TrainingSetupError = PreflightError
 
 
 def settings_hash(*parts: Any) -> str:
@@ -73,47 +75,6 @@ def work_directory(root: str | Path, identity: dict[str, Any]) -> Path:
 def is_main_process() -> bool:
     """Rank 0 of an ``accelerate launch`` (or the only process)."""
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def resolve_device(requested: str, use_vllm: bool = False) -> str:
-    """'cpu' or 'cuda'; asking for a GPU (or vLLM) where there is none fails here, not hours later."""
-    import torch
-
-    has_cuda = torch.cuda.is_available()
-    if requested not in {"auto", "cpu", "cuda"}:
-        raise TrainingSetupError(f"device: {requested!r} is not one of auto, cpu, cuda")
-    if requested == "cuda" and not has_cuda:
-        raise TrainingSetupError("device: 'cuda' was requested but torch sees no GPU on this machine "
-                                 "(set device: auto or cpu, or run on a GPU node)")
-    device = "cuda" if requested == "cuda" or (requested == "auto" and has_cuda) else "cpu"
-    if use_vllm:
-        if device != "cuda":
-            raise TrainingSetupError("use_vllm: true needs a GPU; this machine has none (set use_vllm: false)")
-        try:
-            import vllm  # noqa: F401
-        except ImportError as exc:
-            raise TrainingSetupError(f"use_vllm: true but vLLM cannot be imported ({exc}); install the "
-                                     "envs/train.yaml environment or set use_vllm: false") from None
-    return device
-
-
-def check_model_path(path: str) -> None:
-    """A local directory must hold a config.json; a hub id must already be in the local cache when
-    the hub is unreachable (HF_HUB_OFFLINE=1)."""
-    p = Path(path)
-    if p.exists():
-        if not (p / "config.json").exists():
-            raise TrainingSetupError(f"model path {path}: no config.json in this directory")
-        return
-    if path.startswith((".", "/")) or path.count("/") > 1:
-        raise TrainingSetupError(f"model path {path}: no such directory")
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        from huggingface_hub import try_to_load_from_cache
-
-        if not isinstance(try_to_load_from_cache(path, "config.json"), str):
-            raise TrainingSetupError(f"model {path!r} is not a local directory and is not in the Hugging "
-                                     "Face cache, and HF_HUB_OFFLINE=1: download it first "
-                                     "(huggingface-cli download) or give a local path")
 
 
 def last_checkpoint(workdir: Path) -> str | None:
