@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "workflow"))
 from parallel_scaling.plan import cost_plan  # noqa: E402
 
 CONFIGS = ["config.yaml", "configs/parallel_paper.yaml", "configs/interventional.yaml", "configs/observational.yaml"]
-# configs/gsm8k_import.yaml names a placeholder model directory and the shared data: planned in
+# configs/gsm8k_import.yaml reads the shared data beside the repository: planned in
 # test_study_substitutes.py, with both supplied
 
 

@@ -6,7 +6,7 @@ key is silently the last one. Here every config file is read with its line numbe
 validated against ``workflow/schemas/config.schema.json`` with the schema's defaults filled in (as
 ``snakemake.utils.validate(set_default=True)`` does), and every problem becomes one line:
 ``file:line: key.path: value -- what is allowed``. Then come the checks that the schema cannot
-express (:func:`parallel_scaling.study.check`) and, for a run on this machine, the ones that need
+express (:func:`parallel_scaling.plan.study.check`) and, for a run on this machine, the ones that need
 its hardware, once the jobs to run are known (:func:`gpu_job_errors`).
 
 Imported while the Snakefile is parsed: standard library, yaml and jsonschema only.

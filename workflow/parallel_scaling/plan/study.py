@@ -462,7 +462,7 @@ def _check_translation(config: dict[str, Any]) -> list[str]:
         error = _missing_file("translation.model.prompts_file", str(model["prompts_file"]))
         if error:
             return errors + [error]
-    from parallel_scaling.translate import TranslationError, load_prompts, prompt_templates
+    from parallel_scaling.data.translate import TranslationError, load_prompts, prompt_templates
 
     try:
         prompts = load_prompts(model.get("prompts_file"))
