@@ -152,8 +152,12 @@ run_step() {
         # the failed rule as Snakemake reports it, and the end of that job's own log
         local job_log
         job_log="$(grep -m1 -A12 '^Error in rule' "$log" | sed -n 's/^ *log: \([^ ,]*\).*/\1/p' | head -n 1)"
-        DETAIL[$step]="$(cat "$log.verify" 2>/dev/null; grep -m1 -A6 '^Error in rule' "$log"
-                         [ -n "$job_log" ] && [ -f "$WORKDIR/$job_log" ] && tail -n 15 "$WORKDIR/$job_log")"
+        if grep -q '^Error in rule' "$log"; then
+            DETAIL[$step]="$(cat "$log.verify" 2>/dev/null; grep -m1 -A6 '^Error in rule' "$log"
+                             [ -n "$job_log" ] && [ -f "$WORKDIR/$job_log" ] && tail -n 15 "$WORKDIR/$job_log")"
+        else  # refused before any job (a config check): the end of Snakemake's own output
+            DETAIL[$step]="$(cat "$log.verify" 2>/dev/null; tail -n 8 "$log")"
+        fi
         FAILED=1
     fi
 }

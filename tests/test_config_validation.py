@@ -253,12 +253,10 @@ def test_gpu_and_decoding_settings_that_cannot_work(mutate, expected):
 @pytest.mark.parametrize("key, value", [(("grpo", "vllm_mode"), "server"), (("prediction", "temperature"), 2.5),
                                         (("grpo", "temperature"), 3.0)])
 def test_schema_rejects_what_vllm_cannot_do(key, value):
-    from snakemake.exceptions import WorkflowError
-
     config = copy.deepcopy(BASE)
     config.setdefault(key[0], {})[key[1]] = value
-    with pytest.raises(WorkflowError):
-        _checked(config)
+    errors = _checked(config)
+    assert any(".".join(key) in e for e in errors), errors
 
 
 def test_gpus_per_job_follow_the_engines():

@@ -158,7 +158,7 @@ def test_trl_grpo_and_sft_tokenize_one_bos(llama, tmp_path):
     from parallel_scaling.train.shared import trainer_common_args
 
     path, tok = llama
-    cfg = {"languages": {"english": "en", "parallel_order": ["de"], "K": 1, "evaluate": ["en", "de", "fr", "zh"]},
+    cfg = {"languages": {"parallel_order": ["de"], "K": 1, "evaluate": ["en", "de", "fr", "zh"]},
            "models": {"tiny": {"source": "tiny"}}}
     validate(cfg, str(Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.json"), set_default=True)
     rows = [{"id": str(i), "lang": lang, "question": q, "answer": "7", "solution": "3 + 4 = 7"}

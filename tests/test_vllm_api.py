@@ -205,16 +205,11 @@ def test_grpo_config_vllm_fields_exist_in_trl():
 
 def config_errors(prediction: dict) -> list[str]:
     """Schema + semantic checks of a config with this prediction section (as the workflow runs them)."""
-    from jsonschema import ValidationError
-    from snakemake.utils import validate
+    from parallel_scaling.plan.check_config import schema_errors
 
-    cfg = {"languages": {"english": "en", "parallel_order": ["de"], "K": 1, "evaluate": ["en", "de", "fr", "zh"]},
+    cfg = {"languages": {"parallel_order": ["de"], "K": 1, "evaluate": ["en", "de", "fr", "zh"]},
            "models": {"tiny": {"source": "tiny"}}, "prediction": dict(prediction)}
-    try:
-        validate(cfg, str(SCHEMA), set_default=True)
-    except (ValidationError, Exception) as exc:  # snakemake wraps the jsonschema error
-        return [str(exc).splitlines()[0]]
-    return study.sampling_problems(cfg)
+    return schema_errors(cfg) or study.sampling_problems(cfg)
 
 
 @pytest.mark.parametrize("temperature,n,top_p,top_k,rep", list(itertools.product(

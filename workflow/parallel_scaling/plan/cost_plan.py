@@ -122,7 +122,7 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
                     if config["benchmarks"][b].get("kind") != "synthetic"]
     mixtures_used = {r.mixture for r in trained}
     test_langs = test_split_languages(config)
-    en = config["languages"]["english"]
+    en = study.ENGLISH
     return {
         "source": 1 + (1 if test_langs else 0),
         "copy_english": int(en in study.translated_languages(config)) + int(en in test_langs),
