@@ -71,9 +71,43 @@ def test_schema_fills_every_grpo_default():
     config = copy.deepcopy(BASE)
     config["grpo"] = {}
     assert configcheck.schema_errors(config) == []
-    from parallel_scaling.train.grpo import GRPO_KEYS
+    from parallel_scaling.common.schema import trainer_keys
 
-    assert set(GRPO_KEYS) <= set(config["grpo"])
+    assert set(trainer_keys("grpo")) <= set(config["grpo"])
+
+
+@pytest.mark.parametrize("path, config_class", [(("grpo",), "GRPOConfig"), (("sft",), "SFTConfig"),
+                                                (("$defs", "sft_run"), "SFTConfig")])
+def test_every_trainer_setting_of_the_schema_is_a_field_of_trls_config(path, config_class):
+    """Trainer settings flow from the schema into TRL's config with no key list kept by hand: every key
+    the schema does not mark as the pipeline's own ("x-pipeline") must be a field of TRL's config
+    class, so a field TRL renames or drops fails here, not on the cluster."""
+    import dataclasses
+
+    import trl
+
+    from parallel_scaling.common import schema
+
+    fields = {f.name for f in dataclasses.fields(getattr(trl, config_class))}
+    keys = schema.trainer_keys(*path)
+    assert keys and set(keys) <= fields, sorted(set(keys) - fields)
+    pipeline = [k for k in schema.node(*path).get("properties", {}) if k not in keys]
+    assert not set(pipeline) & fields, pipeline  # ours, not TRL's
+
+
+def test_defaults_live_in_the_schema_only():
+    """Modules that run outside Snakemake take their defaults from the schema, not from a copy."""
+    from parallel_scaling.common import schema
+    from parallel_scaling.data import mixture, qc, source, translate
+
+    for module, section in ((qc, "qc"), (source, "source"), (mixture, "mixtures"), (translate, "translation")):
+        assert module.DEFAULTS == schema.defaults(section)
+    filled = copy.deepcopy(BASE)
+    for section in ("qc", "mixtures", "translation"):
+        filled.pop(section, None)
+    assert configcheck.schema_errors(filled) == []
+    for section in ("qc", "mixtures", "translation"):
+        assert filled[section] == schema.defaults(section), section
 
 
 def test_defaults_are_filled_as_snakemake_validate_fills_them():

@@ -155,7 +155,8 @@ def test_trl_grpo_and_sft_tokenize_one_bos(llama, tmp_path):
     from parallel_scaling.train.grpo import grpo_config_kwargs, grpo_dataset
     from parallel_scaling.train.rewards import active_rewards
     from parallel_scaling.train.sft import sft_dataset, sft_trainer
-    from parallel_scaling.train.shared import trainer_common_args
+    from parallel_scaling.common.schema import trainer_keys
+    from parallel_scaling.train.shared import trl_args
 
     path, tok = llama
     cfg = {"languages": {"parallel_order": ["de"], "K": 1, "evaluate": ["en", "de", "fr", "zh"]},
@@ -166,7 +167,7 @@ def test_trl_grpo_and_sft_tokenize_one_bos(llama, tmp_path):
     g = {**cfg["grpo"], "per_device_train_batch_size": 4, "num_generations": 2, "max_completion_length": 4}
     funcs, weights = active_rewards(g["reward_weights"])
     dataset = grpo_dataset(rows, "boxed_native", tok)
-    args = GRPOConfig(**grpo_config_kwargs(g, trainer_common_args(g, "cpu", tmp_path / "g", 0), weights, "float32", []))
+    args = GRPOConfig(**grpo_config_kwargs(g, trl_args(g, trainer_keys("grpo"), "cpu", tmp_path / "g", 0), weights, "float32", []))
     trainer = GRPOTrainer(model=str(path), reward_funcs=funcs, args=args, train_dataset=dataset, processing_class=tok)
     prompt_ids, _, _ = trainer._tokenize_prompts(list(dataset["prompt"]))
     assert [bos_count(ids, tok) for ids in prompt_ids] == [1, 1]

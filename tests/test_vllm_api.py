@@ -31,7 +31,9 @@ from parallel_scaling.common import decoding
 from parallel_scaling.evaluate import predict
 from parallel_scaling.plan import study
 from parallel_scaling.data import translate
-from parallel_scaling.train.grpo import GRPO_KEYS, grpo_config_kwargs
+from parallel_scaling.common.schema import trainer_keys
+from parallel_scaling.train.grpo import grpo_config_kwargs
+from parallel_scaling.train.shared import trl_args
 
 ROOT = Path(__file__).resolve().parents[1]
 API = json.loads((ROOT / "tests/fixtures/vllm_api.json").read_text())
@@ -188,10 +190,11 @@ def test_grpo_config_vllm_fields_exist_in_trl():
     from parallel_scaling.plan.cost_plan import load_config
 
     s = load_config([ROOT / "configs/parallel_paper.yaml"])["grpo"]
-    kwargs = grpo_config_kwargs(s, {"output_dir": "x"}, [1.0], "bfloat16", prompt_lengths=[80, 312, 95])
+    kwargs = grpo_config_kwargs(s, trl_args(s, trainer_keys("grpo"), "cuda", Path("x"), 0), [1.0], "bfloat16",
+                                prompt_lengths=[80, 312, 95])
     fields = {f.name for f in dataclasses.fields(GRPOConfig)}
     assert set(kwargs) <= fields, set(kwargs) - fields
-    assert set(GRPO_KEYS) <= set(kwargs)
+    assert set(trainer_keys("grpo")) <= set(kwargs)
     assert kwargs["vllm_mode"] == "colocate" == config["vllm_mode"]
     assert kwargs["vllm_max_model_length"] == 312 + s["max_completion_length"]
     assert grpo_config_kwargs({**s, "vllm_max_model_length": 4096}, {}, [1.0], "bfloat16", [80])[

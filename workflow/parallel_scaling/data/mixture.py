@@ -32,14 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.common.jsonl import DataError, read_jsonl, write_json, write_jsonl
+from parallel_scaling.common import schema
 from parallel_scaling.data.source import stable_fraction
 
 BUDGETS = ("additive", "fixed")
 POLICIES = ("drop_everywhere", "keep_available")
 ROW_FIELDS = ("id", "lang", "question", "answer", "solution")
 
-#: defaults of the config's ``mixtures`` section (mirrors workflow/schemas/config.schema.json)
-DEFAULTS: dict[str, Any] = {"budget": "additive", "items": 1000, "policy": "drop_everywhere", "seed": 0}
+#: defaults of the config's ``mixtures`` section, from the schema (their one home)
+DEFAULTS: dict[str, Any] = schema.defaults("mixtures")
 
 
 class MixtureError(DataError):

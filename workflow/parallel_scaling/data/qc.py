@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.common.jsonl import DataError, read_jsonl, write_jsonl
+from parallel_scaling.common import schema
 from parallel_scaling.common.numbers import extract_numbers
 from parallel_scaling.common.jsonl import parse_settings
 
@@ -41,17 +42,8 @@ REPORT_COLUMNS = ("id", "lang", "status", "reason", "reasons", "detail")
 #: languages written without spaces in compact scripts: about a third of the English character count
 CJK_LANGUAGES = ("zh", "ja", "ko", "yue", "wuu")
 
-#: defaults of the config's ``qc`` section (mirrors workflow/schemas/config.schema.json)
-DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "empty": {"enabled": True, "min_chars": 1},
-    "untranslated": {"enabled": True},
-    "language": {"enabled": True, "candidates": ["en", "de", "es", "fr", "ja", "ru", "sw", "zh", "th", "bn", "te"],
-                 "min_confidence": 0.5},
-    "numbers": {"enabled": True, "spelled_out_max": 12, "max_missing_fraction": 0.0},
-    "length_ratio": {"enabled": True, "default": [0.5, 2.5], "cjk": [0.15, 1.2],
-                     "cjk_languages": list(CJK_LANGUAGES), "per_language": {}},
-}
+#: defaults of the config's ``qc`` section, from the schema (their one home)
+DEFAULTS: dict[str, Any] = schema.defaults("qc")
 
 
 class QCError(DataError):

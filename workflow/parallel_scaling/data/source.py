@@ -27,31 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.common.jsonl import DataError, parse_settings, read_jsonl_lines, write_jsonl
+from parallel_scaling.common import schema
 from parallel_scaling.common.numbers import normalize_answer
 
 SPLITS = ("train", "test")
 
-#: defaults of the config's ``source`` section (mirrors workflow/schemas/config.schema.json)
-DEFAULTS: dict[str, Any] = {
-    "kind": "synthetic",
-    "train": None,
-    "test": None,
-    "format": "auto",
-    "columns": None,
-    "question_field": "question",
-    "answer_field": "answer",
-    "id_field": None,
-    "solution_field": None,
-    "id_prefix": "item-{split}",
-    "limit": None,
-    "test_fraction": 0.1,
-    "split_seed": 0,
-    "hf_name": None,
-    "hf_config": None,
-    "hf_revision": None,
-    "hf_data_files": None,
-    "hf_splits": {"train": "train", "test": "test"},
-}
+#: defaults of the config's ``source`` section, from the schema (their one home)
+DEFAULTS: dict[str, Any] = schema.defaults("source")
 
 
 class SourceError(DataError):

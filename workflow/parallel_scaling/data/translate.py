@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from parallel_scaling.common.decoding import strip_bos
 from parallel_scaling.common.jsonl import DataError, read_jsonl, write_json, write_jsonl
+from parallel_scaling.common import schema
 from parallel_scaling.common.jsonl import parse_settings
 from parallel_scaling.common.paths import RESOURCE_DIR
 
@@ -39,38 +40,8 @@ DEFAULT_PROMPTS_FILE = RESOURCE_DIR / "translation_prompts.yaml"
 #: what each translatable field is called in the prompt's ``{kind}``
 FIELD_KINDS = {"question": "math word problem", "solution": "worked solution of a math word problem"}
 
-#: defaults of the config's ``translation`` section (mirrors workflow/schemas/config.schema.json)
-DEFAULTS: dict[str, Any] = {
-    "backend": "template",
-    "fields": ["question"],
-    "import": {
-        "path": None,
-        "id_field": "id",
-        "id_template": "{}",
-        "question_field": "question",
-        "solution_field": None,
-    },
-    "model": {
-        "path": None,
-        "prompts_file": None,
-        "batch_size": 8,
-        "max_new_tokens": 512,
-        "temperature": 0.0,
-        "top_p": 1.0,
-        "top_k": 0,
-        "repetition_penalty": 1.0,
-        "seed": 0,
-        "dtype": "auto",
-        "device": "auto",
-        "strip_thinking": True,
-        "chat_template_kwargs": {},
-    },
-    "vllm": {
-        "tensor_parallel_size": 1,
-        "gpu_memory_utilization": 0.9,
-        "max_model_len": None,
-    },
-}
+#: defaults of the config's ``translation`` section, from the schema (their one home)
+DEFAULTS: dict[str, Any] = schema.defaults("translation")
 
 
 class TranslationError(DataError):

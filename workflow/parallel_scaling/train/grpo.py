@@ -1,7 +1,9 @@
 """GRPO post-training through TRL's ``GRPOTrainer``: one run per (initial model, mixture, seed).
 
-Every ``GRPOConfig`` field that shapes the result is taken from the config (see
-``GRPO_KEYS``); none is left to TRL's defaults, which have drifted between versions. The
+Every ``GRPOConfig`` field that shapes the result is taken from the config: every key of the
+``grpo`` section that the schema does not mark as the pipeline's own goes to ``GRPOConfig``
+(:func:`parallel_scaling.common.schema.trainer_keys`); none is left to TRL's defaults, which have
+drifted between versions. The
 resolved ``GRPOConfig`` is saved with the checkpoint (``training_settings.json``). Generation
 inside GRPO uses vLLM (colocate mode) on GPUs when ``use_vllm`` is set, plain transformers
 otherwise. Intermediate checkpoints live in a work directory keyed by the settings hash, so a
@@ -14,20 +16,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.common import schema
 from parallel_scaling.common.jsonl import parse_settings, read_jsonl
 
 log = logging.getLogger(__name__)
-
-#: config keys passed to GRPOConfig unchanged (the config schema gives each a default)
-GRPO_KEYS = (
-    "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm", "optim",
-    "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
-    "num_generations", "max_completion_length", "temperature", "top_p", "top_k", "repetition_penalty",
-    "beta", "epsilon", "num_iterations", "loss_type", "scale_rewards", "mask_truncated_completions",
-    "steps_per_generation", "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "shuffle_dataset",
-    "disable_dropout",
-)
-
 
 def grpo_dataset(rows: list[dict[str, Any]], prompt_set: str, tokenizer: Any) -> Any:
     """Rows as text prompts (the same prompt builder as prediction) with the reward columns."""
@@ -56,11 +48,12 @@ def vllm_context_length(settings: dict[str, Any], prompt_lengths: list[int]) -> 
 
 def grpo_config_kwargs(s: dict[str, Any], common: dict[str, Any], weights: list[float], dtype: str,
                        prompt_lengths: list[int]) -> dict[str, Any]:
-    """Every ``GRPOConfig`` argument of a run (tests check them against TRL's GRPOConfig fields)."""
-    kwargs = {k: s[k] for k in GRPO_KEYS}
-    kwargs.update(common, reward_weights=weights, log_completions=False, model_init_kwargs={"dtype": dtype},
-                  vllm_max_model_length=vllm_context_length(s, prompt_lengths), vllm_tensor_parallel_size=1)
-    return kwargs
+    """Every ``GRPOConfig`` argument of a run: ``common`` (:func:`~parallel_scaling.train.shared.trl_args`
+    of the ``grpo`` section) with the values the run derives: reward weights in the order of the
+    reward functions, the model's dtype, the colocated vLLM's context (tests check every argument
+    against TRL's GRPOConfig fields)."""
+    return {**common, "reward_weights": weights, "log_completions": False, "model_init_kwargs": {"dtype": dtype},
+            "vllm_max_model_length": vllm_context_length(s, prompt_lengths), "vllm_tensor_parallel_size": 1}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from parallel_scaling.train.rewards import active_rewards
     from parallel_scaling.train.shared import (
-        check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trainer_common_args,
+        check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trl_args,
         work_directory,
     )
 
@@ -98,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lengths = [len(ids) for ids in encode_prompts(tokenizer, dataset["prompt"])] if s["use_vllm"] else []
     cfg = GRPOConfig(**grpo_config_kwargs(
-        s, trainer_common_args(s, device, workdir, a.seed), weights,
+        s, trl_args(s, schema.trainer_keys("grpo"), device, workdir, a.seed), weights,
         "bfloat16" if s.get("bf16") and device == "cuda" else "float32", lengths))
     if cfg.vllm_max_model_length:
         print(f"vLLM context: {cfg.vllm_max_model_length} tokens (longest prompt + max_completion_length "

@@ -11,28 +11,23 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.common import schema
 from parallel_scaling.common.jsonl import parse_settings
 from parallel_scaling.train.shared import (
-    check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trainer_common_args,
+    check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trl_args,
     work_directory,
 )
 
 log = logging.getLogger(__name__)
-
-#: SFT settings passed through to ``SFTConfig`` unchanged (all set by the config schema).
-SFT_KEYS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm",
-            "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
-            "max_length", "optim")
-
 
 def sft_trainer(model: Any, tokenizer: Any, dataset: Any, settings: dict[str, Any], workdir: Path,
                 seed: int, device: str) -> Any:
     """TRL's SFTTrainer with every setting explicit (it tokenizes the dataset when built)."""
     from trl import SFTConfig, SFTTrainer
 
+    # the sft section's keys for TRL (a build stage's pretrain/warmup settings are a subset of them)
     args = SFTConfig(
-        **{k: settings[k] for k in SFT_KEYS},
-        **trainer_common_args(settings, device, workdir, seed),
+        **trl_args(settings, schema.trainer_keys("sft"), device, workdir, seed),
         packing=False, completion_only_loss=None, dataset_num_proc=None,
     )
     return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)

@@ -139,16 +139,17 @@ def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any]
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def trainer_common_args(settings: dict[str, Any], device: str, workdir: Path, seed: int) -> dict[str, Any]:
-    """TrainingArguments every run sets the same way (none left to the library's defaults)."""
-    return dict(
-        output_dir=str(workdir), seed=seed, data_seed=seed, use_cpu=device == "cpu",
-        bf16=bool(settings.get("bf16", False)) and device == "cuda", report_to="none",
-        save_strategy="steps", save_steps=settings["save_steps"], save_total_limit=2,
-        logging_steps=settings["logging_steps"], disable_tqdm=True,
-        gradient_checkpointing=bool(settings.get("gradient_checkpointing", False)),
-        dataloader_num_workers=0,
-    )
+def trl_args(settings: dict[str, Any], keys: tuple[str, ...] | list[str], device: str, workdir: Path,
+             seed: int) -> dict[str, Any]:
+    """Arguments of TRL's config class for one run: the section's settings that go to TRL (``keys``,
+    from the schema: :func:`parallel_scaling.common.schema.trainer_keys`), and what every run sets
+    the same way (none left to the library's defaults). bf16 applies on a GPU only."""
+    args = {k: settings[k] for k in keys if k in settings}
+    if "bf16" in args:
+        args["bf16"] = bool(args["bf16"]) and device == "cuda"
+    args.update(output_dir=str(workdir), seed=seed, data_seed=seed, use_cpu=device == "cpu", report_to="none",
+                save_strategy="steps", save_total_limit=2, disable_tqdm=True, dataloader_num_workers=0)
+    return args
 
 
 def train_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
