@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 from parallel_scaling import cli  # noqa: E402
-from parallel_scaling.plan import cost_plan, study  # noqa: E402
+from parallel_scaling.plan import cost_plan, memory, study  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +163,9 @@ def test_preflight_reads_a_local_models_shape(tmp_path, throughput):
     (tmp_path / "config.json").write_text(json.dumps({
         "num_hidden_layers": 40, "num_attention_heads": 40, "num_key_value_heads": 8, "hidden_size": 5120,
         "max_position_embeddings": 40960}))
-    arch = cost_plan.model_architecture(str(tmp_path), 14.0, throughput)
+    arch = memory.model_architecture(str(tmp_path), 14.0, throughput)
     assert (arch["layers"], arch["kv_heads"], arch["head_dim"], arch["context"]) == (40, 8, 128, 40960)
-    assert cost_plan.kv_bytes_per_token(arch) == 2 * 40 * 8 * 128 * 2
-    unknown = cost_plan.model_architecture("org/unknown-7b", 7.0, throughput)
+    assert memory.kv_bytes_per_token(arch) == 2 * 40 * 8 * 128 * 2
+    unknown = memory.model_architecture("org/unknown-7b", 7.0, throughput)
     assert unknown["source"].startswith("assumed")
-    assert cost_plan.preflight({}, throughput, "cpu")["checks"] == []
+    assert memory.preflight({}, throughput, "cpu")["checks"] == []

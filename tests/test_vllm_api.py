@@ -29,7 +29,7 @@ import yaml
 
 from parallel_scaling.common import decoding
 from parallel_scaling.evaluate import predict
-from parallel_scaling.plan import study
+from parallel_scaling.plan import checks, study
 from parallel_scaling.data import translate
 from parallel_scaling.common.schema import trainer_keys
 from parallel_scaling.train.grpo import grpo_config_kwargs
@@ -212,7 +212,7 @@ def config_errors(prediction: dict) -> list[str]:
 
     cfg = {"languages": {"parallel_order": ["de"], "K": 1, "evaluate": ["en", "de", "fr", "zh"]},
            "models": {"tiny": {"source": "tiny"}}, "prediction": dict(prediction)}
-    return schema_errors(cfg) or study.sampling_problems(cfg)
+    return schema_errors(cfg) or checks.sampling_problems(cfg)
 
 
 @pytest.mark.parametrize("temperature,n,top_p,top_k,rep", list(itertools.product(

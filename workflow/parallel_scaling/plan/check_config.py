@@ -6,7 +6,7 @@ key is silently the last one. Here every config file is read with its line numbe
 validated against ``workflow/schemas/config.schema.json`` with the schema's defaults filled in (as
 ``snakemake.utils.validate(set_default=True)`` does), and every problem becomes one line:
 ``file:line: key.path: value -- what is allowed``. Then come the checks that the schema cannot
-express (:func:`parallel_scaling.plan.study.check`) and, for a run on this machine, the ones that need
+express (:func:`parallel_scaling.plan.checks.check`) and, for a run on this machine, the ones that need
 its hardware, once the jobs to run are known (:func:`gpu_job_errors`).
 
 Imported while the Snakefile is parsed: standard library, yaml and jsonschema only.
@@ -380,11 +380,11 @@ def check_config(config: dict[str, Any], origins: Origins | None = None,
     errors = schema_errors(config, schema_path, origins)
     if errors:
         return errors
-    from parallel_scaling.plan import study
+    from parallel_scaling.plan import checks, study
     from parallel_scaling.common.prompts import missing_languages
     from parallel_scaling.data.synth import LANGUAGES
 
-    errors = study.check(config, LANGUAGES, missing_languages)
+    errors = checks.check(config, LANGUAGES, missing_languages)
     origins = origins or Origins()
     # "key.path: ..." -> "file:line: key.path: ..." where a file set that key
     return [origins.where(e.split(":", 1)[0].split(".")) + e if ":" in e else e for e in errors]
