@@ -15,7 +15,8 @@ kept        every rule it runs; its paradigms, never-trained and evaluated langu
 swapped     models of one role collapse into one, pointing at a tiny random Qwen2 built once per
             test session (with a chat template); hub datasets become small generated JSON Lines
             files with the same fields; vLLM becomes transformers (``use_vllm``, engines, devices
-            -> CPU, no accelerate/DeepSpeed); sizes: a few items, one optimizer step, a few tokens;
+            -> CPU, no accelerate/DeepSpeed, one process per training job: the ``gpus`` section
+            goes; multi-process launch is tested in test_multiprocess.py); sizes: a few items, one optimizer step, a few tokens;
             one seed (a second seed only repeats the same jobs; the law on seed means is tested in
             test_analysis.py / test_scaling_law.py); QC is off for LLM-translated and imported data
             (a random model's translations would all be dropped: QC itself is tested in test_qc.py)
@@ -182,7 +183,8 @@ def substitute(config: dict[str, Any], data: Path, model_dir: Path) -> dict[str,
 
     c["mixtures"] = {**(c.get("mixtures") or {}), "items": 8}
 
-    # training: every setting that runs on a CPU, one optimizer step, tiny batches
+    # training: every setting that runs on a CPU, one optimizer step, tiny batches, one process
+    c.pop("gpus", None)
     g = c.setdefault("grpo", {})
     g.update(device="auto", use_vllm=False, accelerate_config=None, max_steps=1, max_completion_length=8,
              num_generations=4, per_device_train_batch_size=4, save_steps=100, logging_steps=1)

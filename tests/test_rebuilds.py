@@ -291,7 +291,7 @@ def test_one_grpo_setting_retrains_grpo_only(study):
 def test_scoring_code_edit_rescores_without_generating(study):
     before = study.prediction_hashes()
     scored = sha(study.wd / R / "scored/tiny/init/init/s0/scored.jsonl")
-    scoring = study.wd / "workflow/parallel_scaling/scoring.py"
+    scoring = study.wd / "workflow/parallel_scaling/evaluate/score.py"
     original = scoring.read_text()
     assert "scored.append({**row, **result})" in original
     scoring.write_text(original.replace("scored.append({**row, **result})",
