@@ -101,7 +101,8 @@ def gpu_resource_overrides():
     for name, res in overrides.items():
         if name in study.GPU_RULES and "gpu" in res:
             want = study.gpus(config, name)
-            given = getattr(res["gpu"], "value", res["gpu"])  # a snakemake Resource or a plain value
+            # a snakemake Resource or a plain value
+            given = getattr(res["gpu"], "value", res["gpu"])
             if str(given) != str(want):
                 problems.append(
                     f"set-resources {name}: gpu={given} (profile or command line) would replace "
