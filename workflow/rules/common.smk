@@ -197,6 +197,11 @@ def local_hardware_errors():
 GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predict")
 
 
+def mixture_priority(wildcards):
+    """Scheduling priority of a training job: its mixture's number of languages."""
+    return len(study.mixture(config, wildcards.mixture).langs)
+
+
 def mixture_inputs(wildcards):
     mix = study.mixture(config, wildcards.mixture)
     return {

@@ -47,6 +47,9 @@ rule train_grpo:
         prov=f"{LOGS}/train_grpo/{{model}}/{{mixture}}/s{{seed}}.prov.json",
     benchmark:
         f"{BENCHMARKS}/train_grpo/{{model}}/{{mixture}}/s{{seed}}.tsv"
+    # the longest runs (most languages, so most steps under the additive budget) start first, so
+    # that the shorter ones fill the cores at the end instead of one long run alone
+    priority: lambda wc: mixture_priority(wc)
     conda:
         "../../envs/train.yaml"
     threads: 1
@@ -84,6 +87,9 @@ rule train_sft:
         prov=f"{LOGS}/train_sft/{{model}}/{{mixture}}/s{{seed}}.prov.json",
     benchmark:
         f"{BENCHMARKS}/train_sft/{{model}}/{{mixture}}/s{{seed}}.tsv"
+    # the longest runs (most languages, so most steps under the additive budget) start first, so
+    # that the shorter ones fill the cores at the end instead of one long run alone
+    priority: lambda wc: mixture_priority(wc)
     conda:
         "../../envs/train.yaml"
     threads: 1
