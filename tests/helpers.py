@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -47,6 +49,52 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True)
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
                              f"{proc.stderr[-6000:]}")
     return proc
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc). torch.distributed.run starts each rank in a session
+    of its own, so killing the process group of snakemake would leave the ranks running."""
+    children: dict[int, list[int]] = {}
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                ppid = int(open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(stat))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def kill_after_first_save(wd: Path, target: str, work: str, configfile: str, cores: int = 1) -> int:
+    """Start snakemake for the training job ``target`` and SIGKILL it with every process it started
+    (snakemake, the launcher, every rank), as a pre-empted SLURM job ends, once a step is saved in
+    the job's work directory ``work``; the target must not exist then. Returns the saved step."""
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), target, "--configfile", configfile]
+    proc = subprocess.Popen(cmd, cwd=wd, env=offline_env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    saved = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        states = list((wd / work).glob("*/checkpoint-*/trainer_state.json"))
+        if states:
+            saved = max(int(p.parent.name.split("-")[1]) for p in states)
+            for pid in [proc.pid, *descendants(proc.pid)]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert saved is not None, "the training job finished or failed before saving a checkpoint"
+    assert not (wd / target).exists(), "killed before the checkpoint was handed over"
+    snakemake(wd, "--unlock", "--configfile", configfile)
+    return saved
 
 
 def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:

@@ -48,9 +48,10 @@ CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['cont
 ANSWERS = {"number": "12", "latex": "\\frac{1}{2}", "choice": "B"}
 
 
-def build_tiny_hf_model(root: Path) -> Path:
-    """A random Qwen2 causal LM (two layers, width 32) with a byte-level BPE tokenizer and a chat
-    template, saved as a Hugging Face model directory: the stand-in for every hub model."""
+def build_tiny_hf_model(root: Path, corpus: list[str] | None = None) -> Path:
+    """A random Qwen2 causal LM (two layers, width 32) with a byte-level BPE tokenizer (trained on
+    ``corpus``, else on a few math lines) and a chat template, saved as a Hugging Face model
+    directory: the stand-in for every hub model."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
@@ -61,8 +62,8 @@ def build_tiny_hf_model(root: Path) -> Path:
     trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<unk>", "<pad>", "<eos>", "<|im_start|>",
                                                                   "<|im_end|>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    corpus = ["Tom has 3 apples and buys 4 more. How many apples? \\boxed{7} #### 7",
-              "Translate the following math word problem into German: 12 + 5 = 17"] * 20
+    corpus = corpus or ["Tom has 3 apples and buys 4 more. How many apples? \\boxed{7} #### 7",
+                        "Translate the following math word problem into German: 12 + 5 = 17"] * 20
     tok.train_from_iterator(corpus, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>")
     fast.chat_template = CHAT_TEMPLATE

@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from helpers import REPO, copy_workflow, load_yaml, offline_env, snakemake, write_config
+from helpers import REPO, copy_workflow, kill_after_first_save, load_yaml, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -42,51 +37,6 @@ def two_process_config() -> dict:
     return config
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (from /proc). torch.distributed.run starts each rank in a session
-    of its own, so killing the process group of snakemake would leave the ranks running."""
-    children: dict[int, list[int]] = {}
-    for stat in os.listdir("/proc"):
-        if stat.isdigit():
-            try:
-                ppid = int(open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(stat))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def kill_after_first_save(wd, configfile: str) -> int:
-    """Start the GRPO job and SIGKILL it with every process it started (snakemake, accelerate, both
-    ranks), as a pre-empted SLURM job ends, once a step is saved; returns that step."""
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", GRPO, "--configfile", configfile]
-    proc = subprocess.Popen(cmd, cwd=wd, env=offline_env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    saved = None
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        states = list((wd / WORK).glob("*/checkpoint-*/trainer_state.json"))
-        if states:
-            saved = max(int(p.parent.name.split("-")[1]) for p in states)
-            for pid in [proc.pid, *descendants(proc.pid)]:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            break
-        time.sleep(0.05)
-    proc.wait(timeout=60)
-    assert saved is not None, "the GRPO job finished or failed before saving a checkpoint"
-    assert not (wd / GRPO).exists()
-    snakemake(wd, "--unlock", "--configfile", configfile)
-    return saved
-
-
 def test_two_cpu_processes_train_grpo_and_sft_through_the_rules(tmp_path):
     wd = copy_workflow(tmp_path / "wf")
     write_config(wd / "mp.yaml", two_process_config())
@@ -95,7 +45,7 @@ def test_two_cpu_processes_train_grpo_and_sft_through_the_rules(tmp_path):
     assert plan.count("-m accelerate.commands.launch --config_file envs/accelerate/multi_cpu.yaml "
                       "--num_processes 2 -m parallel_scaling") == 2
 
-    saved = kill_after_first_save(wd, "mp.yaml")
+    saved = kill_after_first_save(wd, GRPO, WORK, "mp.yaml", cores=2)
     snakemake(wd, GRPO, SFT, "--configfile", "mp.yaml", timeout=1200)
 
     grpo = json.loads((wd / GRPO / "training_settings.json").read_text())

@@ -5,42 +5,16 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from helpers import REPO, copy_workflow, load_yaml, offline_env, snakemake, write_config
+from helpers import REPO, copy_workflow, kill_after_first_save, load_yaml, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
 CKPT = "results/smoke/checkpoints/tiny/grpo/k0/s0"
 WORK = "work/smoke/train_grpo/tiny/k0/s0"
 LOG = "logs/smoke/train_grpo/tiny/k0/s0.log"
-
-
-def kill_after_first_save(wd, configfile: str) -> int:
-    """Start the GRPO job, SIGKILL its process group once a step is saved; the step saved."""
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", CKPT, "--configfile", configfile]
-    proc = subprocess.Popen(cmd, cwd=wd, env=offline_env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    saved = None
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        states = list((wd / WORK).glob("*/checkpoint-*/trainer_state.json"))
-        if states:
-            saved = max(int(p.parent.name.split("-")[1]) for p in states)
-            os.killpg(proc.pid, signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    proc.wait(timeout=60)
-    assert saved is not None, "the GRPO job finished or failed before saving a checkpoint"
-    assert not (wd / CKPT).exists(), "killed before the checkpoint was handed over"
-    snakemake(wd, "--unlock", "--configfile", configfile)
-    return saved
 
 
 def test_killed_grpo_job_resumes_only_the_same_computation(tmp_path):
@@ -54,7 +28,7 @@ def test_killed_grpo_job_resumes_only_the_same_computation(tmp_path):
     snakemake(wd, "results/smoke/models/tiny/init", "results/smoke/data/mixtures/k0.jsonl", "--configfile", "resume.yaml")
 
     # killed, then rerun with another learning rate: starts afresh, the dead state is removed
-    kill_after_first_save(wd, "resume.yaml")
+    kill_after_first_save(wd, CKPT, WORK, "resume.yaml")
     (stale,) = list((wd / WORK).iterdir())
     changed = copy.deepcopy(config)
     changed["grpo"]["learning_rate"] = 0.0002
@@ -67,7 +41,7 @@ def test_killed_grpo_job_resumes_only_the_same_computation(tmp_path):
     assert not any((wd / WORK).iterdir()), "a finished run leaves nothing to resume from"
 
     # killed, then rerun with the same inputs: resumes from the step it saved
-    saved = kill_after_first_save(wd, "resume.yaml")
+    saved = kill_after_first_save(wd, CKPT, WORK, "resume.yaml")
     snakemake(wd, CKPT, "--configfile", "resume.yaml")
     record = json.loads((wd / CKPT / "training_settings.json").read_text())
     resumed = int(record["resumed_from"].rsplit("-", 1)[1])

@@ -10,6 +10,7 @@ import pytest
 from parallel_scaling.data import source as sources
 from parallel_scaling.data import translate
 from parallel_scaling.common.jsonl import read_jsonl
+from study_substitutes import build_tiny_hf_model
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MGSM8K = DATA / "mgsm8kinstruct_questions"
@@ -106,37 +107,10 @@ def test_import_real_mgsm8kinstruct(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # LLM backends with a tiny random model built here (quality irrelevant: the real path must run)
 
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    root = tmp_path_factory.mktemp("tiny-model")
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<unk>", "<pad>", "<eos>", "<|im_start|>",
-                                                                  "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     corpus = [r["question"] for r in SOURCE_ROWS] * 20 + ["Translate the following math word problem into German."]
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>")
-    fast.chat_template = CHAT_TEMPLATE
-    fast.save_pretrained(root)
-    config = Qwen2Config(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
-                         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, tie_word_embeddings=True)
-    Qwen2ForCausalLM(config).save_pretrained(root)
-    # transformers 5 writes its own backend class name; pin the generic fast tokenizer explicitly
-    config_path = root / "tokenizer_config.json"
-    tokenizer_config = json.loads(config_path.read_text())
-    tokenizer_config["tokenizer_class"] = "PreTrainedTokenizerFast"
-    config_path.write_text(json.dumps(tokenizer_config))
-    return root
+    return build_tiny_hf_model(tmp_path_factory.mktemp("tiny-model"), corpus)
 
 
 def test_transformers_backend_generates_rows(tmp_path, tiny_model):

@@ -161,6 +161,12 @@ class SeriesLaw:
         )
 
 
+def _not_fitted(series: Any, english_counts: bool, reason: str) -> PointEstimate:
+    """The point estimate of a series whose law cannot be fitted: its x values, no y, the reason."""
+    x = np.asarray(n_train_langs(np.array(series.ks), english_counts), dtype=float)
+    return PointEstimate(list(series.ks), x, np.full(len(series.ks), np.nan), None, None, None, None, reason)
+
+
 def law_analysis(
     items: pd.DataFrame,
     y: str = "heldout",
@@ -181,31 +187,13 @@ def law_analysis(
     for series in build_series(items, english):
         definition = y_definition(y, series, english, mti_formula)
         if y == "heldout" and not heldout_langs(series, english):
-            est = PointEstimate(
-                list(series.ks),
-                np.asarray(n_train_langs(np.array(series.ks), english_counts), dtype=float),
-                np.full(len(series.ks), np.nan),
-                None,
-                None,
-                None,
-                None,
-                "law not fitted: no held-out language (every evaluated language is trained at some k); "
-                "use y = unseen or all",
-            )
-            results.append(SeriesLaw(series, est, None, definition))
+            reason = ("law not fitted: no held-out language (every evaluated language is trained at some k); "
+                      "use y = unseen or all")
+            results.append(SeriesLaw(series, _not_fitted(series, english_counts, reason), None, definition))
             continue
         if y == "mti" and series.init_correct is None:
-            est = PointEstimate(
-                list(series.ks),
-                np.asarray(n_train_langs(np.array(series.ks), english_counts), dtype=float),
-                np.full(len(series.ks), np.nan),
-                None,
-                None,
-                None,
-                None,
-                "law not fitted: y = mti needs initial-model (paradigm init) rows",
-            )
-            results.append(SeriesLaw(series, est, None, definition))
+            reason = "law not fitted: y = mti needs initial-model (paradigm init) rows"
+            results.append(SeriesLaw(series, _not_fitted(series, english_counts, reason), None, definition))
             continue
         est = point_estimate(series, y, english, english_counts, offset, mti_formula)
         boot = None
