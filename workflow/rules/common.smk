@@ -173,11 +173,15 @@ def final_targets():
 
 
 def local_hardware_errors():
-    """Before the first job of a run on this machine: settings whose jobs need a GPU, for the
-    jobs about to run, when this machine has none (configcheck.gpu_job_errors).
+    """Before the first job of a run on this machine (not a cluster executor, not --touch):
+    settings whose jobs need a GPU, for the jobs about to run, when this machine has none
+    (configcheck.gpu_job_errors).
     """
     plugin = workflow.executor_plugin
     if plugin is None or plugin.common_settings.non_local_exec:
+        return []
+    # --touch only marks outputs up to date: nothing runs
+    if getattr(workflow, "touch", False):
         return []
     try:
         jobs = [
