@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from parallel_scaling.common import provenance
-from parallel_scaling.common.provenance import load_record, run_with_provenance, sha256_file
+from parallel_scaling.common.integrity import sha256_file
+from parallel_scaling.common.provenance import load_record, run_with_provenance
 from parallel_scaling.common.redact import REDACTED, is_secret_key, redact_argv
 
 HF_SECRET = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"

@@ -40,7 +40,9 @@ def manifest_path(root: str | Path) -> Path:
     return root.with_name(root.name + SUFFIX)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks so multi-GB checkpoints never sit in memory
+    (the one file hash of the package: manifests, provenance records, resume identities)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -69,7 +71,7 @@ def write_manifest(root: str | Path, token: str = NEW, manifest: str | Path | No
     for p in _files(root):
         st = p.stat()
         files[p.relative_to(root).as_posix()] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                                                 "sha256": _sha256(p)}
+                                                 "sha256": sha256_file(p)}
     record = {"token": token, "files": files}
     target = Path(manifest) if manifest else manifest_path(root)
     tmp = target.with_name(f".{target.name}.tmp")
@@ -99,7 +101,7 @@ def _problems(root: Path, manifest: dict[str, Any], full: bool) -> list[str]:
             continue
         if st.st_size != rec["size"]:
             problems.append(f"{p}: {st.st_size} bytes, {rec['size']} written")
-        elif (full or st.st_mtime_ns != rec["mtime_ns"]) and _sha256(p) != rec["sha256"]:
+        elif (full or st.st_mtime_ns != rec["mtime_ns"]) and sha256_file(p) != rec["sha256"]:
             problems.append(f"{p}: content differs from what was written (sha256)")
     return problems
 
@@ -152,7 +154,7 @@ def digest(path: str | Path) -> str:
     if manifest is not None and not check(root):
         entries = {rel: rec["sha256"] for rel, rec in manifest["files"].items()}
     else:
-        entries = {p.relative_to(root).as_posix(): _sha256(p) for p in _files(root)}
+        entries = {p.relative_to(root).as_posix(): sha256_file(p) for p in _files(root)}
     blob = json.dumps(entries, sort_keys=True).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -46,6 +45,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.common.integrity import sha256_file
 from parallel_scaling.common.paths import RESOURCE_DIR
 from parallel_scaling.common.jsonl import write_json
 from parallel_scaling.common.redact import (
@@ -83,21 +83,10 @@ ENV_WHITELIST = (
 )
 
 GIT_TIMEOUT_S = 5.0
-_CHUNK = 1 << 20
-
 
 
 # --------------------------------------------------------------------------------------------
-# hashing
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks so multi-GB checkpoints never sit in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+# hashing (the file hash itself: parallel_scaling.common.integrity.sha256_file)
 
 
 def _walk_files(path: Path) -> Iterator[Path]:

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from parallel_scaling.common.jsonl import write_json
-from parallel_scaling.common.provenance import sha256_file
+from parallel_scaling.common.integrity import sha256_file
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,9 +42,8 @@ def run_identity(command: str, model: str | None, data: list[str], settings: dic
     its hub id), each data file's sha256, the settings, the prompt set's text, the seed, the hash
     of the package code the command runs, and the number of processes (the effective batch)."""
     from parallel_scaling.common.codedeps import code_hash
-    from parallel_scaling.common.integrity import digest
+    from parallel_scaling.common.integrity import digest, sha256_file
     from parallel_scaling.common.prompts import prompt_set as load_prompt_set
-    from parallel_scaling.common.provenance import sha256_file
 
     return {
         "command": command,
