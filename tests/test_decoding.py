@@ -125,7 +125,8 @@ def test_transformers_prediction_and_vllm_prompts_carry_the_same_single_bos(llam
     pad = tok.pad_token_id
     # left padding: the mask is what the tokenizer gave; rebuild it from the prompts themselves
     prompts = [r["prompt"] for r in read_jsonl(tmp_path / "o/b/en.jsonl")]
-    expected = decoding.encode_prompts(tok, prompts)
+    in_order = decoding.encode_prompts(tok, prompts)
+    expected = [in_order[i] for i in predict.by_length(in_order)]  # the engine batches shortest first
     seen = [[int(i) for i in row][len(row) - len(e):] for row, e in zip(batch.tolist(), expected)]
     assert seen == expected
     for row, e in zip(batch.tolist(), expected):
@@ -133,7 +134,7 @@ def test_transformers_prediction_and_vllm_prompts_carry_the_same_single_bos(llam
         assert bos_count(row, tok) == 1
     # vLLM gets exactly these ids as TokensPrompt dicts (never its own tokenization of the text)
     _, _, vllm_prompts = predict.vllm_arguments(str(path), prompts, {**settings, "engine": "vllm"}, tok)
-    assert [p["prompt_token_ids"] for p in vllm_prompts] == expected
+    assert [p["prompt_token_ids"] for p in vllm_prompts] == in_order
 
 
 def test_transformers_translation_engine_gets_one_bos(llama, embedding_inputs):
@@ -164,11 +165,13 @@ def test_trl_grpo_and_sft_tokenize_one_bos(llama, tmp_path):
     validate(cfg, str(Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.json"), set_default=True)
     rows = [{"id": str(i), "lang": lang, "question": q, "answer": "7", "solution": "3 + 4 = 7"}
             for i, (lang, q) in enumerate(QUESTIONS)]
-    g = {**cfg["grpo"], "per_device_train_batch_size": 4, "num_generations": 2, "max_completion_length": 4}
+    g = {**cfg["grpo"], "per_device_train_batch_size": 4, "num_generations": 2, "max_completion_length": 4,
+         "attn_implementation": "eager"}
     funcs, weights = active_rewards(g["reward_weights"])
     dataset = grpo_dataset(rows, "boxed_native", tok)
     args = GRPOConfig(**grpo_config_kwargs(g, trl_args(g, trainer_keys("grpo"), "cpu", tmp_path / "g", 0), weights, "float32", []))
     trainer = GRPOTrainer(model=str(path), reward_funcs=funcs, args=args, train_dataset=dataset, processing_class=tok)
+    assert trainer.model.config._attn_implementation == "eager"  # grpo.attn_implementation reaches the policy
     prompt_ids, _, _ = trainer._tokenize_prompts(list(dataset["prompt"]))
     assert [bos_count(ids, tok) for ids in prompt_ids] == [1, 1]
     assert [list(ids) for ids in prompt_ids] == decoding.encode_prompts(tok, dataset["prompt"])

@@ -39,3 +39,15 @@ def test_predict_writes_one_file_per_benchmark_language_with_samples(tmp_path, c
     recorded = json.loads((tmp_path / "out/_settings.json").read_text())
     assert recorded["settings"] == settings and recorded["engine"] == "transformers"
     assert "3/3 prompts" in capsys.readouterr().err  # progress in the job's log
+
+
+def test_length_sorted_batches_answer_each_prompt_as_alone(tmp_path):
+    """Prompts are batched shortest first; every response still belongs to its own prompt and is
+    the one that prompt gets when generated alone (greedy, so comparable token for token)."""
+    _tiny_model(tmp_path / "m")
+    prompts = ["Tom has 3 apples and 4 more apples.\n", "3\n", "小明有3个苹果。\n", "Tom has 4 apples.\n", "7 + 7\n"]
+    settings = {"temperature": 0.0, "max_new_tokens": 6, "batch_size": 3, "seed": 0}
+    batched = predict.generate_transformers(str(tmp_path / "m"), prompts, settings, "cpu")
+    alone = [predict.generate_transformers(str(tmp_path / "m"), [p], settings, "cpu")[0] for p in prompts]
+    assert batched == alone
+    assert predict.by_length([[1, 2, 3], [1], [1, 2], [4]]) == [1, 3, 2, 0]  # ties keep input order

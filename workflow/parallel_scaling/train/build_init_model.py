@@ -47,8 +47,9 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
                                    unk_token=None, model_max_length=512)
 
 
-def build_model(tokenizer: Any, arch: dict[str, Any], seed: int) -> Any:
-    """A freshly initialised Qwen2-architecture causal LM sized by ``arch``."""
+def build_model(tokenizer: Any, arch: dict[str, Any], seed: int, attn_implementation: str = "eager") -> Any:
+    """A freshly initialised Qwen2-architecture causal LM sized by ``arch`` (the attention kernel is
+    a runtime choice: transformers does not save it with the model)."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -58,7 +59,7 @@ def build_model(tokenizer: Any, arch: dict[str, Any], seed: int) -> Any:
         num_attention_heads=arch["num_heads"], num_key_value_heads=arch["num_kv_heads"],
         intermediate_size=arch["intermediate_size"], max_position_embeddings=arch["max_position"],
         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
+        bos_token_id=None, attn_implementation=attn_implementation,
     )
     return Qwen2ForCausalLM(cfg)
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2. multilingual causal-LM pretraining: question + worked equation, no answer marker
     pre_dir = work / "pretrained"
     if not pre_dir.is_dir():
-        model = build_model(tokenizer, s["arch"], s["seed"])
+        model = build_model(tokenizer, s["arch"], s["seed"], s["attn_implementation"])
         log.info("tiny model: %d parameters", sum(p.numel() for p in model.parameters()))
         rng = random.Random(s["seed"])
         shuffled = list(rows)
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError("build-init-model: no English rows in --data; the warm-up needs the English train file")
     random.Random(s["seed"]).shuffle(english)
     english = english[: s["warmup_items"]]
-    model = AutoModelForCausalLM.from_pretrained(str(pre_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(pre_dir), attn_implementation=s["attn_implementation"])
     trainer = run_sft(model, tokenizer, sft_dataset(english, a.prompt_set, tokenizer, s["answer_marker"]),
                       s["warmup"], work / "warmup-ckpt", s["seed"] + 1, device)
     tmp = out.with_name(out.name + ".partial")

@@ -18,6 +18,7 @@ from typing import Any
 
 from parallel_scaling.common import schema
 from parallel_scaling.common.jsonl import parse_settings, read_jsonl
+from parallel_scaling.train.shared import attention_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,10 @@ def grpo_config_kwargs(s: dict[str, Any], common: dict[str, Any], weights: list[
                        prompt_lengths: list[int]) -> dict[str, Any]:
     """Every ``GRPOConfig`` argument of a run: ``common`` (:func:`~parallel_scaling.train.shared.trl_args`
     of the ``grpo`` section) with the values the run derives: reward weights in the order of the
-    reward functions, the model's dtype, the colocated vLLM's context (tests check every argument
-    against TRL's GRPOConfig fields)."""
-    return {**common, "reward_weights": weights, "log_completions": False, "model_init_kwargs": {"dtype": dtype},
+    reward functions, the model's dtype and attention kernel, the colocated vLLM's context (tests
+    check every argument against TRL's GRPOConfig fields)."""
+    return {**common, "reward_weights": weights, "log_completions": False,
+            "model_init_kwargs": {"dtype": dtype, **attention_kwargs(s)},
             "vllm_max_model_length": vllm_context_length(s, prompt_lengths), "vllm_tensor_parallel_size": 1}
 
 

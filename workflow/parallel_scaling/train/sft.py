@@ -14,7 +14,7 @@ from typing import Any
 from parallel_scaling.common import schema
 from parallel_scaling.common.jsonl import parse_settings
 from parallel_scaling.train.shared import (
-    check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trl_args,
+    attention_kwargs, check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trl_args,
     work_directory,
 )
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     identity = run_identity("train-sft", a.model, [a.mixture], settings, a.prompt_set, a.seed)
     workdir = work_directory(a.workdir, identity)
     tokenizer = AutoTokenizer.from_pretrained(a.model)
-    model = AutoModelForCausalLM.from_pretrained(a.model)
+    model = AutoModelForCausalLM.from_pretrained(a.model, **attention_kwargs(settings))
     dataset = sft_dataset(rows, a.prompt_set, tokenizer, settings["answer_marker"])
     check_room_for_completions(dataset, tokenizer, settings["max_length"])
     trainer = run_sft(model, tokenizer, dataset, settings, workdir, a.seed, device)

@@ -151,6 +151,13 @@ def trl_args(settings: dict[str, Any], keys: tuple[str, ...] | list[str], device
     return args
 
 
+def attention_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
+    """``from_pretrained`` arguments choosing the attention kernel (``attn_implementation``); none when
+    the section leaves it to transformers (null)."""
+    impl = settings.get("attn_implementation")
+    return {"attn_implementation": impl} if impl else {}
+
+
 def train_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
     """The arguments every post-training command takes (GRPO and SFT share them)."""
     p = argparse.ArgumentParser(prog=prog, description=doc)
