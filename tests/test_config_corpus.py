@@ -118,7 +118,7 @@ CASES = [
     Case("num-generations-one", "tiny", _set("grpo.num_generations", 1), "grpo.num_generations"),
     Case("loss-type-unknown", "tiny", _set("grpo.loss_type", "ppo"), "grpo.loss_type"),
     Case("unknown-reward", "tiny", _set("grpo.reward_weights.fluency", 1.0), "grpo.reward_weights.fluency"),
-    Case("batch-not-multiple-of-group", "tiny", _set("grpo.per_device_train_batch_size", 60),
+    Case("batch-not-multiple-of-group", "tiny", _set("grpo.per_device_train_batch_size", 61),  # prime: no group size divides it
          "grpo.per_device_train_batch_size"),
     Case("use-vllm-not-bool", "tiny", _set("grpo.use_vllm", "yes"), "grpo.use_vllm"),
     Case("missing-accelerate-config", "tiny", _set("grpo.accelerate_config", "envs/accelerate/nope.yaml"),
