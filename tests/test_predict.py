@@ -12,7 +12,7 @@ from parallel_scaling.train.build_init_model import build_model, save_tokenizer,
 def _tiny_model(path):
     tok = train_tokenizer(["Tom has 3 apples. 3 + 4 = 7 #### 7", "小明有3个苹果。"], vocab_size=300)
     model = build_model(tok, {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
-                              "intermediate_size": 64, "max_position": 128}, seed=0)
+                              "intermediate_size": 64, "max_position": 128}, seed=0, attn_implementation="eager")
     model.save_pretrained(path)
     save_tokenizer(tok, path)
 

@@ -47,9 +47,10 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
                                    unk_token=None, model_max_length=512)
 
 
-def build_model(tokenizer: Any, arch: dict[str, Any], seed: int, attn_implementation: str = "eager") -> Any:
-    """A freshly initialised Qwen2-architecture causal LM sized by ``arch`` (the attention kernel is
-    a runtime choice: transformers does not save it with the model)."""
+def build_model(tokenizer: Any, arch: dict[str, Any], seed: int, attn_implementation: str) -> Any:
+    """A freshly initialised Qwen2-architecture causal LM sized by ``arch`` (the attention kernel,
+    ``build.attn_implementation``, is a runtime choice: transformers does not save it with the model;
+    its default lives in the schema)."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
