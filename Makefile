@@ -3,6 +3,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
+# test workers (pytest-xdist): the suite's work units (tests/conftest.py) share the machine's cores
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed-$(shell cat envs/requirements-cpu.txt pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: setup study test report archive lint bench clean
@@ -26,7 +28,7 @@ archive: study  ## config + results + logs + report + RO-Crate in one checked ta
 	$(VENV)/bin/snakemake --cores $(CORES) archive
 
 test: setup  ## the test suite (unit tests, Snakemake end-to-end runs, a real local SLURM when root)
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: setup
 	$(VENV)/bin/snakemake --lint

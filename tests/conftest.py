@@ -1,3 +1,5 @@
+from collections import Counter
+
 import pytest
 
 
@@ -16,3 +18,41 @@ def slurm_cluster(tmp_path_factory):
         pytest.skip(reason)
     with running_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
         yield cluster
+
+
+def _group(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("xdist_group")
+    if marker is not None:
+        return str(marker.args[0] if marker.args else marker.kwargs.get("name", "default"))
+    return "slurm-cluster" if "slurm_cluster" in item.fixturenames else item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Work units for `pytest -n N --dist loadgroup` (how `make test` runs the suite).
+
+    A test module is one unit, so its module-scoped fixture (a finished study, a dry run) is built
+    once, on one worker; the tests of the SLURM cluster form one unit, since the cluster is one per
+    session, i.e. per worker. A test may name its own unit (``pytest.mark.xdist_group``): each
+    shipped study's substitute is one. Units with the most slow tests go first, so the longest
+    ones start at once and the quick ones fill in at the end; the SLURM cluster's unit first of
+    all, as most of its time is spent waiting on the scheduler. The same order in a serial run."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(_group(item)))
+    slow = Counter(_group(item) for item in items if item.get_closest_marker("slow"))
+    slow["slurm-cluster"] = len(items)
+    items.sort(key=lambda item: -slow[_group(item)])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stops a `--dist loadgroup` run whose work units would not form: pytest-xdist (3.8) marks a
+    test's unit in its node id, which pytest 9.2 no longer lets it change (pytest-xdist issue
+    #1386); each unit's module-scoped study would then run once per worker, silently."""
+    if getattr(config.option, "dist", "no") == "loadgroup" and pytest.version_tuple[:2] >= (9, 2):
+        import xdist
+
+        if tuple(int(p) for p in xdist.__version__.split(".")[:2]) <= (3, 8):
+            raise pytest.UsageError(
+                f"pytest-xdist {xdist.__version__} does not group tests (--dist loadgroup) under pytest "
+                f"{pytest.__version__} (pytest-xdist issue #1386): install the pins of envs/requirements-cpu.txt")

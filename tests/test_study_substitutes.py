@@ -16,8 +16,9 @@ from test_study_configs import expected_jobs
 
 pytestmark = pytest.mark.slow
 
-#: every shipped study: config.yaml and configs/*.yaml
-STUDIES = list(SHIPPED)
+#: every shipped study: config.yaml and configs/*.yaml; under pytest-xdist each study is a work unit
+#: of its own (its module-scoped run is shared by its tests only), so two workers run two studies
+STUDIES = [pytest.param(name, id=name, marks=pytest.mark.xdist_group(f"study-{name}")) for name in SHIPPED]
 
 
 @pytest.fixture(scope="session")
