@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
-# test workers (pytest-xdist): the suite's work units (tests/conftest.py) share the machine's cores
+# test workers (pytest-xdist; 0 = serially): the suite's work units (tests/conftest.py) share the cores
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed-$(shell cat envs/requirements-cpu.txt pyproject.toml | sha1sum | cut -c1-12)
 
