@@ -1,0 +1,71 @@
+"""`make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`); the work units of
+tests/conftest.py must keep what shares state together, or each worker would repeat a module's
+study run, or start a second SLURM cluster. Checked on a small generated suite, run the same way
+in a subprocess: which process ran each test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+
+from helpers import REPO
+
+MODULE = '''
+import json, os
+import pytest
+
+@pytest.fixture(scope="module")
+def study():
+    return os.getpid()
+
+{cluster}
+
+@pytest.mark.parametrize("i", range(3))
+def test_module(study, i):
+    with open("ran.jsonl", "a") as f:
+        f.write(json.dumps({{"unit": "{name}", "pid": os.getpid()}}) + "\\n")
+
+{extra}
+'''
+
+CLUSTER = '''
+@pytest.fixture
+def slurm_cluster():  # stands in for the conftest's session cluster
+    return None
+
+def test_on_the_cluster(slurm_cluster):
+    with open("ran.jsonl", "a") as f:
+        f.write(json.dumps({"unit": "cluster", "pid": os.getpid()}) + "\\n")
+'''
+
+STUDIES = '''
+@pytest.fixture(scope="module", params=[pytest.param(s, marks=pytest.mark.xdist_group(f"study-{s}")) for s in "xy"])
+def finished(request):
+    return request.param
+
+@pytest.mark.parametrize("j", range(2))
+def test_study(finished, j):
+    with open("ran.jsonl", "a") as f:
+        f.write(json.dumps({"unit": f"study-{finished}", "pid": os.getpid()}) + "\\n")
+'''
+
+
+def test_each_work_unit_runs_in_one_worker_and_both_workers_run(tmp_path):
+    shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
+    for name in "abcd":
+        (tmp_path / f"test_{name}.py").write_text(MODULE.format(
+            name=name, cluster=CLUSTER if name in "ab" else "", extra=STUDIES if name == "c" else ""))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist",
+                           "loadgroup", "--no-loadscope-reorder"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    pids = defaultdict(set)
+    for line in (tmp_path / "ran.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        pids[row["unit"]].add(row["pid"])
+    assert sorted(pids) == ["a", "b", "c", "cluster", "d", "study-x", "study-y"]
+    assert all(len(p) == 1 for p in pids.values()), dict(pids)  # a unit never spans two workers
+    assert len(set().union(*pids.values())) == 2  # and the units are shared out between both
