@@ -28,7 +28,7 @@ archive: study  ## config + results + logs + report + RO-Crate in one checked ta
 	$(VENV)/bin/snakemake --cores $(CORES) archive
 
 test: setup  ## the test suite (unit tests, Snakemake end-to-end runs, a real local SLURM when root)
-	$(PY) -m pytest -ra -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -ra -n $(TEST_WORKERS)
 
 lint: setup
 	$(VENV)/bin/snakemake --lint

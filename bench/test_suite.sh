@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 workers="${1:-2}"
 py="${PYTHON:-.venv/bin/python}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
-args=(-q -p no:cacheprovider --durations=25 -n "$workers" --dist loadgroup --no-loadscope-reorder)
+args=(-q -p no:cacheprovider --durations=25 -n "$workers")
 echo "test suite, $workers worker(s), $(nproc) cores"
 start=$(date +%s)
 "$py" -m pytest "${args[@]}" | grep -E "^[0-9.]+s (setup|call)|passed|failed" | sed 's/@[^ ]*$//'

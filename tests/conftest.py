@@ -49,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Stops a `--dist loadgroup` run whose work units would not form: pytest-xdist (3.8) marks a
     test's unit in its node id, which pytest 9.2 no longer lets it change (pytest-xdist issue
     #1386); each unit's module-scoped study would then run once per worker, silently."""
-    if getattr(config.option, "dist", "no") == "loadgroup" and pytest.version_tuple[:2] >= (9, 2):
+    distributed = getattr(config.option, "dist", "no") == "loadgroup" and getattr(config.option, "tx", None)
+    if distributed and pytest.version_tuple[:2] >= (9, 2):
         import xdist
 
         if tuple(int(p) for p in xdist.__version__.split(".")[:2]) <= (3, 8):

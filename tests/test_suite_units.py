@@ -1,14 +1,16 @@
-"""`make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`); the work units of
-tests/conftest.py must keep what shares state together, or each worker would repeat a module's
-study run, or start a second SLURM cluster. Checked on a small generated suite, run the same way
-in a subprocess: which process ran each test."""
+"""`make test` runs the suite on two pytest-xdist workers (`-n 2`, with pyproject.toml's `--dist
+loadgroup`); the work units of tests/conftest.py must keep what shares state together, or each
+worker would repeat a module's study run, or start a second SLURM cluster. Checked on a small
+generated suite, run the same way in a subprocess: which process ran each test."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections import defaultdict
 
 from helpers import REPO
@@ -58,9 +60,9 @@ def test_each_work_unit_runs_in_one_worker_and_both_workers_run(tmp_path):
     for name in "abcd":
         (tmp_path / f"test_{name}.py").write_text(MODULE.format(
             name=name, cluster=CLUSTER if name in "ab" else "", extra=STUDIES if name == "c" else ""))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist",
-                           "loadgroup", "--no-loadscope-reorder"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)
+    addopts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+                           *shlex.split(addopts)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     pids = defaultdict(set)
     for line in (tmp_path / "ran.jsonl").read_text().splitlines():
