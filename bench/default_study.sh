@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Wall time of the default study from scratch on this machine, plus the per-rule times that
-# Snakemake's `benchmark:` directives recorded. Runs in a temporary directory (results/ untouched).
+# Wall time and CPU time of the default study from scratch on this machine, plus the per-rule
+# times that Snakemake's `benchmark:` directives recorded. CPU seconds / cores is the wall time the
+# run would take if every core were busy throughout: the floor that less overhead alone can reach.
+# Runs in a temporary directory (results/ untouched).
 # Usage: bash bench/default_study.sh [CORES]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -9,14 +11,19 @@ py="${PYTHON:-$repo/.venv/bin/python}"
 out="$(mktemp -d)"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 echo "default study, $cores cores, in $out"
-start=$(date +%s)
-"$py" -m snakemake --snakefile "$repo/Snakefile" --configfile "$repo/config.yaml" \
-    --directory "$out" --cores "$cores" --quiet rules > "$out/run.log" 2>&1
-end=$(date +%s)
-echo "wall time: $((end - start)) s"
-echo "seconds per rule (sum over jobs, from benchmarks/tiny/*.tsv):"
+# bash's `time`: wall, and the user + system CPU of Snakemake and every job it ran (each process
+# waits for its children, so their CPU time adds up to the top)
+TIMEFORMAT="%R %U %S"
+{ time "$py" -m snakemake --snakefile "$repo/Snakefile" --configfile "$repo/config.yaml" \
+    --directory "$out" --cores "$cores" --quiet rules > "$out/run.log" 2>&1; } 2> "$out/time.txt"
+read -r wall user sys < "$out/time.txt"
+awk -v w="$wall" -v u="$user" -v s="$sys" -v c="$cores" 'BEGIN {
+    printf "wall time: %.0f s\nCPU time: %.0f s (user %.0f + system %.0f); / %d cores = %.0f s, %.0f %% of the cores busy\n",
+           w, u + s, u, s, c, (u + s) / c, 100 * (u + s) / (c * w) }'
+echo "per rule, summed over jobs (benchmarks/tiny/*.tsv: wall s, cpu_time s):"
 find "$out/benchmarks/tiny" -name '*.tsv' | while read -r f; do
     rule=$(echo "$f" | sed -E "s#$out/benchmarks/tiny/([^/]+)/.*#\1#")
-    echo "$rule $(tail -n 1 "$f" | cut -f1)"
-done | awk '{s[$1]+=$2; n[$1]++} END {for (r in s) printf "  %-18s %7.1f s  (%d jobs)\n", r, s[r], n[r]}' | sort
+    echo "$rule $(tail -n 1 "$f" | cut -f1,10)"
+done | awk '{s[$1]+=$2; c[$1]+=$3; n[$1]++} END {
+    for (r in s) printf "  %-18s %7.1f s wall %7.1f s CPU  (%d jobs)\n", r, s[r], c[r], n[r]}' | sort
 cat "$out/results/tiny/tables/law.md" | sed -n '1,20p'

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Wall time of the test suite as `make test` runs it, with WORKERS pytest-xdist workers (0: serially),
-# and the slowest tests (their setup includes a module's study run). Under several
+# Wall time and CPU time of the test suite as `make test` runs it, with WORKERS pytest-xdist workers
+# (0: serially), and the slowest tests (their setup includes a module's study run). CPU seconds /
+# cores is the floor of the wall time on this machine, however the work is shared out. Under several
 # workers a test's time includes the waits for the cores the other workers hold.
 # Usage: bash bench/test_suite.sh [WORKERS]   (default 2, as `make test`)
 set -euo pipefail
@@ -10,7 +11,12 @@ py="${PYTHON:-.venv/bin/python}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 args=(-q -p no:cacheprovider --durations=25 -n "$workers")
 echo "test suite, $workers worker(s), $(nproc) cores"
-start=$(date +%s)
-"$py" -m pytest "${args[@]}" | grep -E "^[0-9.]+s (setup|call)|passed|failed" | sed 's/@[^ ]*$//'
-end=$(date +%s)
-echo "wall time: $((end - start)) s"
+times_file="$(mktemp)"
+# bash's `time`: wall, and the user + system CPU of pytest, its workers and every process they ran
+TIMEFORMAT="%R %U %S"
+{ time "$py" -m pytest "${args[@]}" 2>&3 | grep -E "^[0-9.]+s (setup|call)|passed|failed" | sed 's/@[^ ]*$//'; } 3>&2 2> "$times_file"
+read -r wall user sys < <(tail -n 1 "$times_file")
+rm -f "$times_file"
+awk -v w="$wall" -v u="$user" -v s="$sys" -v c="$(nproc)" 'BEGIN {
+    printf "wall time: %.0f s\nCPU time: %.0f s (user %.0f + system %.0f); / %d cores = %.0f s, %.0f %% of the cores busy\n",
+           w, u + s, u, s, c, (u + s) / c, 100 * (u + s) / (c * w) }'
