@@ -5,6 +5,7 @@
 # Runs in a temporary directory (results/ untouched).
 # Usage: bash bench/default_study.sh [CORES]
 set -euo pipefail
+source "$(dirname "$0")/cpu_time.sh"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cores="${1:-2}"
 py="${PYTHON:-$repo/.venv/bin/python}"
@@ -17,9 +18,7 @@ TIMEFORMAT="%R %U %S"
 { time "$py" -m snakemake --snakefile "$repo/Snakefile" --configfile "$repo/config.yaml" \
     --directory "$out" --cores "$cores" --quiet rules > "$out/run.log" 2>&1; } 2> "$out/time.txt"
 read -r wall user sys < "$out/time.txt"
-awk -v w="$wall" -v u="$user" -v s="$sys" -v c="$cores" 'BEGIN {
-    printf "wall time: %.0f s\nCPU time: %.0f s (user %.0f + system %.0f); / %d cores = %.0f s, %.0f %% of the cores busy\n",
-           w, u + s, u, s, c, (u + s) / c, 100 * (u + s) / (c * w) }'
+cpu_report "$wall" "$user" "$sys" "$cores"
 echo "per rule, summed over jobs (benchmarks/tiny/*.tsv: wall s, cpu_time s):"
 find "$out/benchmarks/tiny" -name '*.tsv' | while read -r f; do
     rule=$(echo "$f" | sed -E "s#$out/benchmarks/tiny/([^/]+)/.*#\1#")

@@ -5,6 +5,7 @@
 # workers a test's time includes the waits for the cores the other workers hold.
 # Usage: bash bench/test_suite.sh [WORKERS]   (default 2, as `make test`)
 set -euo pipefail
+source "$(dirname "$0")/cpu_time.sh"
 cd "$(dirname "$0")/.."
 workers="${1:-2}"
 py="${PYTHON:-.venv/bin/python}"
@@ -17,6 +18,4 @@ TIMEFORMAT="%R %U %S"
 { time "$py" -m pytest "${args[@]}" 2>&3 | grep -E "^[0-9.]+s (setup|call)|passed|failed" | sed 's/@[^ ]*$//'; } 3>&2 2> "$times_file"
 read -r wall user sys < <(tail -n 1 "$times_file")
 rm -f "$times_file"
-awk -v w="$wall" -v u="$user" -v s="$sys" -v c="$(nproc)" 'BEGIN {
-    printf "wall time: %.0f s\nCPU time: %.0f s (user %.0f + system %.0f); / %d cores = %.0f s, %.0f %% of the cores busy\n",
-           w, u + s, u, s, c, (u + s) / c, 100 * (u + s) / (c * w) }'
+cpu_report "$wall" "$user" "$sys" "$(nproc)"
