@@ -6,7 +6,7 @@ import shlex
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
-from parallel_scaling.common import integrity
+from parallel_scaling.common import cpu_numerics, integrity
 from parallel_scaling.common.codedeps import code_hash
 from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck
@@ -68,7 +68,13 @@ def _uses_conda():
 # Jobs call `python -m parallel_scaling <command>`: the package from this checkout, and `python`
 # from each rule's conda env, or else from the environment running snakemake (the venv).
 _path = "" if _uses_conda() else f" PATH={os.path.dirname(sys.executable)}:$PATH"
-shell.prefix(f"export PYTHONPATH={PKG}${{{{PYTHONPATH:+:$PYTHONPATH}}}}{_path}; ")
+# Every job runs torch's and MKL's CPU kernels as the config fixes them (cpu_kernels): the same
+# numbers on every x86-64 machine (parallel_scaling.common.cpu_numerics).
+CPU_KERNELS = cpu_numerics.kernel_env(config["cpu_kernels"])
+shell.prefix(
+    f"export PYTHONPATH={PKG}${{{{PYTHONPATH:+:$PYTHONPATH}}}}{_path}; "
+    + cpu_numerics.shell_exports(config["cpu_kernels"])
+)
 
 
 def launcher(section):

@@ -60,6 +60,7 @@ rule predict:
             f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}"
         ),
         code=code_hash("predict"),
+        kernels=CPU_KERNELS,
     shell:
         "python -m parallel_scaling --provenance {log.prov} predict --model {params.model:q} {params.inputs}"
         " --meta {params.meta} --settings {params.settings} --prompt-set {params.prompt_set}"

@@ -28,6 +28,7 @@ rule build_init_model:
         prompts=prompts_of,
         state=output_state(f"{RESULTS}/models/{{model}}/init"),
         code=code_hash("build-init-model"),
+        kernels=CPU_KERNELS,
         workdir=lambda wc: f"{WORK}/build_init_model/{wc.model}",
     shell:
         "python -m parallel_scaling --provenance {log.prov} build-init-model --data {input} --settings {params.settings}"
@@ -67,6 +68,7 @@ rule train_grpo:
             f"{RESULTS}/checkpoints/{{model}}/grpo/{{mixture}}/s{{seed}}"
         ),
         code=code_hash("train-grpo"),
+        kernels=CPU_KERNELS,
         workdir=lambda wc: f"{WORK}/train_grpo/{wc.model}/{wc.mixture}/s{wc.seed}",
     shell:
         "python {params.launch} --provenance {log.prov} train-grpo --model {params.model:q} --mixture {input.mixture}"
@@ -105,6 +107,7 @@ rule train_sft:
         prompts=prompts_of,
         state=output_state(f"{RESULTS}/checkpoints/{{model}}/sft/{{mixture}}/s{{seed}}"),
         code=code_hash("train-sft"),
+        kernels=CPU_KERNELS,
         workdir=lambda wc: f"{WORK}/train_sft/{wc.model}/{wc.mixture}/s{wc.seed}",
     shell:
         "python {params.launch} --provenance {log.prov} train-sft --model {params.model:q} --mixture {input.mixture}"

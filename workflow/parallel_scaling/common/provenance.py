@@ -15,7 +15,9 @@ What a record holds and why:
   because those decide the numbers as much as the inputs do.
 * ``code`` -- the package modules the run loaded (with sha256), the files of
   ``workflow/resources`` it opened, and the code hash its rule tracks: what really ran.
-* ``code_version``, ``packages``, ``host``, ``gpu``, ``slurm`` -- enough to rerun on a like machine.
+* ``code_version``, ``packages``, ``host``, ``gpu``, ``slurm`` -- enough to rerun on a like machine;
+  ``cpu`` -- the CPU model, its instruction sets, the kernels torch and MKL ran and their threads
+  (:mod:`parallel_scaling.common.cpu_numerics`): what tells two runs that disagree apart.
 * ``user`` -- the login name that ran the job: the agent of the job's action in the archive.
 * timings and the exit status; a failing command still leaves a record, then its error propagates.
 
@@ -45,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.common.cpu_numerics import cpu_record
 from parallel_scaling.common.integrity import sha256_file
 from parallel_scaling.common.paths import RESOURCE_DIR
 from parallel_scaling.common.jsonl import write_json
@@ -433,6 +436,7 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         "host": host_info(),
         "user": login_name(),
         "gpu": gpu_info(),
+        "cpu": cpu_record(),
         "slurm": slurm_info(),
     })
     write_json(path, record)
