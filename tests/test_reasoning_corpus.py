@@ -264,3 +264,17 @@ def test_chat_summary_keeps_its_columns(tmp_path: Path) -> None:
     code, out, err = _run([str(src)])
     assert code == 0, err
     assert out.splitlines()[0] == ",".join(scoring.SUMMARY_COLUMNS)
+
+
+def test_unfinished_rule_is_a_documented_config_setting() -> None:
+    """``scoring.unfinished_answer``: its values are the extractor's policies, its default the command's,
+    and the score rule passes it on."""
+    from parallel_scaling.common import schema
+    from parallel_scaling.common.thinking import UNFINISHED_POLICIES
+
+    setting = schema.node("scoring")["properties"]["unfinished_answer"]
+    assert tuple(setting["enum"]) == UNFINISHED_POLICIES and setting["description"]
+    assert scoring.DEFAULTS == schema.defaults("scoring") == {"unfinished_answer": "none"}
+    assert scoring.build_parser().parse_args(["x.jsonl"]).unfinished_answer == "none"
+    rule = (Path(__file__).resolve().parents[1] / "workflow" / "rules" / "evaluate.smk").read_text(encoding="utf-8")
+    assert 'unfinished=config["scoring"]["unfinished_answer"]' in rule and "--unfinished-answer {params.unfinished}" in rule

@@ -35,9 +35,13 @@ import pandas as pd
 from parallel_scaling.common.answers import ANSWER_TYPES
 from parallel_scaling.common.grading import score_response
 from parallel_scaling.common.jsonl import DataError, read_jsonl_lines, write_jsonl
+from parallel_scaling.common import schema
 from parallel_scaling.common.language import supported_languages
 from parallel_scaling.common.thinking import UNFINISHED_POLICIES, UNFINISHED_STATES
 from parallel_scaling.common.difficulty import difficulty_level, difficulty_weighted_accuracy
+
+#: The config section ``scoring``'s defaults (the schema holds them; the command's options default to them).
+DEFAULTS: dict[str, Any] = schema.defaults("scoring")
 
 #: Fields added to every scored row (existing fields of the same name are overwritten).
 SCORE_FIELDS: tuple[str, ...] = (
@@ -240,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--unfinished-answer",
         choices=UNFINISHED_POLICIES,
-        default="none",
+        default=DEFAULTS["unfinished_answer"],
         help="what a reasoning model's response cut off in its thinking (no </think>) or with nothing after "
         "</think> is scored as: none = no answer (default), thinking = the answer its thinking reaches",
     )
