@@ -278,3 +278,36 @@ def test_unfinished_rule_is_a_documented_config_setting() -> None:
     assert scoring.build_parser().parse_args(["x.jsonl"]).unfinished_answer == "none"
     rule = (Path(__file__).resolve().parents[1] / "workflow" / "rules" / "evaluate.smk").read_text(encoding="utf-8")
     assert 'unfinished=config["scoring"]["unfinished_answer"]' in rule and "--unfinished-answer {params.unfinished}" in rule
+
+
+def _scored_row(**over: Any) -> dict[str, Any]:
+    base = {
+        "model": "m", "paradigm": "grpo", "mixture": "k1", "k": 1, "seed": 0, "train_langs": ["en", "de"],
+        "benchmark": "mgsm", "lang": "th", "id": "1", "sample": 0, "correct": True, "off_target": False,
+    }
+    return {**base, **over}
+
+
+def test_accuracy_table_reports_thinking_language_and_unfinished(tmp_path: Path) -> None:
+    """The analysis' long table gains thinking_off_target_rate and unfinished for reasoning models'
+    scored rows, and keeps its columns for chat models' rows (older scored files included)."""
+    from parallel_scaling.analysis.accuracy import accuracy_table
+    from parallel_scaling.analysis.items import ScoredFormatError, load_scored, normalize_items
+
+    reasoning = [
+        _scored_row(id="1", thinking_off_target=True, final_part="present"),
+        _scored_row(id="2", thinking_off_target=True, final_part="present"),
+        _scored_row(id="3", thinking_off_target=False, final_part="present"),
+        _scored_row(id="4", correct=False, thinking_off_target=True, final_part="unclosed"),
+    ]
+    path = tmp_path / "scored.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in reasoning), encoding="utf-8")
+    table = accuracy_table(load_scored([path]))
+    row = table.iloc[0]
+    assert list(table.columns)[-2:] == ["thinking_off_target_rate", "unfinished"]
+    assert (row["off_target_rate"], row["thinking_off_target_rate"], row["unfinished"]) == (0.0, 0.75, 1)
+
+    chat = accuracy_table(normalize_items(pd.DataFrame([_scored_row(id="1"), _scored_row(id="2")])))
+    assert "thinking_off_target_rate" not in chat.columns and "unfinished" not in chat.columns
+    with pytest.raises(ScoredFormatError, match="thinking_off_target"):
+        normalize_items(pd.DataFrame([_scored_row(thinking_off_target="yes")]))
