@@ -35,7 +35,7 @@ CORPUS = Path(__file__).parent / "fixtures" / "reasoning_outputs"
 MGSM_LANGS = ["en", "de", "fr", "es", "ru", "zh", "ja", "th", "sw", "bn", "te"]
 KINDS = {
     "plain", "locale_thousands", "decimal_comma", "boxed_unit", "boxed_words", "emphasis", "thinking_override",
-    "wrong", "truncated", "empty_final", "thinks_other_language", "chat",
+    "wrong", "truncated", "empty_final", "thinks_other_language", "chat", "percent", "recap_after_answer",
 }
 
 #: The goal of issue #29: per-item agreement with the human verdict, and per-language accuracy error.

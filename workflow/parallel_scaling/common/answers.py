@@ -136,6 +136,18 @@ _LATEX_SPACE = re.compile(r"\\[,;: !]|~|\\q?quad(?![A-Za-z])|\\thinspace(?![A-Za
 _WORDS_OR_CURRENCY = re.compile(r"[^\W\d_]|[$€£¥₹]")
 
 
+# a parenthesis of plain text ("18 $ (9 eggs at 2 $ each)"), not LaTeX's inline math "\(...\)"
+_PARENTHESIS = re.compile(r"(?<!\\)[(（][^()（）\n]*(?<!\\)[)）]")
+
+
+def _last_unbracketed(text: str, numbers: list[tuple[str, int]]) -> str:
+    """The last number outside parentheses, else the last number: a statement's trailing
+    parenthesis explains it ("Janet makes $18 a day (9 eggs at $2)" states 18, not 2)."""
+    inside = [(m.start(), m.end()) for m in _PARENTHESIS.finditer(text)]
+    outside = [value for value, start in numbers if not any(lo <= start < hi for lo, hi in inside)]
+    return outside[-1] if outside else numbers[-1][0]
+
+
 def _boxed_value(content: str, answer_type: str) -> str | None:
     """The value of a ``\\boxed{}``: a number, else (``number``) the number stated among words or a
     unit (``10\\,L``, ``114,200\\,\\text{dollars}``, ``\\text{it cost \\$15}``), else the expression.
@@ -384,7 +396,7 @@ def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
             if value is not None:
                 return Extraction(value, "last_math")
     if numbers:
-        return Extraction(numbers[-1][0], "last_number")
+        return Extraction(_last_unbracketed(text, numbers) if answer_type == "number" else numbers[-1][0], "last_number")
     return Extraction(None, "none", "no answer found")
 
 
