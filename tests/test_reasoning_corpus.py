@@ -311,3 +311,19 @@ def test_accuracy_table_reports_thinking_language_and_unfinished(tmp_path: Path)
     assert "thinking_off_target_rate" not in chat.columns and "unfinished" not in chat.columns
     with pytest.raises(ScoredFormatError, match="thinking_off_target"):
         normalize_items(pd.DataFrame([_scored_row(thinking_off_target="yes")]))
+
+
+@pytest.mark.parametrize(
+    ("response", "value"),
+    [
+        ("Janet makes $18 every day at the market (9 eggs at $2 each).", "18"),
+        ("Wendi doit donner 20 tasses (60 au total, moins 15 et 25).", "20"),
+        # nothing stated before the parenthesis: its number is the answer (GSM8K train item 7470)
+        ("for a speed of 2*(1/3) = 2/3 miles per hour.\nfor a speed of (2/3*6=4 miles per hour).", "4"),
+        ("She sells 9 eggs. She makes (9 x 2 = 18) dollars.", "18"),  # the parenthesis is in the next sentence
+        ("Janet makes \\(9 \\times 2 = 18\\) dollars.", "18"),  # LaTeX inline math is no parenthesis
+    ],
+)
+def test_explaining_parenthesis_after_the_stated_number(response: str, value: str) -> None:
+    extraction = extract_answer(response)
+    assert (extraction.value, extraction.method) == (value, "last_number")

@@ -141,11 +141,22 @@ _PARENTHESIS = re.compile(r"(?<!\\)[(（][^()（）\n]*(?<!\\)[)）]")
 
 
 def _last_unbracketed(text: str, numbers: list[tuple[str, int]]) -> str:
-    """The last number outside parentheses, else the last number: a statement's trailing
-    parenthesis explains it ("Janet makes $18 a day (9 eggs at $2)" states 18, not 2)."""
-    inside = [(m.start(), m.end()) for m in _PARENTHESIS.finditer(text)]
-    outside = [value for value, start in numbers if not any(lo <= start < hi for lo, hi in inside)]
-    return outside[-1] if outside else numbers[-1][0]
+    """The last number, unless it sits in a parenthesis that explains a number stated before it
+    in the same sentence: "Janet makes $18 a day (9 eggs at $2)" states 18, not 2, whereas
+    "for a speed of (2/3*6=4 miles per hour)" states 4 (nothing before the parenthesis)."""
+    last, start = numbers[-1]
+    paren = next((m for m in _PARENTHESIS.finditer(text) if m.start() < start < m.end()), None)
+    if paren is None:
+        return last
+    line_start = text.rfind("\n", 0, paren.start()) + 1
+    ends = list(_SENTENCE_END.finditer(text, line_start, paren.start()))
+    sentence_start = ends[-1].end() if ends else line_start
+    inside = [(m.start(), m.end()) for m in _PARENTHESIS.finditer(text, sentence_start, paren.start())]
+    stated = [
+        value for value, pos in numbers
+        if sentence_start <= pos < paren.start() and not any(lo <= pos < hi for lo, hi in inside)
+    ]
+    return stated[-1] if stated else last
 
 
 def _boxed_value(content: str, answer_type: str) -> str | None:
