@@ -327,3 +327,25 @@ def test_accuracy_table_reports_thinking_language_and_unfinished(tmp_path: Path)
 def test_explaining_parenthesis_after_the_stated_number(response: str, value: str) -> None:
     extraction = extract_answer(response)
     assert (extraction.value, extraction.method) == (value, "last_number")
+
+
+def test_analyze_runs_on_reasoning_models_scored_rows(tmp_path: Path) -> None:
+    """``analyze`` end to end on scored rows that carry the thinking fields: the long table reports
+    them, the MTI and the law are computed as for chat models."""
+    import numpy as np
+    from simulate import simulate_scored_items
+    from test_analysis import write_scored
+
+    from parallel_scaling.analysis import analyze as analysis
+
+    items = simulate_scored_items(k_max=3, n_items=30, rng_seed=5)
+    rng = np.random.default_rng(0)
+    items["thinking_off_target"] = rng.random(len(items)) < 0.5
+    items["final_part"] = np.where(rng.random(len(items)) < 0.1, "unclosed", "present")
+    out = tmp_path / "out"
+    assert analysis.main(["--scored", *write_scored(items, tmp_path / "scored"), "--outdir", str(out), "--n-boot", "20"]) == 0
+    long = pd.read_csv(out / "tables/accuracy.csv")
+    assert long["thinking_off_target_rate"].between(0, 1).all() and long["unfinished"].sum() == (
+        items["final_part"] == "unclosed"
+    ).sum()
+    assert len(pd.read_csv(out / "tables/law.csv")) == 1
