@@ -136,6 +136,23 @@ _LATEX_SPACE = re.compile(r"\\[,;: !]|~|\\q?quad(?![A-Za-z])|\\thinspace(?![A-Za
 _WORDS_OR_CURRENCY = re.compile(r"[^\W\d_]|[$€£¥₹]")
 
 
+def _boxed_value(content: str, answer_type: str) -> str | None:
+    """The value of a ``\\boxed{}``: a number, else (``number``) the number stated among words or a
+    unit (``10\\,L``, ``114,200\\,\\text{dollars}``, ``\\text{it cost \\$15}``), else the expression.
+
+    Words are what tell a stated number from an expression: ``\\boxed{2\\sqrt{2}}`` or
+    ``\\boxed{2+3}`` stays an expression for math-verify.
+    """
+    value = _math_value(content, answer_type)
+    if answer_type != "number" or value is None or single_number(value) is not None:
+        return value
+    plain = _LATEX_SPACE.sub(" ", _TEXT_WRAPPER.sub(lambda m: f" {m.group(1)} ", content))
+    plain = plain.replace("\\$", "$").replace("\\%", "%")
+    if "\\" in plain or not _WORDS_OR_CURRENCY.search(plain) or not number_items(plain):
+        return value
+    return _value_from_segment(plain, answer_type) or value
+
+
 # a parenthesis of plain text ("18 $ (9 eggs at 2 $ each)"), not LaTeX's inline math "\(...\)"
 _PARENTHESIS = re.compile(r"(?<!\\)[(（][^()（）\n]*(?<!\\)[)）]")
 
@@ -157,23 +174,6 @@ def _last_unbracketed(text: str, numbers: list[tuple[str, int]]) -> str:
         if sentence_start <= pos < paren.start() and not any(lo <= pos < hi for lo, hi in inside)
     ]
     return stated[-1] if stated else last
-
-
-def _boxed_value(content: str, answer_type: str) -> str | None:
-    """The value of a ``\\boxed{}``: a number, else (``number``) the number stated among words or a
-    unit (``10\\,L``, ``114,200\\,\\text{dollars}``, ``\\text{it cost \\$15}``), else the expression.
-
-    Words are what tell a stated number from an expression: ``\\boxed{2\\sqrt{2}}`` or
-    ``\\boxed{2+3}`` stays an expression for math-verify.
-    """
-    value = _math_value(content, answer_type)
-    if answer_type != "number" or value is None or single_number(value) is not None:
-        return value
-    plain = _LATEX_SPACE.sub(" ", _TEXT_WRAPPER.sub(lambda m: f" {m.group(1)} ", content))
-    plain = plain.replace("\\$", "$").replace("\\%", "%")
-    if "\\" in plain or not _WORDS_OR_CURRENCY.search(plain) or not number_items(plain):
-        return value
-    return _value_from_segment(plain, answer_type) or value
 
 
 def _sentence(text: str) -> str:
