@@ -249,6 +249,10 @@ def test_score_response_reasons() -> None:
         "reason": "empty response",
         "response_lang": "und",
         "off_target": False,
+        # a chat model's response has no thinking part (issue #29 added these fields)
+        "thinking_lang": None,
+        "thinking_off_target": None,
+        "final_part": "absent",
     }
     math_only = score_response("16 - 3 - 4 = 9, 9 * 2 = 18", "18", "th")
     assert math_only["correct"] is True and math_only["response_lang"] == "und"

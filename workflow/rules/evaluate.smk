@@ -81,7 +81,9 @@ rule score:
         "../../envs/analysis.yaml"
     params:
         predictions=lambda wc: predictions(_run(wc)),
+        # a changed rule for unfinished reasoning responses rescores (params trigger)
+        unfinished=config["scoring"]["unfinished_answer"],
         code=code_hash("score"),
     shell:
         "python -m parallel_scaling --provenance {log.prov} score {params.predictions}"
-        " --out {output.scored} > {output.summary} 2> {log.log}"
+        " --unfinished-answer {params.unfinished} --out {output.scored} > {output.summary} 2> {log.log}"

@@ -10,7 +10,11 @@ its formulas, so they are stated here and in each docstring):
   samples per item the samples are not independent, so the interval is too narrow; ``n_items`` is
   reported next to ``n`` so readers can tell, and the law's bootstrap resamples items, not samples.
 * off_target_rate = fraction of samples whose answer was flagged ``off_target`` (not in the prompt
-  language).
+  language); for a reasoning model that is the language of its final (answer) part.
+* thinking_off_target_rate, unfinished (only when some scored row has a thinking part, i.e. a
+  reasoning model) = the off-target fraction among the samples' thinking parts (NaN where none has
+  one), and the number of samples that committed to no final answer (thinking cut off, or nothing
+  after it; ``final_part`` ``unclosed``/``empty``, scored as ``scoring.unfinished_answer`` says).
 * weighted_accuracy (only for benchmarks given difficulty weights, e.g. PolyMath's 1/2/4/8) =
   sum_d w_d * accuracy_d / sum_d w_d over the difficulty levels d present, accuracy_d pooled over
   the level's samples (:func:`parallel_scaling.common.difficulty.difficulty_weighted_accuracy`,
@@ -27,6 +31,7 @@ from scipy.stats import binomtest
 
 from parallel_scaling.analysis.items import ACC_KEYS, CHECKPOINT_KEYS, ScoredFormatError, language_order, sort_rows, source_hint
 from parallel_scaling.common.difficulty import difficulty_weighted_accuracy
+from parallel_scaling.common.thinking import UNFINISHED_STATES
 
 
 def wilson_interval(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +64,8 @@ def accuracy_table(
     Columns: model, paradigm, mixture, k, seed, benchmark, lang, seen (``lang`` in the
     checkpoint's ``train_langs``), train_langs (comma-joined), n (samples), n_items, correct,
     accuracy = correct / n (mean over all samples), ci_low / ci_high (Wilson, see
-    :func:`wilson_interval`), off_target_rate = off-target samples / n. When ``weights`` gives
+    :func:`wilson_interval`), off_target_rate = off-target samples / n (then, for reasoning models
+    only, thinking_off_target_rate and unfinished: see the module docstring). When ``weights`` gives
     some benchmark a weight per difficulty level, a ``weighted_accuracy`` column follows
     ``accuracy`` (:func:`difficulty_weighted_accuracy`; NaN for the other benchmarks); without
     weights the table is unchanged.
@@ -78,7 +84,11 @@ def accuracy_table(
             f"duplicate scored row for {row['model']}/{row['mixture']}/seed={row['seed']}/"
             f"{row['benchmark']}/{row['lang']} item {row['id']} sample {row['sample']}{source_hint(items, dup)}"
         )
-    work = items.assign(_tl=items["train_langs"].map(lambda t: ",".join(t)))
+    work = items.assign(
+        _tl=items["train_langs"].map(lambda t: ",".join(t)),
+        _unfinished=items["final_part"].isin(list(UNFINISHED_STATES)),
+    )
+    reasoning = bool(items["thinking_off_target"].notna().any())
     per_ckpt = work.groupby(CHECKPOINT_KEYS, dropna=False)["_tl"].nunique()
     if (per_ckpt > 1).any():
         bad = per_ckpt[per_ckpt > 1].index[0]
@@ -89,6 +99,8 @@ def accuracy_table(
         n_items=("id", "nunique"),
         correct=("correct", "sum"),
         off_target=("off_target", "sum"),
+        thinking_off_target_rate=("thinking_off_target", "mean"),  # NaN rows (no thinking) drop out
+        unfinished=("_unfinished", "sum"),
     ).reset_index()
     table = table.rename(columns={"_tl": "train_langs"})
     table["seen"] = [lang in tl.split(",") if tl else False for lang, tl in zip(table["lang"], table["train_langs"])]
@@ -109,6 +121,9 @@ def accuracy_table(
         "ci_high",
         "off_target_rate",
     ]
+    if reasoning:  # a reasoning model's thinking and unfinished answers; chat-model tables unchanged
+        table["unfinished"] = table["unfinished"].astype(int)
+        cols += ["thinking_off_target_rate", "unfinished"]
     if weights:
         table["weighted_accuracy"] = _weighted_column(items, table, weights)
         cols.insert(cols.index("accuracy") + 1, "weighted_accuracy")

@@ -36,7 +36,9 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "off_target",
 )
 #: Columns that may be absent; they are filled with None so downstream code can rely on them.
-OPTIONAL_COLUMNS: tuple[str, ...] = ("extracted", "reason", "difficulty")
+#: ``thinking_off_target`` / ``final_part`` come with reasoning models' responses (a thinking part);
+#: ``thinking_off_target`` becomes a float, NaN where a response has no thinking part.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("extracted", "reason", "difficulty", "thinking_off_target", "final_part")
 
 #: Keys that identify one checkpoint evaluated on one benchmark.
 CHECKPOINT_KEYS: list[str] = ["model", "paradigm", "mixture", "k", "seed", "benchmark"]
@@ -118,6 +120,12 @@ def normalize_items(items: pd.DataFrame) -> pd.DataFrame:
         if bad.any():
             raise ScoredFormatError(f"column {col!r} must be boolean{source_hint(out, bad)}")
         out[col] = values.astype(bool)
+    thinking = out["thinking_off_target"]
+    absent = thinking.map(lambda v: v is None or (isinstance(v, float) and math.isnan(v)))
+    bad = ~absent & ~thinking.map(lambda v: isinstance(v, (bool, np.bool_)) or v in (0, 1))
+    if bad.any():
+        raise ScoredFormatError(f"column 'thinking_off_target' must be boolean or null{source_hint(out, bad)}")
+    out["thinking_off_target"] = [np.nan if a else float(bool(v)) for a, v in zip(absent, thinking)]
 
     def as_tuple(value: object) -> tuple[str, ...]:
         if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -21,13 +21,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from parallel_scaling.common.answer_phrases import ANSWER_PHRASES, COT_HEADERS, NO_ANSWER_PATTERNS, OR_WORDS
 from parallel_scaling.common.numbers import (
-    normalize_text, number_items, number_matches, number_spans, single_number, space_comma_lists,
+    normalize_text, number_items, number_matches, number_spans, single_number, space_comma_lists, ungroup_numbers,
 )
+from parallel_scaling.common.thinking import UNFINISHED_POLICIES, split_response
 
 ANSWER_TYPES: tuple[str, ...] = ("number", "latex", "choice")
 
@@ -43,11 +44,14 @@ class Extraction:
 
     ``method`` is one of ``boxed``, ``hash``, ``phrase``, ``last_number``, ``paren_letter``,
     ``line_letter`` or ``none``; ``reason`` explains a missing value (``None`` when found).
+    ``final_part`` is how the response's final part stands (one of
+    :data:`~parallel_scaling.common.thinking.FINAL_PART_STATES`; ``absent`` for a chat model).
     """
 
     value: str | None
     method: str
     reason: str | None = None
+    final_part: str = "absent"
 
 
 # --------------------------------------------------------------------------- extraction
@@ -123,6 +127,53 @@ def _math_value(expr: str, answer_type: str) -> str | None:
         return None
     number = single_number(expr)
     return number if number is not None else expr
+
+
+# LaTeX that wraps words or spaces a unit off, inside a boxed answer: "10\,L", "\text{it cost \$15}"
+_TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_LATEX_SPACE = re.compile(r"\\[,;: !]|~|\\q?quad(?![A-Za-z])|\\thinspace(?![A-Za-z])")
+# words, a unit or a currency sign next to a boxed number: it states a value, it is no expression
+_WORDS_OR_CURRENCY = re.compile(r"[^\W\d_]|[$€£¥₹]")
+
+
+def _boxed_value(content: str, answer_type: str) -> str | None:
+    """The value of a ``\\boxed{}``: a number, else (``number``) the number stated among words or a
+    unit (``10\\,L``, ``114,200\\,\\text{dollars}``, ``\\text{it cost \\$15}``), else the expression.
+
+    Words are what tell a stated number from an expression: ``\\boxed{2\\sqrt{2}}`` or
+    ``\\boxed{2+3}`` stays an expression for math-verify.
+    """
+    value = _math_value(content, answer_type)
+    if answer_type != "number" or value is None or single_number(value) is not None:
+        return value
+    plain = _LATEX_SPACE.sub(" ", _TEXT_WRAPPER.sub(lambda m: f" {m.group(1)} ", content))
+    plain = plain.replace("\\$", "$").replace("\\%", "%")
+    if "\\" in plain or not _WORDS_OR_CURRENCY.search(plain) or not number_items(plain):
+        return value
+    return _value_from_segment(plain, answer_type) or value
+
+
+# a parenthesis of plain text ("18 $ (9 eggs at 2 $ each)"), not LaTeX's inline math "\(...\)"
+_PARENTHESIS = re.compile(r"(?<!\\)[(（][^()（）\n]*(?<!\\)[)）]")
+
+
+def _last_unbracketed(text: str, numbers: list[tuple[str, int]]) -> str:
+    """The last number, unless it sits in a parenthesis that explains a number stated before it
+    in the same sentence: "Janet makes $18 a day (9 eggs at $2)" states 18, not 2, whereas
+    "for a speed of (2/3*6=4 miles per hour)" states 4 (nothing before the parenthesis)."""
+    last, start = numbers[-1]
+    paren = next((m for m in _PARENTHESIS.finditer(text) if m.start() < start < m.end()), None)
+    if paren is None:
+        return last
+    line_start = text.rfind("\n", 0, paren.start()) + 1
+    ends = list(_SENTENCE_END.finditer(text, line_start, paren.start()))
+    sentence_start = ends[-1].end() if ends else line_start
+    inside = [(m.start(), m.end()) for m in _PARENTHESIS.finditer(text, sentence_start, paren.start())]
+    stated = [
+        value for value, pos in numbers
+        if sentence_start <= pos < paren.start() and not any(lo <= pos < hi for lo, hi in inside)
+    ]
+    return stated[-1] if stated else last
 
 
 def _sentence(text: str) -> str:
@@ -213,11 +264,30 @@ def _value_from_segment(segment: str, answer_type: str) -> str | None:
             return value
     if answer_type == "latex" and body.startswith("\\"):
         return _math_value(_sentence(body), answer_type)
+    emphasised = _emphasised_value(_answer_sentence(body))
+    if emphasised is not None:
+        return emphasised
     chained = _chain_value(_answer_sentence(body))
     if chained is not None:
         return chained
     numbers = number_matches(body)
     return numbers[0] if numbers else None
+
+
+_EMPHASIS = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
+
+
+def _emphasised_value(sentence: str) -> str | None:
+    """The number an answer sentence emphasises when it states several ("after these 4 hours he is
+    **45 miles** from home" -> 45): the one number in bold, else None (no emphasis, or several)."""
+    if len({v for v, _, _ in number_items(sentence)}) < 2:
+        return None
+    emphasised = [
+        values for m in _EMPHASIS.finditer(sentence) if (values := number_matches(m.group(1) or m.group(2)))
+    ]
+    if len(emphasised) != 1 or len(set(emphasised[0])) != 1:
+        return None
+    return emphasised[0][0]
 
 
 _SPAN_JOINER = re.compile(r"\s*(?:,|;|\band\b|&)\s*")
@@ -245,24 +315,53 @@ def _no_commitment(segment: str, answer_type: str) -> str | None:
     return None
 
 
-def extract_answer(response: str, answer_type: str = "number") -> Extraction:
+def extract_answer(
+    response: str, answer_type: str = "number", lang: str | None = None, unfinished: str = "none"
+) -> Extraction:
     """Extract the final answer from a model response.
+
+    A reasoning model's response is read in its final part only (after ``</think>``,
+    :func:`~parallel_scaling.common.thinking.split_response`): numbers of the thinking never
+    override the answer it commits to. When the thinking is cut off (no ``</think>``) or nothing
+    follows it, ``unfinished`` decides: ``none`` extracts nothing (the reason says which), ``thinking``
+    reads the thinking part as if it were the answer. ``Extraction.final_part`` records the state.
+
+    ``lang`` (the language the answer is written in) decides the locale readings of numbers that are
+    ambiguous across languages: ``70.000`` is 70000 in German, ``1,25,000`` is 125000 in Bengali
+    (:func:`~parallel_scaling.common.numbers.ungroup_numbers`).
 
     Cascade (first hit wins): last ``\\boxed{}`` -> last ``#### X`` -> last native answer
     phrase ("The answer is", "答案是", "คำตอบคือ", ...) -> for ``latex`` the last ``$...$`` span
     if nothing numeric follows it -> last number; for ``choice`` the last ``(X)`` then a line
     holding only a letter.
 
-    On a marker's line, a calculation gives its last value ("Answer: 80 - 35 = 45" -> 45). When
-    the last marker line that says anything says the answer cannot be determined, or (``number``)
-    hedges between values ("14 (if ...) or 16 (if ...)"), nothing is extracted (method ``none``,
-    with the reason) instead of falling back to a number of the reasoning.
+    On a marker's line, an emphasised number is the one the sentence commits to ("he is **45
+    miles** from home after 4 hours" -> 45), else a calculation gives its last value ("Answer: 80 -
+    35 = 45" -> 45), else the first number. A ``\\boxed{}`` holding a number with words or a unit
+    (``\\boxed{10\\,L}``, ``\\boxed{\\text{it cost \\$15}}``) gives that number. When the last
+    marker line that says anything says the answer cannot be determined, or (``number``) hedges
+    between values ("14 (if ...) or 16 (if ...)"), nothing is extracted (method ``none``, with the
+    reason) instead of falling back to a number of the reasoning.
     """
     if answer_type not in ANSWER_TYPES:
         raise ValueError(f"unknown answer_type {answer_type!r}; choose from {', '.join(ANSWER_TYPES)}")
+    if unfinished not in UNFINISHED_POLICIES:
+        raise ValueError(f"unknown unfinished-answer policy {unfinished!r}; choose from {', '.join(UNFINISHED_POLICIES)}")
     if response is None or not str(response).strip():
         return Extraction(None, "none", "empty response")
-    text = space_comma_lists(normalize_text(str(response)))
+    parts = split_response(str(response))
+    text = parts.final
+    if parts.unfinished:
+        if unfinished == "none" or not parts.thinking:
+            reason = "thinking cut off before a final answer" if parts.state == "unclosed" else "nothing after the thinking"
+            return Extraction(None, "none", reason, parts.state)
+        text = parts.thinking
+    return replace(_extract(text, answer_type, lang), final_part=parts.state)
+
+
+def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
+    """The cascade of :func:`extract_answer` on one part of a response."""
+    text = space_comma_lists(ungroup_numbers(normalize_text(response), lang))
 
     boxed = _last_boxed(text)
     if boxed is not None:
@@ -270,7 +369,7 @@ def extract_answer(response: str, answer_type: str = "number") -> Extraction:
             m = _LETTER_AT_START.match(boxed)
             value = m.group(1) if m else None
         else:
-            value = _math_value(boxed, answer_type)
+            value = _boxed_value(boxed, answer_type)
         if value is not None:
             return Extraction(value, "boxed")
 
@@ -308,7 +407,7 @@ def extract_answer(response: str, answer_type: str = "number") -> Extraction:
             if value is not None:
                 return Extraction(value, "last_math")
     if numbers:
-        return Extraction(numbers[-1][0], "last_number")
+        return Extraction(_last_unbracketed(text, numbers) if answer_type == "number" else numbers[-1][0], "last_number")
     return Extraction(None, "none", "no answer found")
 
 

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from parallel_scaling.common.answers import ANSWER_TYPES, CHOICE_LETTERS, _labelled, compound_parts, extract_answer, is_compound
-from parallel_scaling.common.language import identify, is_off_target
+from parallel_scaling.common.language import UNDETERMINED, identify, is_off_target
 from parallel_scaling.common.numbers import normalize_text, parse_number
+from parallel_scaling.common.thinking import split_response
 
 logger = logging.getLogger(__name__)
 
@@ -156,19 +157,31 @@ def score_response(
     lang: str,
     answer_type: str = "number",
     candidates: Sequence[str] | None = None,
+    unfinished: str = "none",
 ) -> dict[str, Any]:
     """Extract, verify and language-tag one response.
 
-    Returns ``{extracted, method, correct, reason, response_lang, off_target}``; ``reason`` is
-    the extraction reason when nothing was extracted, else the verification reason.
+    Returns ``{extracted, method, correct, reason, response_lang, off_target, thinking_lang,
+    thinking_off_target, final_part}``; ``reason`` is the extraction reason when nothing was
+    extracted, else the verification reason. A reasoning model's response is identified part by
+    part: ``response_lang``/``off_target`` are those of its final (answer) part, the whole response
+    for a chat model; ``thinking_lang``/``thinking_off_target`` those of its thinking (None without
+    one), so a model thinking in English and answering in Thai is off-target in its thinking only.
+    ``final_part`` and ``unfinished`` (what a response cut off in its thinking is scored as) are
+    those of :func:`~parallel_scaling.common.answers.extract_answer`.
     """
     response = "" if response is None else str(response)
-    extraction = extract_answer(response, answer_type)
+    parts = split_response(response)
+    response_lang, _ = identify(parts.final, candidates)
+    thinking_lang = identify(parts.thinking, candidates)[0] if parts.thinking is not None else None
+    # the language the answer is read in decides ambiguous number spellings ("70.000")
+    read_lang = thinking_lang if parts.unfinished else response_lang
+    number_lang = read_lang if read_lang not in (None, UNDETERMINED) else lang
+    extraction = extract_answer(response, answer_type, number_lang, unfinished)
     if extraction.value is None:
         correct, reason = False, extraction.reason
     else:
         correct, reason = verify(extraction.value, gold, answer_type)
-    response_lang, _ = identify(response, candidates)
     return {
         "extracted": extraction.value,
         "method": extraction.method,
@@ -176,4 +189,7 @@ def score_response(
         "reason": reason,
         "response_lang": response_lang,
         "off_target": is_off_target(response_lang, lang),
+        "thinking_lang": thinking_lang,
+        "thinking_off_target": None if thinking_lang is None else is_off_target(thinking_lang, lang),
+        "final_part": extraction.final_part,
     }

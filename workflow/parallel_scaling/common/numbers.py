@@ -37,6 +37,48 @@ def normalize_text(text: str) -> str:
     return text.replace("\u2212", "-").replace("\u2044", "/")
 
 
+#: Languages whose writers group thousands with a dot and write decimals with a comma
+#: (``70.000`` is seventy thousand): there a single dot group of three digits is a thousands group.
+DOT_THOUSANDS_LANGS: frozenset[str] = frozenset(
+    {"de", "es", "it", "pt", "nl", "id", "tr", "vi", "da", "el", "ro", "hr", "sl", "sr"}
+)
+#: Languages written with Indian (lakh/crore) grouping: ``1,25,000`` is 125000.
+INDIAN_GROUPING_LANGS: frozenset[str] = frozenset({"hi", "bn", "te", "ta", "mr", "gu", "kn", "ml", "pa", "ur", "ne"})
+
+# LaTeX spacing inside a number: "8\,000", "8\ 000", "8~000" (a thin space then reads as a group);
+# "\!" is a negative thin space ("70,\!000") that only ever tightens typography
+_LATEX_GROUP_SPACE = re.compile(r"(?<=\d)(?:\\[,;: ]|~|\\thinspace(?![A-Za-z])\s*)(?=\d{3}(?!\d))")
+_LATEX_NEG_SPACE = re.compile(r"\\!")
+# LaTeX "{,}" is a comma without the math space: thousands before 3 digits ("1{,}234"), else decimal
+_LATEX_DECIMAL_COMMA = re.compile(r"(?<=\d)\{,\}(?=\d)(?!\d{3}(?!\d))")
+# dot groups: two or more ("1.000.000"), or one before a decimal comma ("70.000,50"), in any
+# language; a single one ("70.000") only in the languages of DOT_THOUSANDS_LANGS
+_DOT_GROUPS_ANY = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?:(?:\.\d{3}){2,}(?!\d|[.,]\d)|(?:\.\d{3})+(?=,\d))")
+_DOT_GROUPS_LOCALE = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?:\.\d{3})+(?!\d|\.\d)")
+_INDIAN_GROUPS = re.compile(r"(?<![\d.,])\d{1,2}(?:,\d{2})+,\d{3}(?!\d|,\d)")
+
+
+def ungroup_numbers(text: str, lang: str | None = None) -> str:
+    """Rewrite locale spellings of numbers into the one spelling :func:`number_items` reads.
+
+    ``8\\,000`` / ``70,\\!000`` (LaTeX spacing) -> ``8 000`` / ``70,000`` and ``2{,}5`` -> ``2,5`` (a
+    decimal comma; ``1{,}234`` stays a thousands group) in every language;
+    ``1.000.000`` and ``70.000,50`` -> ``1000000`` and ``70000,50`` in every language; ``70.000`` ->
+    ``70000`` only where ``lang`` groups thousands with a dot (elsewhere it stays 70.000 = 70), and
+    ``1,25,000`` -> ``125000`` only where ``lang`` uses Indian grouping (elsewhere it is a list).
+    ``text`` must be normalised (:func:`normalize_text`).
+    """
+    text = _LATEX_NEG_SPACE.sub("", text)
+    text = _LATEX_GROUP_SPACE.sub("\u2009", text)
+    text = _LATEX_DECIMAL_COMMA.sub(",", text)
+    text = _DOT_GROUPS_ANY.sub(lambda m: m.group(0).replace(".", ""), text)
+    if lang in DOT_THOUSANDS_LANGS:
+        text = _DOT_GROUPS_LOCALE.sub(lambda m: m.group(0).replace(".", ""), text)
+    if lang in INDIAN_GROUPING_LANGS:
+        text = _INDIAN_GROUPS.sub(lambda m: m.group(0).replace(",", ""), text)
+    return text
+
+
 # A number: optional sign (dropped when it is a binary minus, see below), digits with optional thousands groups (comma, space, nbsp, thin space or
 # LaTeX "{,}"), optional decimal part (dot, or a European decimal comma not followed by a
 # 3-digit group), optional "/denominator". Digits may be glued to CJK / Thai letters.

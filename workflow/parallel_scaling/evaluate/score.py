@@ -14,6 +14,11 @@ Both print a per-language CSV (``lang,n,correct,accuracy,no_answer,off_target_ra
 ``all`` row) to stdout; ``--difficulty-weights`` adds a ``weighted_accuracy`` column after
 ``accuracy`` (PolyMath's difficulty-weighted accuracy, from each row's ``difficulty`` field). Bad input is reported as ``FILE:LINE: message`` (exit code 2); a bad
 *response* (empty, no answer, unparseable) is data and is scored incorrect with a reason.
+
+Reasoning-model outputs (a thinking part closed by ``</think>``) are read in their final part; when
+any response has a thinking part the CSV gains ``unfinished`` (responses cut off in their thinking or
+with nothing after it, scored as ``--unfinished-answer`` says) and ``thinking_off_target_rate``
+(``off_target_rate`` is then that of the answer parts). See docs/scoring.md.
 """
 
 from __future__ import annotations
@@ -30,14 +35,25 @@ import pandas as pd
 from parallel_scaling.common.answers import ANSWER_TYPES
 from parallel_scaling.common.grading import score_response
 from parallel_scaling.common.jsonl import DataError, read_jsonl_lines, write_jsonl
+from parallel_scaling.common import schema
 from parallel_scaling.common.language import supported_languages
+from parallel_scaling.common.thinking import UNFINISHED_POLICIES, UNFINISHED_STATES
 from parallel_scaling.common.difficulty import difficulty_level, difficulty_weighted_accuracy
 
+#: The config section ``scoring``'s defaults (the schema holds them; the command's options default to them).
+DEFAULTS: dict[str, Any] = schema.defaults("scoring")
+
 #: Fields added to every scored row (existing fields of the same name are overwritten).
-SCORE_FIELDS: tuple[str, ...] = ("extracted", "method", "correct", "reason", "response_lang", "off_target")
+SCORE_FIELDS: tuple[str, ...] = (
+    "extracted", "method", "correct", "reason", "response_lang", "off_target",
+    "thinking_lang", "thinking_off_target", "final_part",
+)
 
 #: Columns of the per-language summary, in CSV order.
 SUMMARY_COLUMNS: tuple[str, ...] = ("lang", "n", "correct", "accuracy", "no_answer", "off_target_rate")
+
+#: Columns appended to the summary when some response has a thinking part (reasoning models).
+REASONING_COLUMNS: tuple[str, ...] = ("unfinished", "thinking_off_target_rate")
 
 
 class ScoreInputError(DataError):
@@ -79,13 +95,15 @@ def score_rows(
     candidates: Sequence[str] | None = None,
     source: str = "<rows>",
     line_numbers: Sequence[int] | None = None,
+    unfinished: str = "none",
 ) -> list[dict[str, Any]]:
     """Score every row, returning copies with :data:`SCORE_FIELDS` added.
 
     ``answer_type`` overrides the per-row ``answer_type_field`` (which defaults to ``number``
     when absent). A ``null`` response counts as empty (a failed generation), whereas a missing
     field, a null gold or an unknown answer type is an input error naming ``source:line``
-    (``line_numbers`` gives file lines; otherwise the 1-based row position is used).
+    (``line_numbers`` gives file lines; otherwise the 1-based row position is used). ``unfinished``
+    is what a response cut off in its thinking is scored as (``none`` or ``thinking``).
     """
     if answer_type is not None and answer_type not in ANSWER_TYPES:
         raise ValueError(f"unknown answer type {answer_type!r}; choose from {', '.join(ANSWER_TYPES)}")
@@ -109,7 +127,7 @@ def score_rows(
                 source, line, f"field {answer_type_field!r} is {row_type!r}; expected one of {', '.join(ANSWER_TYPES)}"
             )
         try:
-            result = score_response(response, str(gold), lang, row_type, candidates)
+            result = score_response(response, str(gold), lang, row_type, candidates, unfinished)
         except ValueError as exc:  # e.g. a language code py3langid does not know
             raise ScoreInputError(source, line, str(exc)) from exc
         scored.append({**row, **result})
@@ -128,10 +146,16 @@ def per_language_summary(
     responses identified in another language than the row's. With ``weights`` (level -> weight),
     ``weighted_accuracy`` follows ``accuracy`` (:func:`~parallel_scaling.common.difficulty.difficulty_weighted_accuracy` of the
     rows' ``difficulty_field``); a row without a level or with an unweighted one is a ValueError.
+    When a row has a thinking part, :data:`REASONING_COLUMNS` follow: ``unfinished`` counts responses
+    whose final part is missing (thinking cut off, or nothing after it), ``thinking_off_target_rate``
+    is the off-target share among the thinking parts (NaN for a language without any).
     """
     columns = list(SUMMARY_COLUMNS)
     if weights:
         columns.insert(columns.index("accuracy") + 1, "weighted_accuracy")
+    reasoning = any(r.get("thinking_lang") is not None for r in scored)
+    if reasoning:
+        columns += REASONING_COLUMNS
     if not scored:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(
@@ -140,6 +164,11 @@ def per_language_summary(
             "correct": [bool(r["correct"]) for r in scored],
             "no_answer": [r["extracted"] is None for r in scored],
             "off_target": [bool(r["off_target"]) for r in scored],
+            "unfinished": [r.get("final_part") in UNFINISHED_STATES for r in scored],
+            # None (no thinking part) drops out of the mean
+            "thinking_off_target": [
+                None if r.get("thinking_off_target") is None else float(r["thinking_off_target"]) for r in scored
+            ],
         }
     )
     if weights:
@@ -160,6 +189,9 @@ def per_language_summary(
             "no_answer": int(group["no_answer"].sum()),
             "off_target_rate": float(group["off_target"].mean()),
         }
+        if reasoning:
+            out["unfinished"] = int(group["unfinished"].sum())
+            out["thinking_off_target_rate"] = float(group["thinking_off_target"].astype(float).mean())
         if weights:
             out["weighted_accuracy"] = difficulty_weighted_accuracy(
                 group["correct"].tolist(), group["difficulty"].tolist(), weights
@@ -210,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--difficulty-field", default="difficulty", help="field holding each row's difficulty level"
     )
     parser.add_argument(
+        "--unfinished-answer",
+        choices=UNFINISHED_POLICIES,
+        default=DEFAULTS["unfinished_answer"],
+        help="what a reasoning model's response cut off in its thinking (no </think>) or with nothing after "
+        "</think> is scored as: none = no answer (default), thinking = the answer its thinking reaches",
+    )
+    parser.add_argument(
         "--lid-candidates",
         help="comma-separated language codes to restrict language identification to (default: all py3langid languages)",
     )
@@ -238,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                 candidates=candidates,
                 source=src,
                 line_numbers=lines,
+                unfinished=args.unfinished_answer,
             )
         except DataError as exc:  # ScoreInputError or a malformed file
             print(f"error: {exc}", file=sys.stderr)
