@@ -113,3 +113,18 @@ def test_fingerprint_follows_replaced_files(tmp_path):
     (d / "model.safetensors").write_bytes(b"\1" * 65)
     assert integrity.fingerprint(d) != before
     assert integrity.fingerprint("org/model") == "name:org/model"
+
+
+def test_fingerprint_of_a_small_model_ignores_file_times(tmp_path, monkeypatch):
+    """A checkout or copy of the shipped tiny model gives its files new times, not new bytes: nothing
+    reruns. A large model is fingerprinted by times (no hashing of gigabytes while planning)."""
+    d = make_dir(tmp_path / "m")
+    before = integrity.fingerprint(d)
+    os.utime(d / "model.safetensors", (1, 1))
+    assert integrity.fingerprint(d) == before and before.startswith("sha:")
+    (d / "model.safetensors").write_bytes(b"\2" * 64)  # same size, other bytes
+    assert integrity.fingerprint(d) != before
+    monkeypatch.setattr(integrity, "CONTENT_FINGERPRINT_MAX_BYTES", 10)
+    large = integrity.fingerprint(d)
+    os.utime(d / "model.safetensors", (2, 2))
+    assert large.startswith("stat:") and integrity.fingerprint(d) != large

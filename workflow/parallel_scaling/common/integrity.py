@@ -176,8 +176,14 @@ def _cached_revision(repo_id: str) -> str | None:
     return None
 
 
+#: a local model directory up to this size is fingerprinted by its content (the shipped tiny model:
+#: a git checkout or a copy gives its files new times, not new bytes); larger ones by file times
+CONTENT_FINGERPRINT_MAX_BYTES = 64 * 1024 * 1024
+
+
 def fingerprint(path: str | Path) -> str:
-    """A cheap stand-in for a local directory's content while planning: names, sizes, mtimes.
+    """A stand-in for a local directory's content while planning: the sha256 of its files when the
+    directory is small, else names, sizes and mtimes.
 
     Used as a param for models given by path (not built here), so that replacing the files of a
     local model reruns what was computed from it without hashing gigabytes at every plan.
@@ -185,8 +191,13 @@ def fingerprint(path: str | Path) -> str:
     root = Path(path)
     if not root.is_dir():
         return f"name:{path}"
+    files = list(_files(root))
     h = hashlib.sha256()
-    for p in _files(root):
+    if sum(p.stat().st_size for p in files) <= CONTENT_FINGERPRINT_MAX_BYTES:
+        for p in files:
+            h.update(f"{p.relative_to(root).as_posix()}\0{sha256_file(p)}\n".encode())
+        return "sha:" + h.hexdigest()[:16]
+    for p in files:
         st = p.stat()
         h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return "stat:" + h.hexdigest()[:16]
