@@ -244,6 +244,8 @@ def _uv_compile(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         proc = subprocess.run(cmd, env=_uv_env(), capture_output=True, text=True, timeout=600, cwd=cwd)
         if proc.returncode == 0 or "not found in the package registry" not in proc.stderr:
             break
+    if "No module named uv" in proc.stderr:
+        pytest.fail(f"uv is not installed beside {sys.executable}: install envs/requirements-cpu.txt (make setup)")
     return proc
 
 
