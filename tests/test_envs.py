@@ -10,19 +10,24 @@ would not change the hash. The tests below make that copy (with Snakemake's own 
 
 * read its pip part with pip's own requirements parser from that folder (fast, offline);
 * check that changing one pin changes the environment's hash (so Snakemake rebuilds it);
-* resolve the pip part with pip's resolver in dry-run mode for the target platform from that folder
-  (`pip install --dry-run --ignore-installed --only-binary=:all: --platform manylinux_2_31_x86_64 ...
-  --python-version 3.11 --implementation cp`), with the machine's pip configuration switched off
-  (PIP_CONFIG_FILE=/dev/null: no local wheel folder or mirror, no torch cap). pip takes a --platform tag
-  literally, so every manylinux tag a glibc 2.31 system accepts is passed. A pin conflict (e.g.
-  vllm 0.33 next to torch 2.13) makes pip fail, and so the test. Marked slow (network: the package
-  registry only).
+* resolve the pip part with uv's resolver for the target platform from that folder
+  (`uv pip compile --only-binary :all: --python-platform x86_64-manylinux_2_31 --python-version 3.11`;
+  the x86_64-manylinux_2_31 target accepts manylinux_2_31 and the older manylinux tags), with the
+  machine's pip and uv configuration switched off (`--no-config`, no UV_* index/find-links/constraint
+  variables, pip's configuration is not read by uv: no local wheel folder or mirror, no torch cap) and
+  the index given explicitly: UV_INDEX_URL, else PIP_INDEX_URL, else PyPI. uv comes from the project's
+  own install (`python -m uv`, pinned in envs/requirements-cpu.txt). A pin conflict (e.g. vllm 0.33
+  next to torch 2.13) makes uv fail, and so the test. Marked slow (network: the package registry
+  only). uv was checked against pip's resolver (`pip install --dry-run --only-binary=:all: --platform
+  ... --python-version 3.11`, what this test ran before): the same {name: version} set for train and
+  archive (219 and 113 packages).
 
 Two limits of what can be checked from here, each handled explicitly:
 * Packages marked `# sdist-only` (DeepSpeed, and connection_pool, a dependency of Snakemake, publish
   no wheels) cannot take part in a binary-only resolve for another platform: their metadata is
-  built here from the source distribution, and a wheel carrying exactly that metadata (name,
-  version, requirements) stands in for each of them in the resolve.
+  built here from the source distribution (by pip, as conda's pip will on the cluster: `pip install
+  --dry-run --no-deps --report`), and a wheel carrying exactly that metadata (name, version,
+  requirements) stands in for each of them in the resolve (`--find-links`).
 * Where the reachable index lacks one of NVIDIA's CUDA runtime wheels that torch pins exactly
   (e.g. a registry mirror that keeps only the newest nvidia-cudnn-cu13), the test stands in an empty
   wheel of that exact name and version and resolves again; the stand-ins are printed as warnings.
@@ -30,8 +35,8 @@ Two limits of what can be checked from here, each handled explicitly:
 
 The predict and data sets are subsets of the train set at the same pins, so they are checked against
 the train resolution instead of resolves of their own. The resolves are skipped when the index cannot
-be reached within 5 s; together they take about 4-5 minutes here (pip fetches wheels for metadata, the
-CUDA torch wheel among them)."""
+be reached within 5 s; together they take about 18 s here (most of it pip building DeepSpeed's metadata
+from its source), against about 4 minutes with pip's resolver."""
 
 from __future__ import annotations
 
@@ -54,12 +59,18 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = ROOT / "envs"
 ENV_FILES = ("train", "predict", "data", "analysis", "archive")
-#: Linux x86_64 with glibc 2.31 (Ubuntu 20.04+, RHEL 9+), CPython 3.11. Not 2.28 (RHEL 8): vllm 0.30
-#: needs llguidance 1.7, whose only x86_64 wheel for CPython 3.11 is manylinux_2_31.
-PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(31, 4, -1)] + [
-    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
-TARGET = [*[a for p in PLATFORMS for a in ("--platform", p)], "--python-version", "3.11", "--implementation", "cp"]
-MISSING = re.compile(r"No matching distribution found for ((?:nvidia|cuda)-[A-Za-z0-9_.-]+)==([A-Za-z0-9_.+!-]+)")
+#: Linux x86_64 with glibc 2.31 (Ubuntu 20.04+, RHEL 9+), CPython 3.11: uv's x86_64-manylinux_2_31
+#: accepts manylinux_2_31 and every older manylinux tag. Not 2.28 (RHEL 8): vllm 0.30 needs llguidance
+#: 1.7, whose only x86_64 wheel for CPython 3.11 is manylinux_2_31.
+UV_TARGET = ["--python-platform", "x86_64-manylinux_2_31", "--python-version", "3.11"]
+#: how uv says that the index lacks an exactly pinned version ("there is no version of X==V") or the
+#: whole project ("X was not found in the package registry and torch==... depends on X==V"); only
+#: NVIDIA/CUDA names are stood in for, and a version that exists only for other platforms is not
+MISSING = [
+    re.compile(r"there is no version of ((?:nvidia|cuda)-[A-Za-z0-9_.-]+)==([A-Za-z0-9_.+!-]+?)[,\s]"),
+    re.compile(r"((?:nvidia|cuda)-[A-Za-z0-9_.-]+) was not found in the (?:package registry|provided package "
+               r"locations) and .*? depends? on \1==([A-Za-z0-9_.+!-]+?)[,\s]"),
+]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,7 +193,7 @@ def test_no_requirement_files_for_the_conda_envs():
 
 
 def _index_url() -> str:
-    return os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple/"
+    return os.environ.get("UV_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple/"
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +220,43 @@ def _pip(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         if proc.returncode == 0 or "(from versions: none)" not in proc.stderr:
             break
     return proc
+
+
+#: UV_* variables that may stay: where the cache is, TLS and network settings. The others (indexes,
+#: find-links, constraints, overrides, config files, offline, ...) would change what is resolved.
+UV_KEEP = {"UV_CACHE_DIR", "UV_NO_CACHE", "UV_NATIVE_TLS", "UV_SYSTEM_CERTS", "UV_HTTP_TIMEOUT",
+           "UV_HTTP_RETRIES", "UV_CONCURRENT_DOWNLOADS", "UV_INSECURE_HOST", "UV_NO_PROGRESS"}
+
+
+def _uv_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") or k in UV_KEEP}
+    if os.environ.get("PIP_CERT") and not os.environ.get("SSL_CERT_FILE"):
+        env["SSL_CERT_FILE"] = os.environ["PIP_CERT"]  # the CA bundle pip is told to use, for uv too
+    return env
+
+
+def _uv_compile(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """`uv pip compile` of the project's own uv (envs/requirements-cpu.txt), isolated from the machine's
+    configuration, against one index: UV_INDEX_URL, else PIP_INDEX_URL, else PyPI."""
+    cmd = [sys.executable, "-m", "uv", "--no-config", "--no-progress", "--color", "never", "pip", "compile",
+           "--python", sys.executable, "--index-url", _index_url(), "--no-header", "--no-annotate", *args]
+    for _ in range(3):  # an index that answers an empty page now and then: ask again
+        proc = subprocess.run(cmd, env=_uv_env(), capture_output=True, text=True, timeout=600, cwd=cwd)
+        if proc.returncode == 0 or "not found in the package registry" not in proc.stderr:
+            break
+    if "No module named uv" in proc.stderr:
+        pytest.fail(f"uv is not installed beside {sys.executable}: install envs/requirements-cpu.txt (make setup)")
+    return proc
+
+
+def _missing_runtime_wheel(stderr: str) -> tuple[str, str] | None:
+    """The NVIDIA/CUDA wheel (name, version) that uv says the index lacks, if any."""
+    text = " ".join(stderr.split()) + " "
+    for pattern in MISSING:
+        hit = pattern.search(text)
+        if hit:
+            return hit.group(1), hit.group(2)
+    return None
 
 
 def _stub_wheel(folder: Path, name: str, version: str, requires: list[str] = ()) -> None:
@@ -246,26 +294,28 @@ def resolve_requirements(req: Path, label: str, sdist: set[str], stubs: dict) ->
     sdist_lines = [ln for ln in lines if canonicalize_name(Requirement(ln).name) in sdist]
     if sdist_lines:
         sdist_stand_ins(label, sdist_lines, stubs, req.parent)
-    report = req.with_name(req.stem + ".report.json")
     for _ in range(20):
-        args = ["--only-binary=:all:", *TARGET, "--target", str(req.parent / "target"), "--report", str(report),
-                "--find-links", str(stubs["dir"]), "-r", req.name]
-        proc = _pip(args, req.parent)
+        args = ["--only-binary", ":all:", *UV_TARGET, "--find-links", str(stubs["dir"]), req.name]
+        proc = _uv_compile(args, req.parent)
         if proc.returncode == 0:
             break
-        hit = MISSING.search(proc.stderr)
-        if not hit or f"{hit.group(1)}=={hit.group(2)}" in stubs["names"]:
+        hit = _missing_runtime_wheel(proc.stderr)
+        if not hit or f"{hit[0]}=={hit[1]}" in stubs["names"]:
             pytest.fail(f"{label}: pins do not resolve together for Linux x86_64 / CPython 3.11:\n"
                         f"{proc.stderr[-4000:]}")
-        _stub_wheel(stubs["dir"], hit.group(1), hit.group(2))
-        stubs["names"].append(f"{hit.group(1)}=={hit.group(2)}")
+        _stub_wheel(stubs["dir"], *hit)
+        stubs["names"].append(f"{hit[0]}=={hit[1]}")
     else:
         pytest.fail(f"{label}: too many CUDA runtime wheels missing from the index: {stubs['names']}")
     if stubs["names"]:
         warnings.warn(f"{label}: the index lacks {stubs['names']} (pinned by torch); resolved with empty "
                       f"stand-ins of those exact versions", stacklevel=1)
-    chosen = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"]
-              for i in json.loads(report.read_text())["install"]}
+    chosen = {}
+    for line in proc.stdout.splitlines():  # `name==version`, one a line
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            r = Requirement(line)
+            chosen[canonicalize_name(r.name)] = str(r.specifier).removeprefix("==")
     for line in lines:
         r = Requirement(line)
         if str(r.specifier).startswith("=="):
