@@ -7,7 +7,7 @@ CORES ?= 2
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed-$(shell cat envs/requirements-cpu.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup study test report archive lint bench clean
+.PHONY: setup study test report archive lint bench clean tiny-model
 
 $(STAMP): envs/requirements-cpu.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,6 +36,11 @@ lint: setup
 
 bench: setup  ## wall time of the default study from scratch (numbers in the README)
 	bash bench/default_study.sh
+
+tiny-model: setup  ## rebuild the released tiny initial model from its recipe; compare with models/tiny-qwen2, bit for bit
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile models/tiny-qwen2/recipe.yaml results/tiny-build/models/tiny/init
+	cmp results/tiny-build/models/tiny/init/model.safetensors models/tiny-qwen2/model.safetensors \
+		&& echo "the rebuild equals the released weights, bit for bit"
 
 clean:
 	rm -rf results logs benchmarks work archive .snakemake

@@ -23,11 +23,12 @@ def offline_env() -> dict[str, str]:
 
 
 def copy_workflow(dest: Path) -> Path:
-    """A private copy of the workflow (Snakefile, rules, package, profiles): tests may edit its code."""
+    """A private copy of the workflow (Snakefile, rules, package, profiles, the released tiny model):
+    tests may edit its code."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "config.yaml"):
         shutil.copy(REPO / name, dest / name)
-    for name in ("workflow", "profiles", "envs", "slurm"):
+    for name in ("workflow", "profiles", "envs", "slurm", "models"):
         shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
     return dest
 

@@ -19,7 +19,9 @@ rule build_init_model:
         f"{BENCHMARKS}/build_init_model/{{model}}.tsv"
     conda:
         "../../envs/train.yaml"
-    threads: workflow.cores
+    # the thread count is part of the build's recipe (models.<m>.build.threads): the same bits on
+    # every machine need the same count
+    threads: lambda wc: config["models"][wc.model]["build"]["threads"]
     resources:
         gpu=study.gpus(config, "build_init_model"),
     params:

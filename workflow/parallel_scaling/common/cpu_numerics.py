@@ -92,7 +92,7 @@ def _torch_state() -> dict[str, Any] | None:
         state["interop_threads"] = torch.get_num_interop_threads()
         shown = torch.__config__.show().splitlines()
         state["build"] = [line.strip(" -") for line in shown
-                          if any(key in line for key in _TORCH_CONFIG_KEYS)]
+                          if any(key in line for key in _TORCH_CONFIG_KEYS) and "Build settings" not in line]
     except Exception as exc:  # an odd build must not lose the record
         state["error"] = f"{type(exc).__name__}: {exc}"
     return state
