@@ -335,3 +335,56 @@ def test_version_is_in_one_place_and_in_the_changelog() -> None:
     releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", changelog, flags=re.M)
     assert releases and releases[0] == version, "the newest CHANGELOG.md release is the package's version"
     assert f"[{version}]:" in changelog or "## [Unreleased]" in changelog
+
+
+def test_provenance_record_names_the_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import parallel_scaling
+    from parallel_scaling.common.provenance import run_with_provenance
+
+    monkeypatch.chdir(tmp_path)
+    record = tmp_path / "logs" / "job.prov.json"
+    assert run_with_provenance(record, "score", ["--out", "out.txt"], lambda: 0) == 0
+    rec = json.loads(record.read_text(encoding="utf-8"))
+    version = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert rec["release"] == parallel_scaling.__version__ == version
+
+
+def test_crate_and_archive_readme_name_the_release() -> None:
+    from parallel_scaling.archive.crate import workflow_version
+
+    commit = "a" * 40
+    assert workflow_version([{"release": "0.2.0", "code_version": {"commit": commit}}]) == f"0.2.0+git.{commit}"
+    assert workflow_version([{"release": "0.2.0", "code_version": None}]) == "0.2.0"
+    # records written before releases were recorded: the installed package's version they list
+    assert workflow_version([{"packages": {"parallel-scaling": "0.1.0"}}]) == "0.1.0"
+
+
+def test_archive_names_the_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small archive built from provenance records: its README and its crate's workflow name the release."""
+    import tarfile
+
+    import parallel_scaling
+    from parallel_scaling.archive import pack
+    from parallel_scaling.common.provenance import run_with_provenance
+
+    monkeypatch.chdir(tmp_path)
+    for path, text in {"workflow/Snakefile": "rule all:\n    shell: 'true'\n", "config/config.yaml": "seeds: [0]\n"}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
+
+    def job() -> int:
+        Path("results/out").mkdir(parents=True, exist_ok=True)
+        Path("results/out/a.txt").write_text("1\n", encoding="utf-8")
+        return 0
+
+    run_with_provenance(Path("logs/job/a.prov.json"), "score", ["--out", "results/out"], job)
+    out = tmp_path / "archive" / "run.tar.gz"
+    assert pack.main(["--results", "results", "--logs", "logs", "--config", "config/config.yaml",
+                      "--workflow-dir", ".", "--out", str(out), "--no-profile-check"]) == 0
+    with tarfile.open(out, "r:gz") as tar:
+        readme = tar.extractfile("README.md").read().decode()
+        crate = json.loads(tar.extractfile("ro-crate-metadata.json").read())
+    release = parallel_scaling.__version__
+    assert f"Workflow version: {release}" in readme
+    workflow = next(e for e in crate["@graph"] if e["@id"] == "workflow/Snakefile")
+    assert workflow["version"] == release or workflow["version"].startswith(f"{release}+git.")
