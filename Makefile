@@ -24,7 +24,7 @@ study: setup  ## run the default study (config.yaml) end to end
 report: study  ## the Snakemake report of the last run
 	$(VENV)/bin/snakemake --cores $(CORES) --report results/tiny/report.zip
 
-archive: study  ## config + results + logs + report + RO-Crate in one checked tarball (README: "How a reviewer checks an archive")
+archive: study  ## config + results + logs + report + RO-Crate in one checked tarball (docs/provenance.md: "How a reviewer checks an archive")
 	$(VENV)/bin/snakemake --cores $(CORES) archive
 
 test: setup  ## the test suite (unit tests, Snakemake end-to-end runs, a real local SLURM when root)
@@ -34,7 +34,7 @@ lint: setup
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 
-bench: setup  ## wall time of the default study from scratch (numbers in the README)
+bench: setup  ## wall time of the default study from scratch (numbers in docs/performance.md)
 	bash bench/default_study.sh
 
 tiny-model: setup  ## rebuild the released tiny initial model from its recipe; compare with models/tiny-qwen2, bit for bit

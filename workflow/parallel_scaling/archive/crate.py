@@ -113,6 +113,19 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def workflow_version(records: list[dict[str, Any]]) -> str:
+    """The workflow's version in the crate: the release the jobs ran (CHANGELOG.md names it), with the
+    git commit as a PEP 440 local label when the code was a git checkout: ``0.2.0+git.<commit>``.
+
+    Records written before releases were recorded fall back to the installed package's version."""
+    from parallel_scaling import __version__
+
+    release = _most_common(r.get("release") for r in records) \
+        or _most_common((r.get("packages") or {}).get("parallel-scaling") for r in records) or __version__
+    commit = _most_common((r.get("code_version") or {}).get("commit") for r in records)
+    return f"{release}+git.{commit}" if commit else str(release)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
@@ -235,11 +248,7 @@ class CrateBuilder:
         workflow["name"] = "parallel-scaling Snakemake workflow"
         workflow["conformsTo"] = self.entity(CreativeWork, BIOSCHEMAS_WORKFLOW, {
             "name": "Bioschemas ComputationalWorkflow profile", "version": "1.0-RELEASE"})
-        commit = _most_common((r.get("code_version") or {}).get("commit") for r in records)
-        version = commit or _most_common((r.get("packages") or {}).get("parallel-scaling") for r in records) \
-            or _version("parallel-scaling")
-        if version:
-            workflow["version"] = version
+        workflow["version"] = workflow_version(records)
         return workflow
 
     def add_results_dataset(self, name: str) -> Entity | None:
@@ -303,7 +312,8 @@ class CrateBuilder:
             return existing
         props: dict[str, Any] = {"name": f"parallel_scaling {command}",
                                  "description": f"python -m parallel_scaling {command}"}
-        version = (rec.get("packages") or {}).get("parallel-scaling") or _version("parallel-scaling")
+        version = rec.get("release") or (rec.get("packages") or {}).get("parallel-scaling") \
+            or _version("parallel-scaling")
         if version:
             props["softwareVersion"] = str(version)
         module = COMMANDS.get(command, ("",))[0].partition(":")[0]  # "train.grpo" -> train/grpo.py

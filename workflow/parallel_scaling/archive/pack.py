@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 from rocrate.model.metadata import BASENAME as METADATA_NAME
 
 from parallel_scaling.archive import ArchiveError
-from parallel_scaling.archive.crate import Attribution, CrateBuilder, Packed, now
+from parallel_scaling.archive.crate import Attribution, CrateBuilder, Packed, now, workflow_version
 from parallel_scaling.archive.dag import DagJob, build_report, jobs_by_log, plan_run
 from parallel_scaling.archive.members import (
     DEFAULT_EXCLUDES,
@@ -95,7 +95,7 @@ def _add_file(tar: tarfile.TarFile, member: Member) -> Packed:
 
 
 def readme_text(title: str, selection: Selection, dag: list[DagJob] | None, excludes: tuple[str, ...],
-                attribution: Attribution) -> str:
+                attribution: Attribution, version: str | None = None) -> str:
     """The archive's README.md: what it holds, what was left out, and how to check it."""
     members = selection.members
     count = Counter(m.role for m in members)
@@ -106,6 +106,8 @@ def readme_text(title: str, selection: Selection, dag: list[DagJob] | None, excl
         "Provenance Run Crate and Process Run Crate 0.5 profiles and Workflow RO-Crate 1.0. It describes "
         "the workflow (its Snakemake rules as steps), every job as an action with its agent, times, "
         "inputs, outputs and software, and the config of the run.", "",
+        *([f"Workflow version: {version} (the release of parallel-scaling whose CHANGELOG.md entry says "
+           "what it holds; after `+git.`, the commit of the code that ran).", ""] if version else []),
         "## What is inside", "",
         f"* {count['result']} result files, {count['provenance']} per-job provenance records "
         f"(`*.prov.json`: inputs hashed before the job, outputs after, settings, package versions, host) "
@@ -189,7 +191,9 @@ def build_archive(results: Path, config: Path | list[Path], out: Path, logs: Pat
                  f"or read (from an earlier configuration?): {', '.join(selection.stale[:5])}{more}")
         title = name or f"parallel-scaling run archived {now()[:10]}"
         readme = Path(scratch) / README_NAME
-        readme.write_text(readme_text(title, selection, dag, tuple(excludes), attribution), encoding="utf-8")
+        readme.write_text(readme_text(title, selection, dag, tuple(excludes), attribution,
+                                          workflow_version([r for _, r in selection.records])),
+                          encoding="utf-8")
         members = [*selection.members, Member(readme, README_NAME, "readme")]
         dag_jobs = jobs_by_log(dag, workflow_dir)
         logs_root = crate_name(Path(logs), workflow_dir.resolve(), "logs") if logs else "logs"

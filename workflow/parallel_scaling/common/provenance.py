@@ -15,7 +15,8 @@ What a record holds and why:
   because those decide the numbers as much as the inputs do.
 * ``code`` -- the package modules the run loaded (with sha256), the files of
   ``workflow/resources`` it opened, and the code hash its rule tracks: what really ran.
-* ``code_version``, ``packages``, ``host``, ``gpu``, ``slurm`` -- enough to rerun on a like machine;
+* ``release`` (the pipeline's version, CHANGELOG.md), ``code_version`` (git commit), ``packages``,
+  ``host``, ``gpu``, ``slurm`` -- enough to rerun on a like machine;
   ``cpu`` -- the CPU model, its instruction sets, the kernels torch and MKL ran and their threads
   (:mod:`parallel_scaling.common.cpu_numerics`): what tells two runs that disagree apart.
 * ``user`` -- the login name that ran the job: the agent of the job's action in the archive.
@@ -280,6 +281,13 @@ def code_version(package_dir: Path | None = None) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status.strip())} if commit else None
 
 
+def release() -> str:
+    """The pipeline's release (``pyproject.toml``'s version, listed in CHANGELOG.md) of the code that runs."""
+    from parallel_scaling import __version__
+
+    return __version__
+
+
 def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
     """Installed version of each distribution (None when missing), read without importing it."""
     versions: dict[str, str | None] = {}
@@ -430,6 +438,7 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         record["outputs"] = []
         record["outputs_error"] = f"{type(exc).__name__}: {exc}"
     record.update({
+        "release": release(),
         "code_version": code_version(),
         "code": code_record(command),
         "packages": package_versions(),
