@@ -25,6 +25,8 @@ from parallel_scaling.plan import study
 
 BASES = {
     "tiny": configcheck.load_yaml(REPO / "config.yaml"),
+    # the released tiny model's recipe: the default study with the model built here (source: tiny)
+    "build": configcheck.load_yaml(REPO / "models/tiny-qwen2/recipe.yaml"),
     "paper": configcheck.load_yaml(REPO / "configs/parallel_paper.yaml"),
     "obs": configcheck.load_yaml(REPO / "configs/observational.yaml"),
 }
@@ -90,7 +92,7 @@ CASES = [
     Case("model-name-with-quote", "tiny", _rename_model("it's"), "models.it's"),
     Case("grpo-max-steps-negative", "tiny", _set("grpo.max_steps", -7), "grpo.max_steps"),
     Case("sft-max-steps-negative", "tiny", _set("sft.max_steps", -3), "sft.max_steps"),
-    Case("tiny-build-max-steps-negative", "tiny", _set("models.tiny.build.pretrain.max_steps", -2),
+    Case("tiny-build-max-steps-negative", "build", _set("models.tiny.build.pretrain.max_steps", -2),
          "models.tiny.build.pretrain.max_steps"),
     Case("min-number-above-max", "tiny", _set("source.synthetic.min_number", 12), "source.synthetic.min_number"),
     Case("benchmark-without-never-trained-language", "tiny", _set("benchmarks.synth.languages", ["en", "de", "fr"]),
@@ -155,7 +157,7 @@ CASES = [
     Case("model-source-unknown", "tiny", _set("models.tiny.source", "hub"), "models.tiny.source"),
     Case("pretrained-without-path", "paper", lambda c: c["models"]["qwen25_7b_instruct"].pop("path"),
          "models.qwen25_7b_instruct.path"),
-    Case("tiny-with-path", "tiny", _set("models.tiny.path", "Qwen/Qwen2.5-7B"), "models.tiny.path"),
+    Case("tiny-with-path", "build", _set("models.tiny.path", "Qwen/Qwen2.5-7B"), "models.tiny.path"),
     Case("hub-id-with-space", "paper", _set("models.qwen25_7b_instruct.path", "Qwen/Qwen 2.5-7B"),
          "models.qwen25_7b_instruct.path"),
     Case("public-id-with-three-parts", "obs", _set("models.qwen25_7b.trained", "a b/c"), "models.qwen25_7b.trained"),

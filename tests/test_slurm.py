@@ -183,11 +183,12 @@ def test_translation_runs_where_its_backend_needs(configfile, translate_local, t
 
 def test_local_runs_declare_gpus_so_resources_gpu_keeps_them_apart(tmp_path):
     """On a workstation `--resources gpu=1` limits the jobs that declare a `gpu` resource: every GPU
-    rule of the default study declares one (gpus section defaults), a template translation none."""
+    rule of the tiny model's recipe (the default study with the model built here) declares one
+    (gpus section defaults), a template translation none."""
     res = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "2", "--resources", "gpu=1",
          "--directory", str(tmp_path), "--snakefile", str(REPO_ROOT / "Snakefile"),
-         "--configfile", str(REPO_ROOT / "config.yaml")],
+         "--configfile", str(REPO_ROOT / "models/tiny-qwen2/recipe.yaml")],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     jobs = planned_jobs(res.stdout + res.stderr)
