@@ -12,6 +12,7 @@ py="${PYTHON:-$repo/.venv/bin/python}"
 out="$(mktemp -d)"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 echo "default study, $cores cores, in $out"
+ln -s "$repo/models" "$out/models"   # config.yaml's initial model, models/tiny-qwen2, relative to the run's directory
 # bash's `time`: wall, and the user + system CPU of Snakemake and every job it ran (each process
 # waits for its children, so their CPU time adds up to the top)
 TIMEFORMAT="%R %U %S"
