@@ -36,7 +36,7 @@ from parallel_scaling.common.paths import RESOURCE_DIR, SCHEMA_FILE
 
 import yaml
 
-from parallel_scaling.plan import slurm_profile, study
+from parallel_scaling.plan import real_models, slurm_profile, study
 from parallel_scaling.plan.memory import format_preflight, preflight
 
 SCHEMA = SCHEMA_FILE
@@ -61,7 +61,12 @@ def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA) 
         if not Path(path).is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
     config, origins = configcheck.load_study(configfiles)
+    given = real_models.given_keys(config)
     errors = configcheck.schema_errors(config, schema, origins)
+    if not errors:
+        # a real model's size from its config.json; tiny defaults a real model would inherit
+        errors = [origins.where(e.split(":", 1)[0].split(".")) + e
+                  for e in real_models.problems(config, lambda path: tuple(path) in given)]
     if errors:
         raise configcheck.ConfigError(configcheck.report(errors, [str(p) for p in configfiles]))
     return config
