@@ -225,7 +225,9 @@ def test_workflow_profile_leaves_cluster_keys_to_slurm_profile():
     """The workflow profile overrides the SLURM profile key by key, so it
     must not carry any key the SLURM profile sets."""
     workflow = yaml.safe_load((WORKFLOW_PROFILE / "config.yaml").read_text())
-    assert workflow["keep-going"] is False
+    # a campaign keeps going after a failed job; a local run stops (Snakemake's default), and the
+    # workflow profile, which would override the SLURM profile, does not set it
+    assert "keep-going" not in workflow and _profile()["keep-going"] is True
     assert workflow["printshellcmds"] is True
     clash = set(workflow) & set(_profile())
     assert not clash, f"keys in both profiles: {sorted(clash)}"
@@ -371,3 +373,37 @@ def test_placeholder_account_and_unknown_partition_refused_before_submission(slu
     assert "submitted with SLURM jobid" not in out
     assert not slurm_cluster.run(["squeue", "--noheader"]).stdout.strip()
     assert not (wd / "results").exists()
+
+
+KEEP_GOING_SNAKEFILE = """
+localrules: all
+
+rule all:
+    input: "results/bad.txt", "results/after.txt"
+
+rule bad:
+    output: "results/bad.txt"
+    shell: "echo 'the cause, in the log' >&2; exit 3"
+
+rule slow:
+    output: "results/slow.txt"
+    shell: "sleep 5; touch {output}"
+
+rule after:
+    input: "results/slow.txt"
+    output: "results/after.txt"
+    shell: "touch {output}"
+"""
+
+
+@pytest.mark.slurm
+def test_failed_job_does_not_stop_independent_jobs_on_the_cluster(slurm_cluster, tmp_path):
+    """With the project's profile (keep-going: true) a job that fails on the cluster, after its
+    retry, does not stop the others: a job submitted only after the failure still runs."""
+    (tmp_path / "Snakefile").write_text(KEEP_GOING_SNAKEFILE)
+    res = slurm_cluster.snakemake(["--snakefile", str(tmp_path / "Snakefile")], cwd=tmp_path, timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out[-3000:]
+    assert (tmp_path / "results/after.txt").is_file(), out[-4000:] + slurm_cluster.logs()
+    assert not (tmp_path / "results/bad.txt").exists()
+    assert out.count("Error in rule bad") >= 1 and "Trying to restart job" in out  # retries: 1

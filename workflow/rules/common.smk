@@ -52,6 +52,12 @@ onstart:
         )
 
 
+onerror:
+    # After a failed run (on a cluster, keep-going ran every independent job first): each failed
+    # job, its log and the log's last lines, printed and kept in logs/<study>/failed.txt.
+    failure_summary()
+
+
 PKG = os.path.join(workflow.basedir, "workflow")
 # Each study's files live apart, so that two studies in one checkout never touch each other.
 STUDY = config["study"]
@@ -226,6 +232,23 @@ def cluster_errors():
     return submission.submission_errors(
         config, jobs, slurm_profile.profile_file(), slurm_profile.cluster_partitions()
     )
+
+
+def failure_summary():
+    """Print and keep the report of parallel_scaling.common.failures for the jobs that failed."""
+    from parallel_scaling.common import failures
+
+    scheduler = getattr(workflow, "scheduler", None)
+    failed = failures.from_snakemake(list(getattr(scheduler, "failed", ()) or ()))
+    slurm = (
+        getattr(workflow.executor_settings, "logdir", None)
+        if workflow.non_local_exec
+        else None
+    )
+    text = failures.report(failed, str(slurm) if slurm else None)
+    if text:
+        failures.write_report(text, f"{LOGS}/failed.txt")
+        print(f"\n{text}\n(kept in {LOGS}/failed.txt)", file=sys.stderr)
 
 
 GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predict")
