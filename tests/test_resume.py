@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 CKPT = "results/smoke/checkpoints/tiny/grpo/k0/s0"
 WORK = "work/smoke/train_grpo/tiny/k0/s0"
 LOG = "logs/smoke/train_grpo/tiny/k0/s0.log"
+METRICS = "logs/smoke/train_grpo/tiny/k0/s0.metrics.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,10 @@ def test_killed_grpo_job_resumes_only_the_same_computation(study):
 
     # killed, then rerun with the same inputs: resumes from the step it saved
     saved = kill_after_first_save(wd, CKPT, WORK, "resume.yaml")
+    # the metrics were written while it trained (logging_steps 1): every step up to the kill
+    logged = [json.loads(line) for line in (wd / METRICS).read_text().splitlines()]
+    assert [r["step"] for r in logged][:saved] == list(range(1, saved + 1))
+    assert all("reward" in r and "time" in r for r in logged)
     snakemake(wd, CKPT, "--configfile", "resume.yaml")
     record = json.loads((wd / CKPT / "training_settings.json").read_text())
     resumed = int(record["resumed_from"].rsplit("-", 1)[1])
@@ -59,6 +64,9 @@ def test_killed_grpo_job_resumes_only_the_same_computation(study):
     assert record["final_step"] == 30
     assert "resuming GRPO from" in (wd / LOG).read_text()
     assert not any((wd / WORK).iterdir())
+    # the resumed run wrote back the steps its checkpoint logged, then its own: the whole run
+    steps = [json.loads(line)["step"] for line in (wd / METRICS).read_text().splitlines()]
+    assert steps == list(range(1, 31))
 
 
 def test_killed_prediction_job_generates_only_what_is_missing(study):

@@ -45,6 +45,8 @@ rule train_grpo:
     log:
         log=f"{LOGS}/train_grpo/{{model}}/{{mixture}}/s{{seed}}.log",
         prov=f"{LOGS}/train_grpo/{{model}}/{{mixture}}/s{{seed}}.prov.json",
+        # every logged step, written while the run trains (tail -f it)
+        metrics=f"{LOGS}/train_grpo/{{model}}/{{mixture}}/s{{seed}}.metrics.jsonl",
     benchmark:
         f"{BENCHMARKS}/train_grpo/{{model}}/{{mixture}}/s{{seed}}.tsv"
     # the longest runs (most languages, so most steps under the additive budget) start first, so
@@ -71,7 +73,7 @@ rule train_grpo:
     shell:
         "python {params.launch} --provenance {log.prov} train-grpo --model {params.model:q} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
-        " --workdir {params.workdir}"
+        " --workdir {params.workdir} --metrics {log.metrics}"
         " --threads {threads} --out {output.model} --manifest-token {params.state} > {log.log} 2>&1"
 
 
@@ -85,6 +87,8 @@ rule train_sft:
     log:
         log=f"{LOGS}/train_sft/{{model}}/{{mixture}}/s{{seed}}.log",
         prov=f"{LOGS}/train_sft/{{model}}/{{mixture}}/s{{seed}}.prov.json",
+        # every logged step, written while the run trains (tail -f it)
+        metrics=f"{LOGS}/train_sft/{{model}}/{{mixture}}/s{{seed}}.metrics.jsonl",
     benchmark:
         f"{BENCHMARKS}/train_sft/{{model}}/{{mixture}}/s{{seed}}.tsv"
     # the longest runs (most languages, so most steps under the additive budget) start first, so
@@ -109,5 +113,5 @@ rule train_sft:
     shell:
         "python {params.launch} --provenance {log.prov} train-sft --model {params.model:q} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
-        " --workdir {params.workdir}"
+        " --workdir {params.workdir} --metrics {log.metrics}"
         " --threads {threads} --out {output.model} --manifest-token {params.state} > {log.log} 2>&1"
