@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from parallel_scaling.common import codedeps, integrity
 from parallel_scaling.common.paths import PACKAGE_DIR as PKG
 
@@ -113,3 +115,27 @@ def test_fingerprint_follows_replaced_files(tmp_path):
     (d / "model.safetensors").write_bytes(b"\1" * 65)
     assert integrity.fingerprint(d) != before
     assert integrity.fingerprint("org/model") == "name:org/model"
+
+
+def test_a_pin_stands_for_exactly_the_pinned_code_and_is_recorded(tmp_path, monkeypatch):
+    """code-pins.json (pin-code) maps this code's hash to the older one for one command: the
+    workflow, the resume key and the provenance record use the older hash, the record says so."""
+    from parallel_scaling.common import codepins
+    from parallel_scaling.common.codedeps import actual_code_hash, code_hash
+    from parallel_scaling.common.provenance import code_record
+    from parallel_scaling.train.shared import run_identity
+
+    monkeypatch.chdir(tmp_path)
+    actual = actual_code_hash("train-grpo")
+    assert code_hash("train-grpo") == actual  # no pins file
+    codepins.add({"command": "train-grpo", "pinned": "0ld0ld0ld0ld0ld0", "actual": actual, "reason": "why"})
+    codepins.add({"command": "train-grpo", "pinned": "other", "actual": "not-this-code"})
+    assert code_hash("train-grpo") == "0ld0ld0ld0ld0ld0"
+    assert code_hash("score") == actual_code_hash("score")  # other commands untouched
+    assert run_identity("train-grpo", None, [], {}, "plain", 0)["code"] == "0ld0ld0ld0ld0ld0"
+    record = code_record("train-grpo")
+    assert record["code_hash"] == "0ld0ld0ld0ld0ld0" and record["code_hash_actual"] == actual
+    assert record["code_pin"]["reason"] == "why"
+    (tmp_path / "code-pins.json").write_text("{broken")
+    with pytest.raises(ValueError, match="code-pins.json: not valid JSON"):
+        code_hash("train-grpo")

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify-archive": ("archive.verify", "Check an archive: sha256 of every file, provenance chain, RO-Crate profiles"),
     "cost-plan": ("plan.cost_plan", "Estimate GPU-hours and tokens per rule before launching a study"),
     "check-config": ("plan.check_config", "Check a study's config as planning does, naming file, line and key"),
+    "pin-code": ("plan.pin_code", "Keep a command's finished jobs after a code change you judged harmless"),
 }
 
 
