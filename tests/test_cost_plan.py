@@ -229,3 +229,20 @@ def test_workflow_check_uses_the_jobs_own_runtime_and_gpu(paper_config):
     assert "(a100;" in err and f"{ROOT / 'slurm' / 'config.yaml'}:" in err
     # rules without an estimate (local, CPU) are not checked
     assert submission.submission_errors(paper_config, [("score", wc, {"runtime": 1})], None, None) == []
+
+
+def test_cost_plan_work_grows_linearly_with_the_study(paper_config, throughput, monkeypatch):
+    """The study's runs are listed a fixed number of times whatever its size (the memory pre-flight
+    listed them once per run: 4 s of CPU at 2,400 runs, quadratic), and every run is planned."""
+    calls = []
+    real = study.runs
+    monkeypatch.setattr(study, "runs", lambda config: calls.append(1) or real(config))
+    counts = []
+    for seeds in (2, 40):
+        cfg = copy.deepcopy(paper_config)
+        cfg["seeds"] = list(range(seeds))
+        calls.clear()
+        result = cost_plan.plan(cfg, throughput, "h100")
+        counts.append(len(calls))
+        assert len(result["rules"]["predict"]["job_hours"]) == len(real(cfg))
+    assert counts[0] == counts[1] <= 8, counts
