@@ -138,3 +138,36 @@ def test_shipped_studies_still_plan():
         merged, origins = configcheck.load_study([ROOT / name])
         errors = configcheck.check_config(merged, origins)
         assert not [e for e in errors if "not set" in e], (name, errors)
+
+
+def _tiny_marked(node: dict, path: tuple[str, ...], defs: dict) -> list[tuple[str, ...]]:
+    """Key paths the schema marks ``x-tiny`` (defaults sized for the tiny study), ``<name>`` for a
+    key the user names."""
+    if "$ref" in node:
+        node = {**defs[node["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in node.items() if k != "$ref"}}
+    out = [path] if node.get("x-tiny") else []
+    for key, sub in (node.get("properties") or {}).items():
+        out += _tiny_marked(sub, (*path, key), defs)
+    if isinstance(node.get("additionalProperties"), dict):
+        out += _tiny_marked(node["additionalProperties"], (*path, "<name>"), defs)
+    return out
+
+
+def test_every_key_the_schema_marks_tiny_is_refused_for_a_real_model(tmp_path):
+    """One list, two places: each key the schema marks ``x-tiny`` (what docs/configuration.md flags as
+    sized for the tiny study) is refused when a real model would inherit it (a tiny model's build
+    section aside, which a pretrained model never reads)."""
+    schema = json.loads((ROOT / "workflow/schemas/config.schema.json").read_text())
+    marked = [p for p in _tiny_marked(schema, (), schema.get("$defs", {})) if p != ("models", "<name>", "build")]
+    config = yaml.safe_load(STARTER.read_text())
+    config["paradigms"] = ["grpo", "sft"]
+    config["sft"] = {"learning_rate": 1.0e-5, "max_length": 2048}
+    for path in marked:
+        path = tuple("mine" if p == "<name>" else p for p in path)
+        changed = copy.deepcopy(config)
+        node = changed
+        for key in path[:-1]:
+            node = node[key]
+        node.pop(path[-1], None)
+        errors, _ = _check(tmp_path, changed)
+        assert ".".join(path) in _keys(errors), (path, errors)
