@@ -68,7 +68,7 @@ def test_hub_model_with_the_tiny_defaults_is_refused(tmp_path):
                            "source.kind", "translation.backend", "grpo.max_completion_length",
                            "grpo.learning_rate"}, errors
     assert by_key["models.qwen.size_b"].startswith(f"{tmp_path / 'study.yaml'}:")
-    assert "(a hub id) cannot be read here" in by_key["models.qwen.size_b"]
+    assert "(a hub id, not in the local cache) cannot be read here" in by_key["models.qwen.size_b"]
     assert "e.g. prompt_set: boxed_native" in by_key["models.qwen.prompt_set"]
     assert "default 'plain'" in by_key["models.qwen.prompt_set"]
     assert "e.g. max_completion_length: 1024" in by_key["grpo.max_completion_length"]
@@ -171,3 +171,22 @@ def test_every_key_the_schema_marks_tiny_is_refused_for_a_real_model(tmp_path):
         node.pop(path[-1], None)
         errors, _ = _check(tmp_path, changed)
         assert ".".join(path) in _keys(errors), (path, errors)
+
+
+def test_a_cached_hub_models_size_comes_from_its_config(tmp_path, monkeypatch):
+    """A hub model already in the local Hugging Face cache (downloaded on the login node) is sized
+    from its cached config.json, without the network."""
+    repo = tmp_path / "hub" / "models--Qwen--Qwen2.5-1.5B-Instruct"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "config.json").write_text(json.dumps(QWEN_1P5B))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    config = yaml.safe_load(STARTER.read_text())
+    del config["models"]["mine"]["size_b"]
+    errors, merged = _check(tmp_path, config)
+    assert errors == []
+    assert merged["models"]["mine"]["size_b"] == pytest.approx(1.54, abs=0.02)

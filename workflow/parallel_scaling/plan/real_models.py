@@ -58,12 +58,29 @@ def config_size_b(cfg: Mapping[str, Any]) -> float | None:
     return (layers * (attention + mlp) + embeddings) / 1e9
 
 
+def cached_hub_config(repo_id: str) -> Path | None:
+    """A hub model's config.json in the local Hugging Face cache (what its jobs would load), read
+    without the network; None when it is not cached or huggingface_hub is missing."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # not a valid repo id: nothing cached under it
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
 def model_scale(m: Mapping[str, Any]) -> ModelScale:
-    """A pretrained model is real unless its local config.json says it is tiny; built here, tiny."""
+    """A pretrained model is real unless its config.json (its local directory's, or a hub model's in
+    the local cache) says it is tiny; built here, tiny."""
     if m.get("source") != "pretrained" or not m.get("path"):
         return ModelScale(False, None, "the embedded tiny model")
     path = str(m["path"])
     cfg_file = Path(path).expanduser() / "config.json"
+    if not cfg_file.is_file() and not Path(path).expanduser().exists():
+        cfg_file = cached_hub_config(path) or cfg_file
     if cfg_file.is_file():
         try:
             size = config_size_b(json.loads(cfg_file.read_text()))
@@ -72,7 +89,7 @@ def model_scale(m: Mapping[str, Any]) -> ModelScale:
         if size is not None:
             return ModelScale(size > TINY_MAX_B, size, f"{path} ({size:.3g} B parameters by its config.json)")
         return ModelScale(True, None, f"{path} (its config.json gives no size)")
-    return ModelScale(True, None, f"{path} (a hub id)")
+    return ModelScale(True, None, f"{path} (a hub id, not in the local cache)")
 
 
 def given_keys(config: Mapping[str, Any], path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
