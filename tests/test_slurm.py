@@ -351,9 +351,10 @@ def test_profile_folder_from_the_command_line(tmp_path, monkeypatch):
 
 @pytest.mark.slurm
 def test_placeholder_account_and_unknown_partition_refused_before_submission(slurm_cluster, tmp_path):
-    """The pipeline through the real cluster with the profile's placeholder account left in and the
-    profile's GPU partition (which this cluster lacks): the run stops after planning with both
-    lines named, and nothing is submitted or run, not even a local job."""
+    """The pipeline through the real cluster with the profile's placeholder account left in, the
+    profile's GPU partition (which this cluster lacks) and a GRPO runtime shorter than its
+    estimate: the run stops after planning with each named, and nothing is submitted or run, not
+    even a local job."""
     from helpers import REPO, copy_workflow, load_yaml, write_config
 
     config = load_yaml(REPO / "tests/configs/smoke.yaml")
@@ -363,6 +364,8 @@ def test_placeholder_account_and_unknown_partition_refused_before_submission(slu
     # set-resources as shipped but for the partition of predict
     sets = [s for s in slurm_cluster.profile_set_resources() if not s.startswith("predict:slurm_partition")]
     sets.append("predict:slurm_partition=gpu")
+    # and a runtime no job fits in: named with the estimate (from the command line, not a profile line)
+    sets = [s for s in sets if not s.startswith("train_grpo:runtime")] + ["train_grpo:runtime=0"]
     res = slurm_cluster.snakemake(["--configfile", "slurm.yaml"], cwd=wd, timeout=240,
                                   default_resources=defaults, set_resources=sets)
     out = res.stdout + res.stderr
@@ -370,6 +373,8 @@ def test_placeholder_account_and_unknown_partition_refused_before_submission(slu
     assert "not submitted, the SLURM profile needs editing" in out, out[-3000:]
     assert "(default-resources: slurm_account): 'myaccount' is the shipped placeholder" in out
     assert f"partition 'gpu' does not exist on this cluster (jobs of predict); `sinfo` lists {slurm_cluster.partition}" in out
+    assert re.search(r"runtime \(from the command line or another profile.*\): 3 train_grpo job\(s\) need longer "
+                     r"than their runtime of 0 h: train_grpo tiny/k\d/s0 is estimated at", out), out[-3000:]
     assert "submitted with SLURM jobid" not in out
     assert not slurm_cluster.run(["squeue", "--noheader"]).stdout.strip()
     assert not (wd / "results").exists()
