@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import yaml
 
@@ -71,31 +72,43 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def kill_after_first_save(wd: Path, target: str, work: str, configfile: str, cores: int = 1) -> int:
-    """Start snakemake for the training job ``target`` and SIGKILL it with every process it started
-    (snakemake, the launcher, every rank), as a pre-empted SLURM job ends, once a step is saved in
-    the job's work directory ``work``; the target must not exist then. Returns the saved step."""
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), target, "--configfile", configfile]
+def kill_snakemake_when(wd: Path, target: str, configfile: str, ready: Callable[[], Any], cores: int = 1,
+                        extra_args: list[str] | None = None) -> Any:
+    """Start snakemake for ``target`` and SIGKILL it with every process it started (snakemake, the
+    launcher, every rank), as a pre-empted SLURM job ends, as soon as ``ready()`` returns something
+    true; the target must not exist then. Returns what ``ready()`` returned."""
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), target, "--configfile", configfile,
+           *(extra_args or [])]
     proc = subprocess.Popen(cmd, cwd=wd, env=offline_env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    saved = None
+    seen = None
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
-        states = list((wd / work).glob("*/checkpoint-*/trainer_state.json"))
-        if states:
-            saved = max(int(p.parent.name.split("-")[1]) for p in states)
+        seen = ready()
+        if seen:
             for pid in [proc.pid, *descendants(proc.pid)]:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     proc.wait(timeout=60)
-    assert saved is not None, "the training job finished or failed before saving a checkpoint"
-    assert not (wd / target).exists(), "killed before the checkpoint was handed over"
+    assert seen, "the job finished or failed before it could be killed"
+    assert not (wd / target).exists(), "killed before the output was handed over"
     snakemake(wd, "--unlock", "--configfile", configfile)
-    return saved
+    return seen
+
+
+def kill_after_first_save(wd: Path, target: str, work: str, configfile: str, cores: int = 1) -> int:
+    """:func:`kill_snakemake_when` a training job has saved a step in its work directory ``work``.
+    Returns the saved step."""
+
+    def saved_step() -> int | None:
+        states = list((wd / work).glob("*/checkpoint-*/trainer_state.json"))
+        return max(int(p.parent.name.split("-")[1]) for p in states) if states else None
+
+    return kill_snakemake_when(wd, target, configfile, saved_step, cores)
 
 
 def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:

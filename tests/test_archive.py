@@ -539,3 +539,24 @@ def test_verify_opens_no_network_connection(run_dir: Path, monkeypatch: pytest.M
     monkeypatch.setattr(socket.socket, "connect", refuse)
     result = archive_verify.verify(tarball, profiles="inherited")
     assert attempts == [] and result.problems == [] and result.profiles
+
+
+def test_expected_size_is_printed_before_writing(run_dir: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Before the tarball is written the archive says how much it will pack and how much of that
+    is model weights; a destination without room for it is refused before anything is written."""
+    from parallel_scaling.archive.members import Member
+    from parallel_scaling.archive.pack import size_estimate
+
+    _write(run_dir / "results" / "gen" / "tiny" / "model.safetensors", b"\0" * 3000)
+    _build(run_dir)
+    err = capsys.readouterr().err
+    assert re.search(r"archive: about to pack \d+ files, [\d.]+ MB before compression, of which 0.00 MB model "
+                     r"weights in [1-9]\d* files", err), err
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"\0" * 20_000_000)
+    line, problem = size_estimate([Member(weights, "results/m/model.safetensors", "result")], 10_000_000)
+    assert line == "about to pack 1 files, 0.02 GB before compression, of which 0.02 GB model weights in 1 files"
+    assert problem == ("the archive needs up to 0.02 GB but its destination has 0.01 GB free; free space or "
+                       "archive elsewhere")
+    assert size_estimate([Member(weights, "x.txt", "result")], None)[1] is None

@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from parallel_scaling.common import codedeps, integrity
 from parallel_scaling.common.paths import PACKAGE_DIR as PKG
 
@@ -128,3 +130,27 @@ def test_fingerprint_of_a_small_model_ignores_file_times(tmp_path, monkeypatch):
     large = integrity.fingerprint(d)
     os.utime(d / "model.safetensors", (2, 2))
     assert large.startswith("stat:") and integrity.fingerprint(d) != large
+
+
+def test_a_pin_stands_for_exactly_the_pinned_code_and_is_recorded(tmp_path, monkeypatch):
+    """code-pins.json (pin-code) maps this code's hash to the older one for one command: the
+    workflow, the resume key and the provenance record use the older hash, the record says so."""
+    from parallel_scaling.common import codepins
+    from parallel_scaling.common.codedeps import actual_code_hash, code_hash
+    from parallel_scaling.common.provenance import code_record
+    from parallel_scaling.train.shared import run_identity
+
+    monkeypatch.chdir(tmp_path)
+    actual = actual_code_hash("train-grpo")
+    assert code_hash("train-grpo") == actual  # no pins file
+    codepins.add({"command": "train-grpo", "pinned": "0ld0ld0ld0ld0ld0", "actual": actual, "reason": "why"})
+    codepins.add({"command": "train-grpo", "pinned": "other", "actual": "not-this-code"})
+    assert code_hash("train-grpo") == "0ld0ld0ld0ld0ld0"
+    assert code_hash("score") == actual_code_hash("score")  # other commands untouched
+    assert run_identity("train-grpo", None, [], {}, "plain", 0)["code"] == "0ld0ld0ld0ld0ld0"
+    record = code_record("train-grpo")
+    assert record["code_hash"] == "0ld0ld0ld0ld0ld0" and record["code_hash_actual"] == actual
+    assert record["code_pin"]["reason"] == "why"
+    (tmp_path / "code-pins.json").write_text("{broken")
+    with pytest.raises(ValueError, match="code-pins.json: not valid JSON"):
+        code_hash("train-grpo")

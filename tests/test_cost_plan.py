@@ -169,3 +169,80 @@ def test_preflight_reads_a_local_models_shape(tmp_path, throughput):
     unknown = memory.model_architecture("org/unknown-7b", 7.0, throughput)
     assert unknown["source"].startswith("assumed")
     assert memory.preflight({}, throughput, "cpu")["checks"] == []
+
+
+# ---- time limits: each job's estimated hours against the SLURM profile's runtime (issue #27) ------
+
+
+def test_shipped_profile_and_paper_study_agree(capsys):
+    """Every paper-scale job's estimate on an H100 fits the runtime slurm/config.yaml gives its rule;
+    the table shows each GPU rule's longest job and its runtime."""
+    assert cost_plan.main(["--configfile", str(ROOT / "configs/parallel_paper.yaml"),
+                           "--profile", str(ROOT / "slurm")]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.split("time limits:", 1)[1].splitlines()[1:] if line.strip()}
+    assert set(rows) == {"translate", "train_grpo", "predict"}
+    assert all(line.rstrip().endswith("ok") for line in rows.values()), rows
+    assert "on 8 GPU(s)" in rows["train_grpo"] and "runtime 24 h" in rows["predict"]
+
+
+def test_job_over_its_runtime_named_with_the_line_to_edit(tmp_path, paper_config, throughput, capsys):
+    """A profile giving predict 240 minutes (the value shipped before): every paper prediction
+    (about 14 h on an H100) is named, with the profile line to edit and a runtime that fits."""
+    text = (ROOT / "slurm/config.yaml").read_text().replace("runtime: 1440            # EDIT for your site: minutes\n"
+                                                             "  translate:", "runtime: 240\n  translate:")
+    assert "runtime: 240\n" in text
+    (tmp_path / "config.yaml").write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip() == "runtime: 240")
+    rc = cost_plan.main(["--configfile", str(ROOT / "configs/parallel_paper.yaml"), "--profile", str(tmp_path)])
+    out = capsys.readouterr()
+    assert rc == 1
+    assert f"OVER (26 job(s); edit {tmp_path / 'config.yaml'}:{line})" in out.out
+    err = out.err
+    assert f"{tmp_path / 'config.yaml'}:{line} (set-resources: predict: runtime)" in err
+    assert "26 predict job(s)" in err and "runtime of 4 h" in err and "set runtime to at least" in err
+    need = int(err.split("set runtime to at least ", 1)[1].split()[0])
+    longest = cost_plan.plan(paper_config, throughput, "h100")["rules"]["predict"]["longest_job_hours"]
+    assert longest * 60 < need <= longest * 60 * 1.25 + 60
+    # the GRPO runs (about 1 h on 8 GPUs) fit their 24 h
+    assert "train_grpo" not in err
+    # --profile none: no comparison, the plan alone
+    assert cost_plan.main(["--configfile", str(ROOT / "configs/parallel_paper.yaml"), "--profile", "none"]) == 0
+    assert "time limits" not in capsys.readouterr().out
+
+
+def test_workflow_check_uses_the_jobs_own_runtime_and_gpu(paper_config):
+    """What the workflow checks before submitting (parallel_scaling.plan.submission): the runtime and
+    gpu_model each job really got, whatever set them; an unknown GPU model is estimated as an H100."""
+    from parallel_scaling.plan import submission
+
+    wc = {"model": "qwen25_7b_instruct", "paradigm": "init", "mixture": "init", "seed": "0"}
+    ok = [("predict", wc, {"runtime": 1440, "slurm_partition": "gpu"})]
+    assert submission.submission_errors(paper_config, ok, ROOT / "slurm", None) == []
+    short = [("predict", wc, {"runtime": 240})]
+    (err,) = submission.submission_errors(paper_config, short, ROOT / "slurm", None)
+    assert "predict qwen25_7b_instruct/init/init/s0 is estimated at" in err and "(h100;" in err
+    assert "from the command line or another profile" in err  # 240 is not the profile's value
+    # slower GPUs: the A100 estimate (about 28 h) exceeds 24 h
+    slow = [("predict", wc, {"runtime": 1440, "gpu_model": "a100"})]
+    (err,) = submission.submission_errors(paper_config, slow, ROOT / "slurm", None)
+    assert "(a100;" in err and f"{ROOT / 'slurm' / 'config.yaml'}:" in err
+    # rules without an estimate (local, CPU) are not checked
+    assert submission.submission_errors(paper_config, [("score", wc, {"runtime": 1})], None, None) == []
+
+
+def test_cost_plan_work_grows_linearly_with_the_study(paper_config, throughput, monkeypatch):
+    """The study's runs are listed a fixed number of times whatever its size (the memory pre-flight
+    listed them once per run: 4 s of CPU at 2,400 runs, quadratic), and every run is planned."""
+    calls = []
+    real = study.runs
+    monkeypatch.setattr(study, "runs", lambda config: calls.append(1) or real(config))
+    counts = []
+    for seeds in (2, 40):
+        cfg = copy.deepcopy(paper_config)
+        cfg["seeds"] = list(range(seeds))
+        calls.clear()
+        result = cost_plan.plan(cfg, throughput, "h100")
+        counts.append(len(calls))
+        assert len(result["rules"]["predict"]["job_hours"]) == len(real(cfg))
+    assert counts[0] == counts[1] <= 8, counts

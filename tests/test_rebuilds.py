@@ -372,3 +372,40 @@ def test_checkpoints_record_the_content_they_were_trained_from(study):
         data = settings["identity"]["data"]
         (path, recorded), = data.items()
         assert recorded == sha(study.wd / path)
+
+
+def test_pinned_code_change_retrains_nothing_and_is_recorded(study):
+    """A `git pull` that edits a training module would retrain every GRPO run; `pin-code`, after
+    the user judged the change harmless, keeps them (and their resume keys), records who, when,
+    why and which modules changed, and covers exactly that code: a further edit reruns again."""
+    grpo = study.wd / "workflow/parallel_scaling/train/grpo.py"
+    original = grpo.read_text()
+    pins = study.wd / "code-pins.json"
+    env = dict(offline_env(), PYTHONPATH=str(study.wd / "workflow"))
+
+    def pin(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "parallel_scaling", "pin-code", "train-grpo", "--configfile",
+                               "study.yaml", "--reason", "a comment only", *extra], cwd=study.wd, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    try:
+        grpo.write_text(original + "\n# a comment pulled mid-campaign\n")
+        assert study.dry().get("train_grpo") == 3
+        shown = pin("--dry-run")
+        assert shown.returncode == 0, shown.stderr
+        assert "modules changed since: train.grpo" in shown.stdout and not pins.exists()
+        done = pin()
+        assert done.returncode == 0, done.stderr
+        assert study.dry() == {}  # nothing to rerun
+        (record,) = json.loads(pins.read_text())["pins"]
+        assert record["command"] == "train-grpo" and record["modules_changed"] == ["train.grpo"]
+        assert record["jobs_kept"] == 3 and record["reason"] == "a comment only" and record["by"]
+        assert record["pinned"] == study.record("train_grpo", "tiny/k0/s0")["code"]["code_hash"]
+        assert pin().stdout.startswith("pin-code: train-grpo is already pinned")
+        # the pin holds for that code only
+        grpo.write_text(original + "\n# a second edit, not looked at\n")
+        assert study.dry().get("train_grpo") == 3
+    finally:
+        grpo.write_text(original)
+        pins.unlink(missing_ok=True)
+    assert study.dry() == {}

@@ -226,7 +226,9 @@ def test_workflow_profile_leaves_cluster_keys_to_slurm_profile():
     """The workflow profile overrides the SLURM profile key by key, so it
     must not carry any key the SLURM profile sets."""
     workflow = yaml.safe_load((WORKFLOW_PROFILE / "config.yaml").read_text())
-    assert workflow["keep-going"] is False
+    # a campaign keeps going after a failed job; a local run stops (Snakemake's default), and the
+    # workflow profile, which would override the SLURM profile, does not set it
+    assert "keep-going" not in workflow and _profile()["keep-going"] is True
     assert workflow["printshellcmds"] is True
     clash = set(workflow) & set(_profile())
     assert not clash, f"keys in both profiles: {sorted(clash)}"
@@ -303,3 +305,111 @@ def test_toy_workflow_via_sbatch_with_project_profile(slurm_cluster, tmp_path):
     assert cpu["CUDA_VISIBLE_DEVICES"] == "", cpu_text
     cpus = _profile()["default-resources"]["cpus_per_task"]
     assert f"CPUs/Task={cpus} " in cpu_text, cpu_text
+
+
+# ---- site values checked before the first submission (issue #27) ------------
+
+
+def test_shipped_placeholders_are_named_with_their_line():
+    """The shipped `slurm_account: myaccount` is a placeholder: a job submitted with it is refused,
+    naming the profile line; a real account or none passes."""
+    from parallel_scaling.plan import slurm_profile
+
+    profile = slurm_profile.load_profile(PROJECT_PROFILE)
+    account = profile.setting("predict", "slurm_account")
+    assert account.value == "myaccount"
+    text = (PROJECT_PROFILE / "config.yaml").read_text().splitlines()
+    assert text[account.line - 1].strip().startswith("slurm_account:")
+    jobs = [("predict", {"slurm_account": "myaccount"}), ("train_grpo", {"slurm_account": "myaccount"})]
+    (err,) = slurm_profile.placeholder_errors(jobs, profile)
+    assert err.startswith(f"{account.where()} (default-resources: slurm_account): 'myaccount'")
+    assert "jobs of predict, train_grpo" in err and "sacctmgr" in err
+    assert slurm_profile.placeholder_errors([("predict", {"slurm_account": "lab42"}), ("predict", {})],
+                                            profile) == []
+
+
+def test_unknown_partition_named_with_its_line():
+    from parallel_scaling.plan import slurm_profile
+
+    profile = slurm_profile.load_profile(PROJECT_PROFILE)
+    gpu = profile.setting("predict", "slurm_partition")
+    jobs = [("predict", {"slurm_partition": "gpu"}), ("score", {"slurm_partition": "batch"})]
+    (err,) = slurm_profile.partition_errors(jobs, {"batch", "debug"}, profile)
+    assert err.startswith(f"{gpu.where()} (set-resources: predict: slurm_partition): partition 'gpu'")
+    assert "`sinfo` lists batch, debug" in err
+    assert slurm_profile.partition_errors(jobs, None, profile) == []  # sinfo unavailable: not checked
+
+
+def test_profile_folder_from_the_command_line(tmp_path, monkeypatch):
+    from parallel_scaling.plan import slurm_profile
+
+    assert slurm_profile.profile_file(["snakemake", "--profile", "slurm"], REPO_ROOT) == REPO_ROOT / "slurm"
+    assert slurm_profile.profile_file(["snakemake", f"--profile={tmp_path}"]) == tmp_path
+    assert slurm_profile.profile_file(["snakemake", "-n"]) is None
+    assert slurm_profile.runtime_minutes("1d6h") == 1800 and slurm_profile.runtime_minutes(90) == 90
+    assert slurm_profile.runtime_minutes("soon") is None
+
+
+@pytest.mark.slurm
+def test_placeholder_account_and_unknown_partition_refused_before_submission(slurm_cluster, tmp_path):
+    """The pipeline through the real cluster with the profile's placeholder account left in, the
+    profile's GPU partition (which this cluster lacks) and a GRPO runtime shorter than its
+    estimate: the run stops after planning with each named, and nothing is submitted or run, not
+    even a local job."""
+    from helpers import REPO, copy_workflow, load_yaml, write_config
+
+    config = load_yaml(REPO / "tests/configs/smoke.yaml")
+    wd = copy_workflow(tmp_path / "wf")
+    write_config(wd / "slurm.yaml", config)
+    defaults = slurm_cluster.profile_default_resources(slurm_account="myaccount")
+    # set-resources as shipped but for the partition of predict
+    sets = [s for s in slurm_cluster.profile_set_resources() if not s.startswith("predict:slurm_partition")]
+    sets.append("predict:slurm_partition=gpu")
+    # and a runtime no job fits in: named with the estimate (from the command line, not a profile line)
+    sets = [s for s in sets if not s.startswith("train_grpo:runtime")] + ["train_grpo:runtime=0"]
+    res = slurm_cluster.snakemake(["--configfile", "slurm.yaml"], cwd=wd, timeout=240,
+                                  default_resources=defaults, set_resources=sets)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out[-3000:]
+    assert "not submitted, the SLURM profile needs editing" in out, out[-3000:]
+    assert "(default-resources: slurm_account): 'myaccount' is the shipped placeholder" in out
+    assert f"partition 'gpu' does not exist on this cluster (jobs of predict); `sinfo` lists {slurm_cluster.partition}" in out
+    assert re.search(r"runtime \(from the command line or another profile.*\): 3 train_grpo job\(s\) need longer "
+                     r"than their runtime of 0 h: train_grpo tiny/k\d/s0 is estimated at", out), out[-3000:]
+    assert "submitted with SLURM jobid" not in out
+    assert not slurm_cluster.run(["squeue", "--noheader"]).stdout.strip()
+    assert not (wd / "results").exists()
+
+
+KEEP_GOING_SNAKEFILE = """
+localrules: all
+
+rule all:
+    input: "results/bad.txt", "results/after.txt"
+
+rule bad:
+    output: "results/bad.txt"
+    shell: "echo 'the cause, in the log' >&2; exit 3"
+
+rule slow:
+    output: "results/slow.txt"
+    shell: "sleep 5; touch {output}"
+
+rule after:
+    input: "results/slow.txt"
+    output: "results/after.txt"
+    shell: "touch {output}"
+"""
+
+
+@pytest.mark.slurm
+def test_failed_job_does_not_stop_independent_jobs_on_the_cluster(slurm_cluster, tmp_path):
+    """With the project's profile (keep-going: true) a job that fails on the cluster, after its
+    retry, does not stop the others: a job submitted only after the failure still runs."""
+    (tmp_path / "Snakefile").write_text(KEEP_GOING_SNAKEFILE)
+    res = slurm_cluster.snakemake(["--snakefile", str(tmp_path / "Snakefile")], cwd=tmp_path, timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out[-3000:]
+    assert (tmp_path / "results/after.txt").is_file(), out[-4000:] + slurm_cluster.logs()
+    assert not (tmp_path / "results/bad.txt").exists()
+    assert out.count("Error in rule bad") >= 1 and "Trying to restart job" in out  # retries: 1

@@ -105,3 +105,21 @@ def test_hub_model_that_cannot_be_fetched_fails_at_the_start_of_the_job(tmp_path
     last = proc.stderr.strip().splitlines()[-1]
     assert "PreflightError: translation.model.path 'some-org/some-model' is not in the Hugging Face cache and the " \
            "hub cannot be reached" in last, proc.stderr[-2000:]
+
+
+def test_report_to_reaches_the_trainer_and_a_missing_package_is_named(tmp_path):
+    """grpo/sft.report_to goes to TRL's report_to (none when empty); an integration whose package is
+    not installed stops the job before training, naming the key and the package."""
+    import importlib.util
+
+    from parallel_scaling.train.shared import TrainingSetupError, check_reporters, trl_args
+
+    assert trl_args({"report_to": []}, (), "cpu", tmp_path, 0)["report_to"] == "none"
+    assert trl_args({"report_to": ["tensorboard", "wandb"]}, (), "cpu", tmp_path, 0)["report_to"] == \
+        ["tensorboard", "wandb"]
+    check_reporters({"report_to": []}, "grpo", None)
+    for name in ("tensorboard", "wandb"):
+        if importlib.util.find_spec(name) is None:
+            with pytest.raises(TrainingSetupError, match=rf"grpo.report_to: '{name}' needs the {name} package.*"
+                                                         rf"pip install {name}"):
+                check_reporters({"report_to": [name]}, "grpo", str(tmp_path / "s0.metrics.jsonl"))

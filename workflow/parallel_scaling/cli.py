@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cost-plan": ("plan.cost_plan", "Estimate GPU-hours and tokens per rule before launching a study"),
     "check-config": ("plan.check_config", "Check a study's config as planning does, naming file, line and key"),
     "config-docs": ("plan.config_docs", "Print the configuration reference (docs/configuration.md) from the config schema"),
+    "pin-code": ("plan.pin_code", "Keep a command's finished jobs after a code change you judged harmless"),
 }
 
 

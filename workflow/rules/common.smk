@@ -41,6 +41,21 @@ onstart:
     _errors = local_hardware_errors()
     if _errors:
         raise configcheck.ConfigError(configcheck.report(_errors, CONFIG_FILES))
+    # A run on a cluster: site placeholders, unknown partitions and jobs longer than their runtime
+    # stop the run here, before the first submission (parallel_scaling.plan.submission).
+    _errors = cluster_errors()
+    if _errors:
+        raise configcheck.ConfigError(
+            "\n  ".join(
+                ["not submitted, the SLURM profile needs editing:", *_errors]
+            )
+        )
+
+
+onerror:
+    # After a failed run (on a cluster, keep-going ran every independent job first): each failed
+    # job, its log and the log's last lines, printed and kept in logs/<study>/failed.txt.
+    failure_summary()
 
 
 PKG = os.path.join(workflow.basedir, "workflow")
@@ -202,6 +217,44 @@ def local_hardware_errors():
             for m in config["models"]
         ]
     return configcheck.gpu_job_errors(config, jobs, configcheck.has_gpu())
+
+
+def cluster_errors():
+    """Before the first submission of a run on a cluster executor (not a dry run, not --touch):
+    the problems parallel_scaling.plan.submission finds in the resources of the jobs about to be
+    submitted (local rules excluded), naming the profile line to edit."""
+    plugin = workflow.executor_plugin
+    if plugin is None or not plugin.common_settings.non_local_exec:
+        return []
+    from parallel_scaling.plan import slurm_profile, submission
+
+    jobs = [
+        (j.rule.name, dict(j.wildcards_dict), dict(j.resources.items()))
+        for j in workflow.dag.needrun_jobs()
+        if not j.is_local
+    ]
+    if not jobs:
+        return []
+    return submission.submission_errors(
+        config, jobs, slurm_profile.profile_file(), slurm_profile.cluster_partitions()
+    )
+
+
+def failure_summary():
+    """Print and keep the report of parallel_scaling.common.failures for the jobs that failed."""
+    from parallel_scaling.common import failures
+
+    scheduler = getattr(workflow, "scheduler", None)
+    failed = failures.from_snakemake(list(getattr(scheduler, "failed", ()) or ()))
+    slurm = (
+        getattr(workflow.executor_settings, "logdir", None)
+        if workflow.non_local_exec
+        else None
+    )
+    text = failures.report(failed, str(slurm) if slurm else None)
+    if text:
+        failures.write_report(text, f"{LOGS}/failed.txt")
+        print(f"\n{text}\n(kept in {LOGS}/failed.txt)", file=sys.stderr)
 
 
 GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predict")

@@ -75,7 +75,11 @@ rule translate:
         prompts=lambda wc: study.translation_prompts(config, wc.lang),
         code=code_hash("translate"),
         # only a model-based backend's output depends on the CPU kernels
-        kernels=CPU_KERNELS if config["translation"]["backend"] in ("transformers", "vllm") else None,
+        kernels=(
+            CPU_KERNELS
+            if config["translation"]["backend"] in ("transformers", "vllm")
+            else None
+        ),
     shell:
         "python -m parallel_scaling --provenance {log.prov} translate --source {input.source} --lang {wildcards.lang}"
         " --settings {params.settings} --out {output.rows} > {log.log} 2>&1"

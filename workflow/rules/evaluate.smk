@@ -61,11 +61,14 @@ rule predict:
         ),
         code=code_hash("predict"),
         kernels=CPU_KERNELS,
+        # responses saved as they are made, outside the outputs that Snakemake deletes when the job
+        # fails: a killed job run again generates only what is missing (evaluate/journal.py)
+        journal=lambda wc: f"{WORK}/predict/{wc.model}/{wc.paradigm}/{wc.mixture}/s{wc.seed}.jsonl",
     shell:
         "python -m parallel_scaling --provenance {log.prov} predict --model {params.model:q} {params.inputs}"
         " --meta {params.meta} --settings {params.settings} --prompt-set {params.prompt_set}"
         " --outdir {output.predictions} --threads {threads} --manifest-token {params.state}"
-        " > {log.log} 2>&1"
+        " --journal {params.journal} > {log.log} 2>&1"
 
 
 rule score:

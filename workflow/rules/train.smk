@@ -48,6 +48,8 @@ rule train_grpo:
     log:
         log=f"{LOGS}/train_grpo/{{model}}/{{mixture}}/s{{seed}}.log",
         prov=f"{LOGS}/train_grpo/{{model}}/{{mixture}}/s{{seed}}.prov.json",
+        # every logged step, written while the run trains (tail -f it)
+        metrics=f"{LOGS}/train_grpo/{{model}}/{{mixture}}/s{{seed}}.metrics.jsonl",
     benchmark:
         f"{BENCHMARKS}/train_grpo/{{model}}/{{mixture}}/s{{seed}}.tsv"
     # the longest runs (most languages, so most steps under the additive budget) start first, so
@@ -75,7 +77,7 @@ rule train_grpo:
     shell:
         "python {params.launch} --provenance {log.prov} train-grpo --model {params.model:q} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
-        " --workdir {params.workdir}"
+        " --workdir {params.workdir} --metrics {log.metrics}"
         " --threads {threads} --out {output.model} --manifest-token {params.state} > {log.log} 2>&1"
 
 
@@ -89,6 +91,8 @@ rule train_sft:
     log:
         log=f"{LOGS}/train_sft/{{model}}/{{mixture}}/s{{seed}}.log",
         prov=f"{LOGS}/train_sft/{{model}}/{{mixture}}/s{{seed}}.prov.json",
+        # every logged step, written while the run trains (tail -f it)
+        metrics=f"{LOGS}/train_sft/{{model}}/{{mixture}}/s{{seed}}.metrics.jsonl",
     benchmark:
         f"{BENCHMARKS}/train_sft/{{model}}/{{mixture}}/s{{seed}}.tsv"
     # the longest runs (most languages, so most steps under the additive budget) start first, so
@@ -114,5 +118,5 @@ rule train_sft:
     shell:
         "python {params.launch} --provenance {log.prov} train-sft --model {params.model:q} --mixture {input.mixture}"
         " --settings {params.settings} --prompt-set {params.prompt_set} --seed {wildcards.seed}"
-        " --workdir {params.workdir}"
+        " --workdir {params.workdir} --metrics {log.metrics}"
         " --threads {threads} --out {output.model} --manifest-token {params.state} > {log.log} 2>&1"

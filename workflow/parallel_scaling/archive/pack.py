@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -150,6 +151,29 @@ def readme_text(title: str, selection: Selection, dag: list[DagJob] | None, excl
     return "\n".join(lines)
 
 
+#: file suffixes of model weights, reported apart in the size estimate (at 7-8B, nearly all of it)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e7 else f"{n / 1e6:.2f} MB"
+
+
+def size_estimate(members: list[Member], free_bytes: int | None) -> tuple[str, str | None]:
+    """Before anything is written: the line saying how much the archive will pack (its files'
+    bytes; gzip barely shrinks model weights) and of that how much is model weights, and an error
+    when the destination's free space (``free_bytes``) cannot hold it, or None."""
+    sizes = [(m, m.source.stat().st_size) for m in members]
+    total = sum(n for _, n in sizes)
+    weights = [(m, n) for m, n in sizes if m.name.endswith(WEIGHT_SUFFIXES)]
+    line = (f"about to pack {len(sizes)} files, {_gb(total)} before compression, of which "
+            f"{_gb(sum(n for _, n in weights))} model weights in {len(weights)} files")
+    if free_bytes is not None and total > free_bytes:
+        return line, (f"the archive needs up to {_gb(total)} but its destination has {_gb(free_bytes)} free; "
+                      "free space or archive elsewhere")
+    return line, None
+
+
 def build_archive(results: Path, config: Path | list[Path], out: Path, logs: Path | None = None,
                   report: Path | None = None, workflow_dir: Path = Path("."),
                   snakefile: Path | None = None, excludes: tuple[str, ...] = DEFAULT_EXCLUDES,
@@ -195,6 +219,10 @@ def build_archive(results: Path, config: Path | list[Path], out: Path, logs: Pat
                                           workflow_version([r for _, r in selection.records])),
                           encoding="utf-8")
         members = [*selection.members, Member(readme, README_NAME, "readme")]
+        line, problem = size_estimate(members, shutil.disk_usage(out.parent).free)
+        warn(line)
+        if problem:
+            raise ArchiveError(problem)
         dag_jobs = jobs_by_log(dag, workflow_dir)
         logs_root = crate_name(Path(logs), workflow_dir.resolve(), "logs") if logs else "logs"
         try:

@@ -124,6 +124,14 @@ def command_modules(command: str, package_dir: Path = PACKAGE_DIR) -> list[str]:
 
 
 def code_hash(command: str, package_dir: Path = PACKAGE_DIR) -> str:
+    """The code hash the workflow tracks for a command: :func:`actual_code_hash`, unless the user
+    pinned that code as standing for older code (:mod:`parallel_scaling.common.codepins`)."""
+    from parallel_scaling.common import codepins
+
+    return codepins.effective(command, actual_code_hash(command, package_dir))
+
+
+def actual_code_hash(command: str, package_dir: Path = PACKAGE_DIR) -> str:
     """Content hash of the modules a command can execute (their names and bytes)."""
     known = package_modules(package_dir)
     h = hashlib.sha256()

@@ -360,7 +360,8 @@ def _watch_resources() -> None:
 def code_record(command: str) -> dict[str, Any]:
     """The package code this run executed: every module it loaded with its sha256, the resource
     files it opened, and the derived code hash that the rule tracks (parallel_scaling.common.codedeps)."""
-    from parallel_scaling.common.codedeps import PACKAGE, code_hash
+    from parallel_scaling.common import codepins
+    from parallel_scaling.common.codedeps import PACKAGE, actual_code_hash, code_hash
 
     modules = {}
     for name, module in sorted(sys.modules.items()):
@@ -368,10 +369,16 @@ def code_record(command: str) -> dict[str, Any]:
             modules[name.split(".", 1)[1]] = sha256_file(module.__file__)
     try:
         tracked: str | None = code_hash(command)
+        actual: str | None = actual_code_hash(command)
     except ValueError:
-        tracked = None
-    return {"modules": modules, "resources": {Path(p).name: sha256_file(p) for p in sorted(_resources_read)},
-            "code_hash": tracked}
+        tracked = actual = None
+    record = {"modules": modules, "resources": {Path(p).name: sha256_file(p) for p in sorted(_resources_read)},
+              "code_hash": tracked}
+    if actual is not None and actual != tracked:
+        # run under a pin: the code differs from what the tracked hash stands for, by the user's decision
+        record["code_hash_actual"] = actual
+        record["code_pin"] = codepins.pin_for(command, actual)
+    return record
 
 
 def login_name() -> str | None:

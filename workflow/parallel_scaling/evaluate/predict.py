@@ -4,6 +4,10 @@ and language in one batch, writing one file per (benchmark, language).
 Two engines share prompts and decoding settings: ``vllm`` on GPUs, ``transformers`` everywhere
 (CPU in the tests and the laptop study). The settings used are written beside the predictions
 (``_settings.json``) so a table can always be traced to how its responses were produced.
+
+Responses are saved batch by batch as they are made (:mod:`parallel_scaling.evaluate.journal`):
+a job killed at its time limit and run again generates only what is missing, and ends with the
+files an uninterrupted run writes. Both engines print progress (prompts done, rate, time left).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from parallel_scaling.evaluate.journal import Journal, identity
 
 from parallel_scaling.common.jsonl import parse_settings, read_jsonl, write_json, write_jsonl
 from parallel_scaling.train.shared import add_token_argument
@@ -26,6 +32,8 @@ class Progress:
     """Items done, rate and time left, printed to the job's log at most every ``every`` seconds."""
 
     def __init__(self, total: int, label: str, every: float = 10.0) -> None:
+        if total == 0:
+            print(f"[{label}] 0 prompts left to generate", file=sys.stderr, flush=True)
         self.total, self.label, self.every = total, label, every
         self.start = self.last = time.monotonic()
         self.done = 0
@@ -41,18 +49,36 @@ class Progress:
                   file=sys.stderr, flush=True)
 
 
-def generate_transformers(model_path: str, prompts: list[str], s: dict[str, Any], device: str) -> list[list[str]]:
+#: prompts per vLLM generate call: each call's responses are saved before the next starts (vLLM
+#: schedules within a call; per-request seeds make a response independent of its call)
+VLLM_CHUNK = 512
+
+Done = dict[int, list[str]]
+Save = Callable[[int, Done], None]
+
+
+def _pending(batches: list[list[int]], done: Done) -> list[int]:
+    """Indices of the batches with a prompt not answered yet."""
+    return [b for b, batch in enumerate(batches) if any(j not in done for j in batch)]
+
+
+def generate_transformers(model_path: str, prompts: list[str], s: dict[str, Any], device: str,
+                          done: Done | None = None, save: Save | None = None) -> list[list[str]]:
     """Batched generation with transformers: left padding, greedy or sampled, ``n`` samples each.
 
     Prompt ids and decoding come from :mod:`parallel_scaling.common.decoding`, as for vLLM: the prompt text is
     tokenized with the tokenizer's special tokens (one BOS), and the model's own generation config is
-    replaced by one built from the settings (only its stop tokens are kept)."""
+    replaced by one built from the settings (only its stop tokens are kept).
+
+    ``done``: responses of an interrupted run, by prompt index; only the batches they do not cover
+    are generated, each with its own seed (``seed`` + batch number) and the same prompts as in an
+    uninterrupted run, and ``save(batch, responses)`` gets each as soon as it is made."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from parallel_scaling.common.decoding import encode_prompts, transformers_generation_config
 
-    torch.manual_seed(s["seed"])
+    done = dict(done or {})
     tok = AutoTokenizer.from_pretrained(model_path, padding_side="left")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -60,20 +86,24 @@ def generate_transformers(model_path: str, prompts: list[str], s: dict[str, Any]
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device).eval()
     model.generation_config = transformers_generation_config(s, tok, model.generation_config)
     n = model.generation_config.num_return_sequences
-    out: list[list[str]] = [[] for _ in prompts]
-    progress = Progress(len(prompts), "transformers")
     bs = s["batch_size"]
     order = by_length(encode_prompts(tok, prompts))
-    for i in range(0, len(order), bs):
-        batch = order[i:i + bs]
+    batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+    pending = _pending(batches, done)
+    progress = Progress(sum(len(batches[b]) for b in pending), "transformers")
+    for b in pending:
+        batch = batches[b]
+        torch.manual_seed(s["seed"] + b)  # a batch's samples do not depend on the batches before it
         enc = tok([prompts[j] for j in batch], return_tensors="pt", padding=True, add_special_tokens=True).to(device)
         with torch.no_grad():
             gen = model.generate(**enc, generation_config=model.generation_config)
         texts = tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        for slot, j in enumerate(batch):
-            out[j] = texts[slot * n:(slot + 1) * n]
+        made = {j: texts[slot * n:(slot + 1) * n] for slot, j in enumerate(batch)}
+        done.update(made)
+        if save:
+            save(b, made)
         progress.update(len(batch))
-    return out
+    return [done[j] for j in range(len(prompts))]
 
 
 def by_length(token_ids: list[list[int]]) -> list[int]:
@@ -97,16 +127,29 @@ def vllm_arguments(model_path: str, prompts: list[str], s: dict[str, Any], token
     return llm, vllm_sampling_kwargs(s), vllm_prompts(tokenizer, prompts)
 
 
-def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any], tokenizer: Any) -> list[list[str]]:
-    """The same prompt token ids and decoding through vLLM (GPU only)."""
+def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any], tokenizer: Any,
+                  done: Done | None = None, save: Save | None = None) -> list[list[str]]:
+    """The same prompt token ids and decoding through vLLM (GPU only), in chunks of VLLM_CHUNK
+    prompts, each saved and reported as it finishes; ``done``/``save`` as for the transformers engine."""
     from vllm import LLM, SamplingParams
 
+    done = dict(done or {})
     llm_kwargs, sampling_kwargs, token_prompts = vllm_arguments(model_path, prompts, s, tokenizer)
+    chunks = [list(range(i, min(i + VLLM_CHUNK, len(prompts)))) for i in range(0, len(prompts), VLLM_CHUNK)]
+    pending = _pending(chunks, done)
+    progress = Progress(sum(len(chunks[c]) for c in pending), "vllm", every=0.0)
+    if not pending:
+        return [done[j] for j in range(len(prompts))]
     llm = LLM(**llm_kwargs)
-    t0 = time.monotonic()
-    results = llm.generate(token_prompts, SamplingParams(**sampling_kwargs))
-    print(f"[vllm] {len(prompts)}/{len(prompts)} prompts in {time.monotonic() - t0:.0f}s", file=sys.stderr)
-    return [[o.text for o in r.outputs] for r in results]
+    params = SamplingParams(**sampling_kwargs)
+    for c in pending:
+        results = llm.generate([token_prompts[j] for j in chunks[c]], params, use_tqdm=False)
+        made = {j: [o.text for o in r.outputs] for j, r in zip(chunks[c], results)}
+        done.update(made)
+        if save:
+            save(c, made)
+        progress.update(len(chunks[c]))
+    return [done[j] for j in range(len(prompts))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompt-set", required=True)
     p.add_argument("--outdir", required=True, help="writes OUTDIR/<benchmark>/<lang>.jsonl")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--journal", default=None,
+                   help="responses saved as they are made (default: OUTDIR.journal.jsonl, beside the "
+                        "output directory, which Snakemake deletes when a job fails)")
     add_token_argument(p)
     a = p.parse_args(argv)
 
@@ -149,16 +195,25 @@ def main(argv: list[str] | None = None) -> int:
         jobs.append((bench, lang, rows))
         prompts += [build_prompt(r["question"], lang, a.prompt_set, tokenizer) for r in rows]
     log.info("predict: %d prompts over %d files with %s on %s", len(prompts), len(jobs), engine, device)
-
-    if engine == "vllm":
-        responses = generate_vllm(a.model, prompts, s, tokenizer)
-    elif engine == "transformers":
-        responses = generate_transformers(a.model, prompts, s, device)
-    else:
+    if engine not in ("vllm", "transformers"):
         raise ValueError(f"prediction.engine: {engine!r} is not one of transformers, vllm")
 
-    i = 0
     outdir = Path(a.outdir)
+    model_digest = digest(a.model)
+    prompts_hash = identity(prompts=prompts)
+    journal = Journal(a.journal or f"{outdir}.journal.jsonl",
+                      identity(model=model_digest, prompts=prompts_hash, settings=s, engine=engine, device=device))
+    done = journal.load()
+    if done:
+        print(f"[journal] resuming: {len(done)} of {len(prompts)} prompts were answered by an earlier run of "
+              f"this job ({journal.path}); generating the other {len(prompts) - len(done)}", file=sys.stderr,
+              flush=True)
+    if engine == "vllm":
+        responses = generate_vllm(a.model, prompts, s, tokenizer, done, journal.append)
+    else:
+        responses = generate_transformers(a.model, prompts, s, device, done, journal.append)
+
+    i = 0
     for bench, lang, rows in jobs:
         out_rows = []
         for r in rows:
@@ -171,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             i += 1
         write_jsonl(outdir / bench / f"{lang}.jsonl", out_rows)
     write_json(outdir / "_settings.json", {"engine": engine, "device": device, "model": a.model,
-                                           "model_digest": digest(a.model), "prompt_set": a.prompt_set,
+                                           "model_digest": model_digest, "prompt_set": a.prompt_set,
                                            "settings": s, "meta": meta})
     write_manifest(outdir, a.manifest_token)
+    journal.remove()  # everything it held is in the files now
     return 0

@@ -377,6 +377,9 @@ def check_config(config: dict[str, Any], origins: Origins | None = None,
     """Schema (defaults filled in place), then the study's own checks. Stops after the schema when
     it fails: the later checks read keys the schema guarantees. (The hardware of a local run is
     checked once the jobs to run are known: :func:`gpu_job_errors`.)"""
+    from parallel_scaling.plan import real_models
+
+    given = real_models.given_keys(config)  # before the schema fills in its defaults
     errors = schema_errors(config, schema_path, origins)
     if errors:
         return errors
@@ -385,6 +388,7 @@ def check_config(config: dict[str, Any], origins: Origins | None = None,
     from parallel_scaling.data.synth import LANGUAGES
 
     errors = checks.check(config, LANGUAGES, missing_languages)
+    errors += real_models.problems(config, lambda path: tuple(path) in given)
     origins = origins or Origins()
     # "key.path: ..." -> "file:line: key.path: ..." where a file set that key
     return [origins.where(e.split(":", 1)[0].split(".")) + e if ":" in e else e for e in errors]

@@ -36,7 +36,7 @@ from parallel_scaling.common.paths import RESOURCE_DIR, SCHEMA_FILE
 
 import yaml
 
-from parallel_scaling.plan import study
+from parallel_scaling.plan import real_models, slurm_profile, study
 from parallel_scaling.plan.memory import format_preflight, preflight
 
 SCHEMA = SCHEMA_FILE
@@ -61,7 +61,12 @@ def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA) 
         if not Path(path).is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
     config, origins = configcheck.load_study(configfiles)
+    given = real_models.given_keys(config)
     errors = configcheck.schema_errors(config, schema, origins)
+    if not errors:
+        # a real model's size from its config.json; tiny defaults a real model would inherit
+        errors = [origins.where(e.split(":", 1)[0].split(".")) + e
+                  for e in real_models.problems(config, lambda path: tuple(path) in given)]
     if errors:
         raise configcheck.ConfigError(configcheck.report(errors, [str(p) for p in configfiles]))
     return config
@@ -192,13 +197,35 @@ def question_tokens(config: Mapping[str, Any], throughput: Mapping[str, Any], mo
     return int(tok["question_tokens_tiny"] if config["models"][model]["source"] == "tiny" else tok["question_tokens"])
 
 
-def _zero() -> dict[str, float]:
-    return {"jobs": 0, "gen_tokens": 0.0, "prompt_tokens": 0.0, "train_tokens": 0.0, "gpu_seconds": 0.0}
+def _zero() -> dict[str, Any]:
+    return {"jobs": 0, "gen_tokens": 0.0, "prompt_tokens": 0.0, "train_tokens": 0.0, "gpu_seconds": 0.0,
+            "job_seconds": {}}
 
 
-def _add(row: dict[str, float], **kw: float) -> None:
+def _add(row: dict[str, Any], job: str | None = None, **kw: float) -> None:
+    """Add to a rule's totals; with ``job`` (its label, :func:`job_label`) also to that job's
+    GPU-seconds, from which the hours of each job on its GPUs are compared with its time limit."""
     for k, v in kw.items():
         row[k] += v
+    if job is not None:
+        row["job_seconds"][job] = row["job_seconds"].get(job, 0.0) + kw.get("gpu_seconds", 0.0)
+
+
+#: the wildcards that name one job of each GPU rule, in the order of its log path
+JOB_WILDCARDS = {
+    "translate": ("split", "lang"),
+    "build_init_model": ("model",),
+    "train_grpo": ("model", "mixture", "seed"),
+    "train_sft": ("model", "mixture", "seed"),
+    "predict": ("model", "paradigm", "mixture", "seed"),
+}
+
+
+def job_label(rule: str, wildcards: Mapping[str, Any]) -> str:
+    """One job's name as in its log path (``logs/<study>/<rule>/<label>.log``), e.g. ``qwen/k3/s0``
+    for a GRPO run: how cost-plan and the workflow's time-limit check refer to the same job."""
+    parts = [("s" if k == "seed" else "") + str(wildcards[k]) for k in JOB_WILDCARDS[rule]]
+    return "/".join(parts)
 
 
 def plan_translate(config, throughput, fig) -> dict[str, float]:
@@ -223,14 +250,14 @@ def plan_translate(config, throughput, fig) -> dict[str, float]:
             prompt = n * (src + tok["translation_overhead_tokens"])
             gen = n * out
             secs = gen / decode_tps(fig, size_b) + flops_seconds(prompt * 2 * _params(size_b), fig, "prefill_mfu")
-            _add(row, gen_tokens=gen, prompt_tokens=prompt, gpu_seconds=secs)
+            _add(row, f"{split}/{lg}", gen_tokens=gen, prompt_tokens=prompt, gpu_seconds=secs)
     return row
 
 
 def plan_build(config, throughput, fig) -> dict[str, float]:
     row = _zero()
     fill = throughput["tokens"]["tiny_fill"]
-    for m in config["models"].values():
+    for name, m in config["models"].items():
         if m["source"] != "tiny":
             continue
         row["jobs"] += 1
@@ -239,7 +266,7 @@ def plan_build(config, throughput, fig) -> dict[str, float]:
             steps = s["max_steps"] if s["max_steps"] > 0 else math.ceil(
                 s["num_train_epochs"] * m["build"].get("warmup_items", 1000) / s["per_device_train_batch_size"])
             tokens = steps * s["per_device_train_batch_size"] * s["gradient_accumulation_steps"] * s["max_length"] * fill
-            _add(row, train_tokens=tokens,
+            _add(row, name, train_tokens=tokens,
                  gpu_seconds=flops_seconds(tokens * 6 * _params(m["size_b"]), fig, "train_mfu"))
     return row
 
@@ -273,7 +300,8 @@ def plan_grpo(config, throughput, fig) -> dict[str, float]:
         secs = (gen / (decode_tps(fig, size_b) * fig["grpo_rollout_efficiency"])
                 + flops_seconds(prompt * 2 * n_params, fig, "prefill_mfu")
                 + flops_seconds(train_flops, fig, "train_mfu"))
-        _add(row, jobs=1, gen_tokens=gen, prompt_tokens=prompt, train_tokens=seq * mu, gpu_seconds=secs)
+        _add(row, f"{run.model}/{run.mixture}/s{run.seed}", jobs=1, gen_tokens=gen, prompt_tokens=prompt,
+             train_tokens=seq * mu, gpu_seconds=secs)
     return row
 
 
@@ -291,7 +319,8 @@ def plan_sft(config, throughput, fig) -> dict[str, float]:
             seqs = mixture_rows(config, study.mixture(config, run.mixture)) * s["num_train_epochs"]
         tokens = seqs * s["max_length"] * fill
         flops = tokens * 6 * _params(size_b) * (4 / 3 if s["gradient_checkpointing"] else 1)
-        _add(row, jobs=1, train_tokens=tokens, gpu_seconds=flops_seconds(flops, fig, "train_mfu"))
+        _add(row, f"{run.model}/{run.mixture}/s{run.seed}", jobs=1, train_tokens=tokens,
+             gpu_seconds=flops_seconds(flops, fig, "train_mfu"))
     return row
 
 
@@ -308,12 +337,12 @@ def plan_predict(config, throughput, fig) -> dict[str, float]:
             gen += items * p["n"] * p["max_new_tokens"] * fill
             prompt += items * ptok
         secs = gen / decode_tps(fig, size_b) + flops_seconds(prompt * 2 * _params(size_b), fig, "prefill_mfu")
-        _add(row, jobs=1, gen_tokens=gen, prompt_tokens=prompt, gpu_seconds=secs)
+        _add(row, run.path, jobs=1, gen_tokens=gen, prompt_tokens=prompt, gpu_seconds=secs)
     return row
 
 
-def plan(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str = "h100") -> dict[str, Any]:
-    """The cost plan: per GPU rule jobs, tokens and GPU-hours, the total, and the job counts."""
+def rule_plans(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str = "h100") -> dict[str, Any]:
+    """Per GPU rule: jobs, tokens, GPU-hours and each job's hours on its GPUs (no pre-flight)."""
     fig = gpu_figures(throughput, gpu)
     rules = {
         "translate": plan_translate(config, throughput, fig),
@@ -325,7 +354,17 @@ def plan(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str = "h
     for name, row in rules.items():
         row["gpus_per_job"] = study.gpus(config, name)
         row["gpu_hours"] = row["gpu_seconds"] / 3600
+        # wall-clock hours of each job on its GPUs (perfect scaling over them, as for GPU-hours)
+        row["job_hours"] = {job: s / 3600 / max(row["gpus_per_job"], 1) for job, s in row["job_seconds"].items()}
+        row["longest_job_hours"] = max(row["job_hours"].values(), default=0.0)
         row["tokens"] = row["gen_tokens"] + row["prompt_tokens"] + row["train_tokens"]
+    return rules
+
+
+def plan(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str = "h100") -> dict[str, Any]:
+    """The cost plan: per GPU rule jobs, tokens and GPU-hours, the total, and the job counts."""
+    fig = gpu_figures(throughput, gpu)
+    rules = rule_plans(config, throughput, gpu)
     total = _zero()
     for row in rules.values():
         _add(total, **{k: row[k] for k in ("jobs", "gen_tokens", "prompt_tokens", "train_tokens", "gpu_seconds")})
@@ -335,6 +374,48 @@ def plan(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str = "h
         row["jobs"] = int(row["jobs"])
     return {"study": config.get("study"), "gpu": gpu, "gpu_figures": fig, "rules": rules, "total": total,
             "job_counts": job_counts(config), "preflight": preflight(config, throughput, gpu)}
+
+
+# --------------------------------------------------------------------------------------------------
+# time limits
+
+
+def time_limits(result: Mapping[str, Any], profile: slurm_profile.Profile) -> list[dict[str, Any]]:
+    """Per GPU rule with jobs: the longest job's estimated hours on its GPUs against the runtime the
+    SLURM profile gives the rule (set-resources, else default-resources), and the jobs over it."""
+    rows = []
+    for rule, row in result["rules"].items():
+        if not row["job_hours"]:
+            continue
+        setting = profile.setting(rule, "runtime")
+        limit = slurm_profile.runtime_minutes(setting.value) if setting else None
+        over = [] if limit is None else [j for j, h in row["job_hours"].items() if h * 60 > limit]
+        rows.append({"rule": rule, "jobs": len(row["job_hours"]), "gpus_per_job": row["gpus_per_job"],
+                     "longest_job_hours": row["longest_job_hours"], "runtime_minutes": limit,
+                     "runtime": None if setting is None else setting.value,
+                     "where": None if setting is None else setting.where(), "over": over})
+    return rows
+
+
+def time_limit_errors(result: Mapping[str, Any], profile: slurm_profile.Profile) -> list[str]:
+    """The messages of slurm_profile.time_limit_errors for every planned job over its runtime."""
+    jobs = []
+    for rule, row in result["rules"].items():
+        setting = profile.setting(rule, "runtime")
+        for label, hours in row["job_hours"].items():
+            jobs.append((rule, label, hours, {"runtime": None if setting is None else setting.value}))
+    return slurm_profile.time_limit_errors(jobs, profile, result["gpu"])
+
+
+def format_time_limits(rows: Sequence[Mapping[str, Any]], profile_file: str) -> list[str]:
+    lines = ["", f"time limits: estimated hours of each job on its GPUs against the runtime {profile_file} gives it"]
+    for r in rows:
+        limit = "no runtime" if r["runtime_minutes"] is None else f"runtime {r['runtime_minutes'] / 60:.4g} h"
+        status = (f"OVER ({len(r['over'])} job(s); edit {r['where']})" if r["over"]
+                  else "ok" if r["runtime_minutes"] is not None else "not checked")
+        lines.append(f"  {r['rule']:<17} {r['jobs']:>5} jobs  longest {r['longest_job_hours']:8.2f} h on "
+                     f"{r['gpus_per_job']} GPU(s)  {limit:<16} {status}")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------------
@@ -405,27 +486,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpu", default="h100", help="GPU type from the throughput file (h100, h200, a100, l40s, cpu)")
     ap.add_argument("--throughput-file", default=str(THROUGHPUT), help="throughput and size assumptions (YAML)")
     ap.add_argument("--json", action="store_true", help="print the plan as JSON")
+    ap.add_argument("--profile", default="slurm", metavar="DIR",
+                    help="SLURM profile whose runtime per rule each job's hours are compared with "
+                         "(default: slurm, when that folder exists here; none: no comparison)"),
     ap.add_argument("--measured", nargs="?", const="benchmarks", default=None, metavar="DIR",
                     help="add the seconds measured per rule in DIR (Snakemake benchmark files; default benchmarks)")
     args = ap.parse_args(argv)
     config = load_config(args.configfile or ["config.yaml"])
     result = plan(config, load_throughput(args.throughput_file), args.gpu)
     measured = compare_measured(args.measured) if args.measured is not None else None
+    profile = None
+    if args.profile != "none" and (Path(args.profile).exists() or args.profile != "slurm"):
+        profile = slurm_profile.load_profile(args.profile)
+    limits = time_limits(result, profile) if profile else None
     if args.json:
         out = dict(result)
         if measured is not None:
             out["measured"] = measured
+        if limits is not None:
+            out["time_limits"] = limits
         json.dump(out, sys.stdout, indent=2, sort_keys=True)
         print()
     else:
         print(format_table(result, measured))
+        if limits is not None:
+            print("\n".join(format_time_limits(limits, profile.file)))
+    status = 0
+    for message in time_limit_errors(result, profile) if profile else []:
+        print(f"error [cost-plan]: {message}", file=sys.stderr)
+        status = 1
     misfits = [c for c in result["preflight"]["checks"] if not c["fits"]]
     if misfits:
         print(f"error [cost-plan]: {len(misfits)} GPU job configuration(s) do not fit on {args.gpu}: "
               + "; ".join(f"{c['rule']} {c['model']} {c['what']} (change {', '.join(c['keys'])})" for c in misfits),
               file=sys.stderr)
         return 1
-    return 0
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -95,9 +95,13 @@ def preflight(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str
     tok = throughput["tokens"]
     checks: list[dict[str, Any]] = []
     models = config["models"]
-    evaluated = sorted({r.model for r in study.runs(config)})
-    trained = {r.paradigm: sorted({x.model for x in study.runs(config) if x.paradigm == r.paradigm})
-               for r in study.runs(config) if r.paradigm in ("grpo", "sft")}
+    runs = study.runs(config)  # once: recomputing it per run made the pre-flight quadratic in the study's size
+    evaluated = sorted({r.model for r in runs})
+    trained: dict[str, list[str]] = {}
+    for paradigm in ("grpo", "sft"):
+        names = sorted({r.model for r in runs if r.paradigm == paradigm})
+        if names:
+            trained[paradigm] = names
 
     p = config["prediction"]
     if study.gpus(config, "predict") > 0:

@@ -66,13 +66,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from parallel_scaling.train.rewards import active_rewards
     from parallel_scaling.train.shared import (
-        check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trl_args,
-        work_directory,
+        check_model_path, check_reporters, finalize, last_checkpoint, metrics_callback, resolve_device,
+        run_identity, trl_args, work_directory,
     )
 
     s = parse_settings(a.settings)
     device = resolve_device(s["device"], use_vllm=s["use_vllm"], key="grpo.device", vllm_key="grpo.use_vllm: true")
     check_model_path(a.model, key="initial model")
+    check_reporters(s, "grpo", a.metrics)
     rows = read_jsonl(a.mixture, required=("id", "lang", "question", "answer"))
     if not rows:
         raise ValueError(f"{a.mixture}: the mixture is empty")
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     resume = last_checkpoint(workdir)
     if resume:
         print(f"resuming GRPO from {resume}", flush=True)
+    if a.metrics:
+        trainer.add_callback(metrics_callback(a.metrics))
     trainer.train(resume_from_checkpoint=resume)
     finalize(trainer, tokenizer, Path(a.out), {
         "paradigm": "grpo", "initial_model": a.model, "mixture": a.mixture, "seed": a.seed,

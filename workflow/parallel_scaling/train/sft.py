@@ -14,8 +14,8 @@ from typing import Any
 from parallel_scaling.common import schema
 from parallel_scaling.common.jsonl import parse_settings
 from parallel_scaling.train.shared import (
-    attention_kwargs, check_model_path, finalize, last_checkpoint, resolve_device, run_identity, trl_args,
-    work_directory,
+    attention_kwargs, check_model_path, check_reporters, finalize, last_checkpoint, metrics_callback,
+    resolve_device, run_identity, trl_args, work_directory,
 )
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,15 @@ def sft_trainer(model: Any, tokenizer: Any, dataset: Any, settings: dict[str, An
 
 
 def run_sft(model: Any, tokenizer: Any, dataset: Any, settings: dict[str, Any], workdir: Path,
-            seed: int, device: str) -> Any:
-    """Train and return the trainer; resumes from the newest checkpoint in ``workdir``."""
+            seed: int, device: str, metrics: str | None = None) -> Any:
+    """Train and return the trainer; resumes from the newest checkpoint in ``workdir``; with
+    ``metrics``, every logged step goes to that file as it is logged."""
     trainer = sft_trainer(model, tokenizer, dataset, settings, workdir, seed, device)
     resume = last_checkpoint(workdir)
     if resume:
         log.info("resuming SFT from %s", resume)
+    if metrics:
+        trainer.add_callback(metrics_callback(metrics))
     trainer.train(resume_from_checkpoint=resume)
     return trainer
 
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(a.settings)
     device = resolve_device(settings["device"], key="sft.device")
     check_model_path(a.model, key="initial model")
+    check_reporters(settings, "sft", a.metrics)
     rows = read_jsonl(a.mixture, required=("id", "lang", "question", "answer"))
     identity = run_identity("train-sft", a.model, [a.mixture], settings, a.prompt_set, a.seed)
     workdir = work_directory(a.workdir, identity)
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     model = AutoModelForCausalLM.from_pretrained(a.model, **attention_kwargs(settings))
     dataset = sft_dataset(rows, a.prompt_set, tokenizer, settings["answer_marker"])
     check_room_for_completions(dataset, tokenizer, settings["max_length"])
-    trainer = run_sft(model, tokenizer, dataset, settings, workdir, a.seed, device)
+    trainer = run_sft(model, tokenizer, dataset, settings, workdir, a.seed, device, a.metrics)
     finalize(trainer, tokenizer, Path(a.out), {
         "paradigm": "sft", "initial_model": a.model, "mixture": a.mixture, "seed": a.seed,
         "prompt_set": a.prompt_set, "settings": settings, "identity": identity,

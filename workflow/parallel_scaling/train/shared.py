@@ -18,8 +18,10 @@ import argparse
 import csv
 import hashlib
 import json
+import importlib.util
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,9 +148,63 @@ def trl_args(settings: dict[str, Any], keys: tuple[str, ...] | list[str], device
     args = {k: settings[k] for k in keys if k in settings}
     if "bf16" in args:
         args["bf16"] = bool(args["bf16"]) and device == "cuda"
-    args.update(output_dir=str(workdir), seed=seed, data_seed=seed, use_cpu=device == "cpu", report_to="none",
+    args.update(output_dir=str(workdir), seed=seed, data_seed=seed, use_cpu=device == "cpu",
+                report_to=list(settings.get("report_to") or []) or "none",
                 save_strategy="steps", save_total_limit=2, disable_tqdm=True, dataloader_num_workers=0)
     return args
+
+
+#: report_to integrations a config may name, and the package each needs in the training environment
+REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb"}
+
+
+def check_reporters(settings: dict[str, Any], key: str, metrics: str | None) -> None:
+    """Before training starts: each ``report_to`` integration's package is installed (else a
+    PreflightError naming the key and the package), and TensorBoard writes beside the job's logs
+    (``<metrics file without .metrics.jsonl>.tensorboard/``, so ``tensorboard --logdir logs/<study>``
+    shows every run) instead of the work directory that a finished run deletes."""
+    for name in settings.get("report_to") or []:
+        package = REPORTERS.get(name)
+        if package is None:
+            raise PreflightError(f"{key}.report_to: {name!r} is not one of {sorted(REPORTERS)}")
+        if importlib.util.find_spec(package) is None:
+            raise PreflightError(f"{key}.report_to: {name!r} needs the {package} package in the training "
+                                 f"environment (pip install {package}); install it or remove {name!r}")
+    if "tensorboard" in (settings.get("report_to") or []) and metrics:
+        base = metrics[:-len(".metrics.jsonl")] if metrics.endswith(".metrics.jsonl") else metrics
+        os.environ["TENSORBOARD_LOGGING_DIR"] = base + ".tensorboard"
+
+
+def metrics_callback(path: str | Path) -> Any:
+    """A transformers TrainerCallback that appends every logged step to ``path`` as one JSON line
+    (step, epoch, wall time and TRL's metrics, with the names of curves.csv), flushed at once, so a
+    run can be watched while it trains. The file is a Snakemake log, which Snakemake empties when it
+    reruns the job: a resumed run first writes back the steps its checkpoint logged (its
+    ``log_history``), so the file always holds the whole run."""
+    from transformers import TrainerCallback
+
+    path = Path(path)
+
+    def line(row: dict[str, Any]) -> str:
+        return json.dumps(_normalise(row), default=float) + "\n"
+
+    class MetricsFile(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                earlier = [r for r in state.log_history if "step" in r and "train_runtime" not in r]
+                path.write_text("".join(line(r) for r in earlier), encoding="utf-8")
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **kwargs: Any) -> None:
+            if not state.is_world_process_zero or not logs or "train_runtime" in logs:
+                return
+            row = {"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 3), **logs}
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(line(row))
+                fh.flush()
+
+    return MetricsFile()
 
 
 def attention_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +225,8 @@ def train_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True, help="root of resumable work directories")
     p.add_argument("--out", required=True, help="final checkpoint directory")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--metrics", default=None,
+                   help="JSON Lines file that gets every logged step while training (watch it with tail -f)")
     add_token_argument(p)
     return p
 
