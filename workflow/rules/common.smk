@@ -6,7 +6,7 @@ import shlex
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
-from parallel_scaling.common import integrity
+from parallel_scaling.common import failures, integrity
 from parallel_scaling.common.codedeps import code_hash
 from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck
@@ -43,6 +43,13 @@ onstart:
         raise configcheck.ConfigError(configcheck.report(_errors, CONFIG_FILES))
 
 
+onerror:
+    # The error that stopped the run, last on screen: each failed job's rule, log and error lines
+    # (parallel_scaling.common.failures); the profile leaves show-failed-logs off, since it would
+    # print every job's provenance record below the error.
+    print(failures.summary(log), file=sys.stderr)
+
+
 PKG = os.path.join(workflow.basedir, "workflow")
 # Each study's files live apart, so that two studies in one checkout never touch each other.
 STUDY = config["study"]
@@ -67,8 +74,13 @@ def _uses_conda():
 
 # Jobs call `python -m parallel_scaling <command>`: the package from this checkout, and `python`
 # from each rule's conda env, or else from the environment running snakemake (the venv).
+# Descriptor 3 stays the console while a command writes to its log: warnings about data that is
+# used anyway reach the screen too (parallel_scaling.common.datafile.warn).
 _path = "" if _uses_conda() else f" PATH={os.path.dirname(sys.executable)}:$PATH"
-shell.prefix(f"export PYTHONPATH={PKG}${{{{PYTHONPATH:+:$PYTHONPATH}}}}{_path}; ")
+shell.prefix(
+    f"export PYTHONPATH={PKG}${{{{PYTHONPATH:+:$PYTHONPATH}}}}{_path}"
+    " PARALLEL_SCALING_CONSOLE_FD=3; exec 3>&2; "
+)
 
 
 def launcher(section):

@@ -299,13 +299,15 @@ def load_split(settings: Mapping[str, Any], split: str) -> list[dict[str, Any]]:
     if kind == "file":
         own = cfg.get(split)
         if own:
-            rows = records_to_rows(read_records(own, cfg["format"], cfg.get("columns")), cfg, split, str(own))
+            rows = records_to_rows(read_records(own, cfg["format"], cfg.get("columns"), key=f"source.{split}"), cfg,
+                                   split, str(own))
         else:
             base = cfg.get("train") if split == "test" else None
             if not base:
                 raise SourceError(f"source.{split}: no file given (set source.{split}, or source.train to "
                                   "split one file by hash)")
-            rows = records_to_rows(read_records(base, cfg["format"], cfg.get("columns")), cfg, "train", str(base))
+            rows = records_to_rows(read_records(base, cfg["format"], cfg.get("columns"), key="source.train"), cfg,
+                                   "train", str(base))
         if not cfg.get("test"):
             rows = hash_split(rows, split, float(cfg["test_fraction"]), int(cfg["split_seed"]))
     elif kind == "huggingface":
