@@ -218,11 +218,12 @@ def check_text(value: Any, where: str, field: str, max_chars: int = MAX_TEXT_CHA
     return text
 
 
-def check_gold(value: Any, where: str, field: str, answer_type: str = "number") -> str:
+def check_gold(value: Any, where: str, field: str, answer_type: str = "number", type_key: str | None = None) -> str:
     """A gold answer as its normalised string, refused unless it parses as ``answer_type``.
 
     ``number``: one number after :func:`~parallel_scaling.common.numbers.normalize_answer`
     (``"#### 1,234"``, ``18.0``, ``$5``, ``3/4``); ``latex``: non-empty text; ``choice``: a letter.
+    ``type_key`` is the config key that declares the type, named in the message when there is one.
     """
     from parallel_scaling.common.numbers import normalize_answer, parse_number
 
@@ -239,9 +240,9 @@ def check_gold(value: Any, where: str, field: str, answer_type: str = "number") 
     if answer.lower() in {"nan", "none", "null", "inf", "-inf", "n/a"}:
         raise DataError(f"{where}: gold answer {field!r} is {answer!r}, a placeholder, not an answer")
     if answer_type == "number" and parse_number(answer) is None:
+        other = f", or set {type_key}: latex" if type_key else ""
         raise DataError(f"{where}: gold answer {field!r} is {_short(value)}, which is not a number "
-                        "(answer_type number); write it in digits (e.g. 12, 3.5, 3/4), or declare the "
-                        "benchmark's answer_type as latex")
+                        f"(answer_type number); write it in digits (e.g. 12, 3.5, 3/4){other}")
     if answer_type == "choice" and answer.strip("() .").upper() not in CHOICE_LETTERS:
         raise DataError(f"{where}: gold answer {field!r} is {_short(value)}, not a choice letter "
                         f"{CHOICE_LETTERS[0]}-{CHOICE_LETTERS[-1]} (answer_type choice)")
@@ -263,7 +264,8 @@ def check_id(value: Any, where: str, field: str) -> str:
     return text
 
 
-def check_unique(ids: Iterable[tuple[str, str]], origin: str, what: str = "id") -> None:
+def check_unique(ids: Iterable[tuple[str, str]], origin: str,
+                 fix: str = "fix the file, or drop id_field to number rows by position") -> None:
     """Refuse repeated ids; ``ids`` are ``(id, location)`` pairs, and the message names both rows."""
     first: dict[str, str] = {}
     dupes: list[tuple[str, str, str]] = []
@@ -277,8 +279,8 @@ def check_unique(ids: Iterable[tuple[str, str]], origin: str, what: str = "id") 
     if dupes:
         key, a, b = dupes[0]
         n = sum(1 for c in counts.values() if c > 1)
-        raise DataError(f"{origin}: {n} duplicate {what}s; e.g. {key!r} at {a} and again at {b}; "
-                        "ids must be unique (fix the file, or drop id_field to number rows by position)")
+        raise DataError(f"{origin}: {n} duplicate ids; e.g. {key!r} at {a} and again at {b}; "
+                        f"ids must be unique ({fix})")
 
 
 def _short(value: Any, n: int = 40) -> str:

@@ -187,7 +187,8 @@ def load_language(name: str, s: dict[str, Any], lang: str) -> list[dict[str, Any
         rid = datafile.check_id(rec[s["id_field"]], loc, s["id_field"]) if s.get("id_field") else f"{name}-{i}"
         datafile.check_text(rec[s["question_field"]], loc, s["question_field"], max_chars,
                             f"benchmarks.{name}.max_question_chars")
-        answer = datafile.check_gold(rec[s["answer_field"]], loc, s["answer_field"], answer_type)
+        answer = datafile.check_gold(rec[s["answer_field"]], loc, s["answer_field"], answer_type,
+                                     f"benchmarks.{name}.answer_type")
         if answer_type != "number":
             answer = str(rec[s["answer_field"]]).strip()
         row = {"id": rid, "lang": lang, "question": _choice_question(rec, s).strip(), "answer": answer,

@@ -117,6 +117,11 @@ def _read_delimited(path: Path, text: str, delimiter: str,
         for record in reader:
             if header is None:
                 header = record
+                other = "," if delimiter == "\t" else "\t"
+                if len(header) == 1 and other in header[0]:
+                    raise SourceError(f"{path}:{reader.line_num}: the header has one column, "
+                                      f"{header[0][:60]!r}: the file looks {'comma' if other == ',' else 'tab'}-"
+                                      f"separated; set the format to {'csv' if other == ',' else 'tsv'}")
                 continue
             if not record or all(not cell.strip() for cell in record):
                 continue

@@ -136,7 +136,8 @@ def import_rows(source: Sequence[Mapping[str, Any]], lang: str, cfg: Mapping[str
             else:
                 check_text(row[qf], loc, qf)
             by_id[key] = row
-        check_unique(where, path, what=f"id (after mapping {id_field!r} through {cfg['id_template']!r})")
+        check_unique(where, f"{path} (ids: {id_field!r} through {cfg['id_template']!r})",
+                     fix="fix the file, or translation.import.id_field / id_template")
     except TranslationError:
         raise
     except DataError as exc:
