@@ -371,3 +371,37 @@ def test_console_warning_reaches_the_adopted_descriptor(tmp_path, monkeypatch, c
 def test_check_unique_names_both_rows():
     with pytest.raises(DataError, match=r"f: 1 duplicate ids; e\.g\. 'a' at f:1 and again at f:3"):
         datafile.check_unique([("a", "f:1"), ("b", "f:2"), ("a", "f:3")], "f")
+
+
+def test_written_files_are_as_readable_as_the_folder(tmp_path):
+    """mkstemp (atomic JSONL writes) and safetensors (checkpoint weights) create files with mode
+    0600; the pipeline's outputs get the group/other bits the umask grants an ordinary file."""
+    import stat
+
+    import torch
+    from safetensors.torch import save_file
+
+    from parallel_scaling.common.jsonl import write_jsonl
+    from parallel_scaling.common import permissions
+    from parallel_scaling.common.permissions import share
+
+    old = os.umask(0o022)
+    try:
+        permissions.umask.cache_clear()
+        out = tmp_path / "rows.jsonl"
+        write_jsonl(out, [{"a": 1}])
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644
+        ckpt = tmp_path / "ckpt"
+        ckpt.mkdir()
+        save_file({"w": torch.zeros(2)}, str(ckpt / "model.safetensors"))
+        assert stat.S_IMODE((ckpt / "model.safetensors").stat().st_mode) == 0o600  # what safetensors does
+        share(ckpt)
+        assert stat.S_IMODE((ckpt / "model.safetensors").stat().st_mode) == 0o644
+        os.umask(0o077)  # a user who wants private files keeps them private
+        permissions.umask.cache_clear()
+        save_file({"w": torch.zeros(2)}, str(ckpt / "private.safetensors"))
+        share(ckpt)
+        assert stat.S_IMODE((ckpt / "private.safetensors").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+        permissions.umask.cache_clear()

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.common.permissions import share
+
 
 class DataError(ValueError):
     """A malformed input file: the message names the file (and line or field)."""
@@ -49,6 +51,7 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 n += 1
+        share(tmp)  # mkstemp makes it 0600: readable by the group, as the folder's other files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
