@@ -6,7 +6,7 @@ import shlex
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
-from parallel_scaling.common import failures, integrity
+from parallel_scaling.common import failures, integrity, locks
 from parallel_scaling.common.codedeps import code_hash
 from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck
@@ -19,6 +19,14 @@ from parallel_scaling.plan import study
 # in one line naming the file, line and key (parallel_scaling.plan.check_config) before any job runs.
 # (Snakemake reads --configfile files itself first: a YAML syntax error there is reported by
 # Snakemake without the file's name; `python -m parallel_scaling check-config FILE` names it.)
+# A run killed by any means left Snakemake's lock behind: released here, before Snakemake locks,
+# when no other Snakemake works in this directory (parallel_scaling.common.locks), so that the
+# same command resumes. Only in the main process of a run that locks (jobs spawned by Snakemake run
+# with --nolock; its settings are not known yet while the Snakefile is parsed, its argv is).
+if workflow.is_main_process and "--nolock" not in sys.argv:
+    _released = locks.release_stale_locks(os.getcwd())
+    if _released:
+        print(_released, file=sys.stderr)
 CONFIG_FILES = [str(f) for f in workflow.config_settings.configfiles] or ["config.yaml"]
 CONFIG_OVERRIDES = study.typed_overrides(workflow.config_settings.config or {})
 try:

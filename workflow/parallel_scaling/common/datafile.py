@@ -118,6 +118,7 @@ def read_bytes(path: str | Path, what: str = "file", key: str | None = None, all
     """The bytes of a checked text file (see :func:`check_path` and :func:`sniff`)."""
     path = check_path(path, what, key, allow_empty)
     data = path.read_bytes()
+    what = f"{what} (set by {key})" if key else what
     found = sniff(data[:64])
     if found:
         kind, todo = found
