@@ -357,15 +357,17 @@ def test_console_warning_reaches_the_adopted_descriptor(tmp_path, monkeypatch, c
     warning goes to both."""
     console = tmp_path / "console.txt"
     fd = os.open(console, os.O_WRONLY | os.O_CREAT)
-    monkeypatch.setenv(datafile.CONSOLE_FD_VARIABLE, str(fd))
-    monkeypatch.setattr(datafile, "_CONSOLE", None)
-    datafile.adopt_console()
-    assert datafile.CONSOLE_FD_VARIABLE not in os.environ  # children do not inherit the number
+    from parallel_scaling.common import console as con
+
+    monkeypatch.setenv(con.CONSOLE_FD_VARIABLE, str(fd))
+    monkeypatch.setattr(con, "_CONSOLE", None)
+    con.adopt_console()
+    assert con.CONSOLE_FD_VARIABLE not in os.environ  # children do not inherit the number
     datafile.warn("f.jsonl: only 4 of 24")
     os.close(fd)
     assert "warning: f.jsonl: only 4 of 24" in capsys.readouterr().err
     assert console.read_text() == "warning: f.jsonl: only 4 of 24\n"
-    monkeypatch.setattr(datafile, "_CONSOLE", None)
+    monkeypatch.setattr(con, "_CONSOLE", None)
 
 
 def test_check_unique_names_both_rows():

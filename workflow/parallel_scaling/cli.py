@@ -46,9 +46,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from parallel_scaling.common.datafile import adopt_console
+    from parallel_scaling.common.console import adopt_console
 
-    adopt_console()  # first: the console descriptor a rule's shell keeps open (datafile.warn)
+    adopt_console()  # first: the console descriptor a rule's shell keeps open (console.warn)
     if not argv or argv[0] in {"-h", "--help"}:
         print("usage: python -m parallel_scaling <command> [options]\n\ncommands:")
         for name, (_, desc) in sorted(COMMANDS.items()):

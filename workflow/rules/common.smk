@@ -83,7 +83,7 @@ def _uses_conda():
 # Jobs call `python -m parallel_scaling <command>`: the package from this checkout, and `python`
 # from each rule's conda env, or else from the environment running snakemake (the venv).
 # Descriptor 3 stays the console while a command writes to its log: warnings about data that is
-# used anyway reach the screen too (parallel_scaling.common.datafile.warn).
+# used anyway reach the screen too (parallel_scaling.common.console).
 _path = "" if _uses_conda() else f" PATH={os.path.dirname(sys.executable)}:$PATH"
 shell.prefix(
     f"export PYTHONPATH={PKG}${{{{PYTHONPATH:+:$PYTHONPATH}}}}{_path}"

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.common import schema
+from parallel_scaling.common.console import warn
 from parallel_scaling.common.jsonl import DataError
 
 #: The default longest question or translation, in characters (the schema's
@@ -290,50 +291,7 @@ def _short(value: Any, n: int = 40) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# suspicious but usable: warnings that reach the console
-
-
-def warn(message: str) -> None:
-    """A warning about data that is used anyway: into the job's log and onto the console.
-
-    A rule's command writes its stderr to the job's log; the Snakefile's shell prefix keeps the
-    console open on the descriptor named by ``PARALLEL_SCALING_CONSOLE_FD``, so that a warning is
-    seen while the run goes on, not only found later in a log or a table.
-    """
-    import sys
-
-    line = f"warning: {message}"
-    print(line, file=sys.stderr, flush=True)
-    console = _console()
-    if console is not None:
-        try:
-            console.write(line + "\n")
-            console.flush()
-        except OSError:
-            pass
-
-
-_CONSOLE: Any = None
-CONSOLE_FD_VARIABLE = "PARALLEL_SCALING_CONSOLE_FD"
-
-
-def adopt_console() -> None:
-    """Take over the console descriptor named in the environment (called once, first thing, by the
-    command-line entry point) and remove the variable, so that no child process writes to a
-    descriptor number that means something else there."""
-    global _CONSOLE
-    value = os.environ.pop(CONSOLE_FD_VARIABLE, None)
-    if not value or not value.isdigit():
-        return
-    try:
-        os.fstat(int(value))
-        _CONSOLE = os.fdopen(os.dup(int(value)), "w", encoding="utf-8", errors="replace")
-    except OSError:
-        _CONSOLE = None
-
-
-def _console() -> Any:
-    return _CONSOLE
+# suspicious but usable: warnings that reach the console (parallel_scaling.common.console)
 
 
 def coverage_warning(origin: str, n_used: int, n_total: int, what: str, min_fraction: float = 0.9) -> None:

@@ -345,10 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = f"qc: {args.lang}: kept {result.counts['kept']} of {len(source)}"
     print(summary + (f" (dropped: {dropped})" if dropped else ""), file=sys.stderr)
     if result.counts["kept"] < (1 - DROP_WARNING) * len(source):
-        from parallel_scaling.common.datafile import warn
+        from parallel_scaling.common.console import warn
 
-        warn(f"{origin}: QC keeps only {result.counts['kept']} of {len(source)} {args.lang} items ({dropped}); "
-             f"the study trains on the rest (per item: {args.report})")
+        warn(f"{origin}: QC keeps only {result.counts['kept']} of {len(source)} {args.lang} items (dropped: {dropped}); "
+             f"only the kept ones are trained on (reasons per item: {args.report})")
     return 0
 
 

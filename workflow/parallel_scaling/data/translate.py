@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from parallel_scaling.common.decoding import strip_bos
-from parallel_scaling.common.datafile import check_id, check_text, check_unique, coverage_warning, warn
+from parallel_scaling.common.console import warn
+from parallel_scaling.common.datafile import check_id, check_text, check_unique, coverage_warning
 from parallel_scaling.common.jsonl import DataError, read_jsonl, read_jsonl_lines, write_json, write_jsonl
 from parallel_scaling.common import schema
 from parallel_scaling.common.jsonl import parse_settings
