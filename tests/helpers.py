@@ -93,7 +93,7 @@ def kill_after_first_save(wd: Path, target: str, work: str, configfile: str, cor
     proc.wait(timeout=60)
     assert saved is not None, "the training job finished or failed before saving a checkpoint"
     assert not (wd / target).exists(), "killed before the checkpoint was handed over"
-    snakemake(wd, "--unlock", "--configfile", configfile)
+    # no `snakemake --unlock`: the next run releases the killed run's lock itself (common/locks.py)
     return saved
 
 

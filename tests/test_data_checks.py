@@ -407,3 +407,25 @@ def test_written_files_are_as_readable_as_the_folder(tmp_path):
     finally:
         os.umask(old)
         permissions.umask.cache_clear()
+
+
+@pytest.mark.parametrize("make, says", [
+    (text("lfs.jsonl", LFS), "Git LFS pointer"),
+    (raw("gz.jsonl", gzip.compress(GOOD.encode())), "gzip"),
+    (text("u16.jsonl", GOOD, "utf-16"), "UTF-16"),
+    (directory, "is a directory"),
+    (symlink_loop, "symlink loop"),
+    (broken_symlink, "does not exist"),
+    (text("empty.jsonl", ""), "empty (0 bytes)"),
+], ids=["lfs", "gzip", "utf16", "directory", "symlink-loop", "broken-symlink", "empty"])
+def test_planning_refuses_what_the_first_bytes_show(tmp_path, make, says):
+    """While planning, before any job: a file the config names is there, a file, and its first
+    bytes are data (what the jobs then check row by row needs the whole file)."""
+    from parallel_scaling.plan.checks import _missing_file
+
+    path = make(tmp_path)
+    message = _missing_file("source.train", str(path))
+    assert message and message.startswith(f"source.train: {path}") and says in message, message
+    good = tmp_path / "good.jsonl"
+    good.write_text(GOOD, encoding="utf-8")
+    assert _missing_file("source.train", str(good)) is None

@@ -127,7 +127,7 @@ def test_failure_summary_names_the_text_log_not_the_provenance_record(tmp_path):
 
 @pytest.mark.slow
 def test_refused_file_is_the_last_thing_on_screen(tmp_path):
-    """A bad source file in a real-data study: the error naming it is among the last lines
+    """A bad source row in a real-data study: the error naming it is among the last lines
     Snakemake prints, not 120 lines up under a provenance record."""
     if not (SHARED / "mgsm8kinstruct_questions").exists():
         pytest.skip("shared GSM8K / MGSM8KInstruct data not present")
@@ -136,8 +136,10 @@ def test_refused_file_is_the_last_thing_on_screen(tmp_path):
     model = wd / "initial-model"  # planning wants an existing model directory; only a data job runs
     model.mkdir()
     (model / "config.json").write_text("{}")
-    bad = wd / "bad.jsonl"
-    bad.write_bytes((SHARED / "gsm8k/test.jsonl").read_text(encoding="utf-8")[:3000].encode("utf-16"))
+    bad = wd / "bad.jsonl"  # its first bytes are fine (planning passes it), its fourth row is not
+    rows = [json.loads(line) for line in (SHARED / "gsm8k/test.jsonl").read_text(encoding="utf-8").splitlines()[:20]]
+    rows[3]["answer"] = "She has #### twelve"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     config["models"]["local"]["path"] = str(model)
     config["source"].update(train=str(SHARED / "gsm8k/train.jsonl"), test=str(bad))
     config["translation"]["import"]["path"] = str(SHARED / "mgsm8kinstruct_questions/train_{lang}.jsonl")
@@ -149,5 +151,5 @@ def test_refused_file_is_the_last_thing_on_screen(tmp_path):
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert proc.returncode != 0
     tail = "\n".join(lines[-10:])
-    assert f"{bad}: source file (set by source.test) is UTF-16 text; re-save it as UTF-8" in tail, tail
+    assert f"{bad}:4: gold answer 'answer' is 'She has #### twelve', which is not a number" in tail, tail
     assert '"argv"' not in proc.stdout + proc.stderr  # no provenance record printed

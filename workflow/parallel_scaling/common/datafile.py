@@ -115,17 +115,33 @@ def is_parquet(head: bytes) -> bool:
     return head.startswith(_PARQUET)
 
 
+def check_head(path: Path, head: bytes, what: str = "file", key: str | None = None, text: bool = True) -> None:
+    """Refuse a file whose first bytes show it is compressed, an LFS pointer, UTF-16, or (when
+    ``text``) Parquet; cheap enough to run while planning, for every file the config names."""
+    what = f"{what} (set by {key})" if key else what
+    found = sniff(head[:64])
+    if found:
+        kind, todo = found
+        raise _fail(path, f"{what} is {kind}; {todo}")
+    if text and is_parquet(head[:4]):
+        raise _fail(path, f"{what} is a Parquet file, not text; give it a .parquet name or set its format to parquet")
+
+
+def check_file(path: str | Path, what: str = "file", key: str | None = None) -> Path:
+    """:func:`check_path` and :func:`check_head` (first bytes only): what planning checks of each
+    data file the config names, so that such a file is refused before any job runs."""
+    path = check_path(path, what, key)
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    check_head(path, head, what, key, text=not path.name.lower().endswith(".parquet"))
+    return path
+
+
 def read_bytes(path: str | Path, what: str = "file", key: str | None = None, allow_empty: bool = False) -> bytes:
     """The bytes of a checked text file (see :func:`check_path` and :func:`sniff`)."""
     path = check_path(path, what, key, allow_empty)
     data = path.read_bytes()
-    what = f"{what} (set by {key})" if key else what
-    found = sniff(data[:64])
-    if found:
-        kind, todo = found
-        raise _fail(path, f"{what} is {kind}; {todo}")
-    if is_parquet(data[:4]):
-        raise _fail(path, f"{what} is a Parquet file, not text; give it a .parquet name or set its format to parquet")
+    check_head(path, data[:64], what, key)
     return data
 
 
