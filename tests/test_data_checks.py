@@ -228,6 +228,14 @@ CORPUS: list[Case] = [
     Case("import-duplicate-ids", "import",
          text("trdup.jsonl", _jsonl([*_translations(), _translations()[0]])), "refuse", "duplicate id"),
     Case("import-utf16", "import", text("tr16.jsonl", _jsonl(_translations()), "utf-16"), "refuse", "UTF-16"),
+    # translation prompt files
+    Case("prompts-latin1", "prompts", text("p_l1.yaml", "languages: {de: Deutsch}\ndefault: {user: 'Übersetze {text}'}\n",
+                                           "latin-1"), "refuse", "not UTF-8"),
+    Case("prompts-bad-yaml", "prompts", text("p_bad.yaml", "languages: {de: Deutsch\ndefault:\n  user: x\n"),
+         "refuse", "not valid YAML"),
+    Case("prompts-a-list", "prompts", text("p_list.yaml", "- de\n- fr\n"), "refuse", "must be a mapping"),
+    Case("prompts-no-user", "prompts", text("p_nouser.yaml", "languages: {de: Deutsch}\ndefault: {system: x}\n"),
+         "refuse", "default.user"),
     Case("import-ids-as-objects", "import",
          text("trid.jsonl", _jsonl([{**r, "idx": {"i": r["idx"]}} for r in _translations()])), "refuse",
          "ids must be strings"),
@@ -266,7 +274,17 @@ def _run_import(path: Path, d: Path) -> int:
                     "--out", str(d / "out" / "kept.jsonl"), "--report", str(d / "out" / "qc.tsv")])
 
 
-RUNNERS = {"benchmark": _run_benchmark, "source": _run_source, "import": _run_import}
+def _run_prompts(path: Path, d: Path) -> int:
+    """The LLM backends read the prompt file before they load a model: its errors come first."""
+    src = d / "out" / "source.jsonl"
+    src.parent.mkdir(exist_ok=True)
+    src.write_text(_jsonl([{"id": "s-0", "question": QUESTIONS[0][0], "answer": "1"}]), encoding="utf-8")
+    settings = {"backend": "transformers", "model": {"path": str(d / "no-model"), "prompts_file": str(path)}}
+    return translate.main(["--source", str(src), "--lang", "de", "--out", str(d / "out" / "de.jsonl"),
+                           "--settings", json.dumps(settings)])
+
+
+RUNNERS = {"benchmark": _run_benchmark, "source": _run_source, "import": _run_import, "prompts": _run_prompts}
 
 
 def outcome(case: Case, d: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
@@ -303,7 +321,7 @@ def test_corpus_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         d.mkdir()
         results[case.name] = outcome(case, d, capsys)[0]
     intended = sum(results[c.name] == {"refuse": "refused", "warn": "warned"}[c.expect] for c in CORPUS)
-    assert len(CORPUS) >= 40
+    assert len(CORPUS) >= 50
     assert not [n for n, r in results.items() if r == "silent"], results
     assert intended / len(CORPUS) >= 0.95, results
 

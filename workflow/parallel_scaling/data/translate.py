@@ -171,10 +171,19 @@ def load_prompts(prompts_file: str | Path | None) -> dict[str, Any]:
     """Read the translation prompt file (default: the one shipped in workflow/resources)."""
     import yaml
 
+    from parallel_scaling.common.datafile import read_text
+
     path = Path(prompts_file) if prompts_file else DEFAULT_PROMPTS_FILE
-    if not path.is_file():
-        raise TranslationError(f"{path}: translation prompt file not found")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(read_text(path, "translation prompt file", "translation.model.prompts_file")) or {}
+    except DataError as exc:
+        raise TranslationError(str(exc)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise TranslationError(f"{where}: translation prompt file is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise TranslationError(f"{path}: translation prompt file must be a mapping (languages, default, overrides)")
     for key in ("languages", "default"):
         if not isinstance(data.get(key), Mapping):
             raise TranslationError(f"{path}: field {key!r} missing or not a mapping")
