@@ -6,19 +6,14 @@ import shlex
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
-from parallel_scaling.common import failures, integrity, locks
+from parallel_scaling.common import integrity
 from parallel_scaling.common.codedeps import code_hash
 from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck
 from parallel_scaling.plan import study
 
-# The study's config: the files given with --configfile (a study *replaces* config.yaml, it is not
-# merged into it: a merge would add the default study's models and benchmarks to every other study),
-# else config.yaml; then the --config overrides, with numbers inside lists and mappings typed
-# (study.typed_overrides). Every file is read with its line numbers, and every problem is reported
-# in one line naming the file, line and key (parallel_scaling.plan.check_config) before any job runs.
-# (Snakemake reads --configfile files itself first: a YAML syntax error there is reported by
-# Snakemake without the file's name; `python -m parallel_scaling check-config FILE` names it.)
+from parallel_scaling.common import failures, locks
+
 # A run killed by any means left Snakemake's lock behind: released here, before Snakemake locks,
 # when no other Snakemake works in this directory (parallel_scaling.common.locks), so that the
 # same command resumes. Only in the main process of a run that locks (jobs spawned by Snakemake run
@@ -27,6 +22,14 @@ if workflow.is_main_process and "--nolock" not in sys.argv:
     _released = locks.release_stale_locks(os.getcwd())
     if _released:
         print(_released, file=sys.stderr)
+
+# The study's config: the files given with --configfile (a study *replaces* config.yaml, it is not
+# merged into it: a merge would add the default study's models and benchmarks to every other study),
+# else config.yaml; then the --config overrides, with numbers inside lists and mappings typed
+# (study.typed_overrides). Every file is read with its line numbers, and every problem is reported
+# in one line naming the file, line and key (parallel_scaling.plan.check_config) before any job runs.
+# (Snakemake reads --configfile files itself first: a YAML syntax error there is reported by
+# Snakemake without the file's name; `python -m parallel_scaling check-config FILE` names it.)
 CONFIG_FILES = [str(f) for f in workflow.config_settings.configfiles] or ["config.yaml"]
 CONFIG_OVERRIDES = study.typed_overrides(workflow.config_settings.config or {})
 try:
