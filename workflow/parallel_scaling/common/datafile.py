@@ -56,6 +56,7 @@ _MAGIC: tuple[tuple[bytes, str, str], ...] = (
     (b"PK\x03\x04", "a ZIP archive (or an Excel workbook)", "unpack it, or export the sheet as CSV"),
     (_LFS_POINTER, "a Git LFS pointer, not the data itself",
      "fetch the data with `git lfs pull` (or download the file) and rerun"),
+    (b"\xff\xfe\x00\x00", "UTF-32 text", "re-save it as UTF-8 (iconv -f UTF-32 -t UTF-8)"),
     (b"\xff\xfe", "UTF-16 text", "re-save it as UTF-8 (iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8)"),
     (b"\xfe\xff", "UTF-16 text", "re-save it as UTF-8 (iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8)"),
     (b"\x00\x00\xfe\xff", "UTF-32 text", "re-save it as UTF-8 (iconv -f UTF-32 -t UTF-8)"),
@@ -108,6 +109,8 @@ def sniff(head: bytes) -> tuple[str, str] | None:
             return kind, todo
     if len(head) >= 4 and head[1:4:2] == b"\x00\x00" and head[0] and head[2]:
         return "UTF-16 text (no byte-order mark)", "re-save it as UTF-8 (iconv -f UTF-16LE -t UTF-8)"
+    if len(head) >= 4 and head[0:4:2] == b"\x00\x00" and head[1] and head[3]:
+        return "UTF-16 text (no byte-order mark)", "re-save it as UTF-8 (iconv -f UTF-16BE -t UTF-8)"
     return None
 
 
@@ -125,6 +128,8 @@ def check_head(path: Path, head: bytes, what: str = "file", key: str | None = No
         raise _fail(path, f"{what} is {kind}; {todo}")
     if text and is_parquet(head[:4]):
         raise _fail(path, f"{what} is a Parquet file, not text; give it a .parquet name or set its format to parquet")
+    if text and b"\x00" in head[:64]:
+        raise _fail(path, f"{what} is binary, not text (it holds NUL bytes); point the config at the data file itself")
 
 
 def check_file(path: str | Path, what: str = "file", key: str | None = None) -> Path:
