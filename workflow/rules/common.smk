@@ -58,7 +58,9 @@ onerror:
     # The error that stopped the run, last on screen: each failed job's rule, log and error lines
     # (parallel_scaling.common.failures); the profile leaves show-failed-logs off, since it would
     # print every job's provenance record below the error.
-    print(failures.summary(log), file=sys.stderr)
+    _summary = failures.summary(log)
+    if _summary:
+        print(_summary, file=sys.stderr)
 
 
 PKG = os.path.join(workflow.basedir, "workflow")
