@@ -50,7 +50,9 @@ def error_lines(text: str, tail: int = TAIL_LINES) -> list[str]:
     """What a job's log says went wrong: its error lines (the last few), else its last lines."""
     lines = [line.rstrip() for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if _ERROR_LINE.match(line.strip())]
-    return errors[-3:] if errors else lines[-tail:]
+    if errors:
+        return errors[-3:]
+    return [*lines[-tail:], "(no error line: the job was stopped from outside, e.g. killed, or ended without a message)"]
 
 
 def text_logs(paths: Iterable[str]) -> list[str]:
