@@ -48,6 +48,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from parallel_scaling.common.console import adopt_console
+
+    adopt_console()  # first: the console descriptor a rule's shell keeps open (console.warn)
     if not argv or argv[0] in {"-h", "--help"}:
         print("usage: python -m parallel_scaling <command> [options]\n\ncommands:")
         for name, (_, desc) in sorted(COMMANDS.items()):
@@ -70,9 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> int:
         try:
             return int(entry(rest) or 0)
-        except (ValueError, RuntimeError, FileNotFoundError) as exc:
+        except OSError as exc:
+            full = disk_full_message(exc)
+            if full is None and not isinstance(exc, FileNotFoundError):
+                raise
+            print(f"error [{name}]: {full or exc}", file=sys.stderr)
+            return 2
+        except (ValueError, RuntimeError) as exc:
             # user-facing failures (bad config value, malformed row, missing file): one clear line
-            print(f"error [{name}]: {exc}", file=sys.stderr)
+            print(f"error [{name}]: {disk_full_message(exc) or exc}", file=sys.stderr)
             return 2
 
     if provenance is None or int(os.environ.get("RANK", "0")) != 0:
@@ -81,3 +90,21 @@ def main(argv: list[str] | None = None) -> int:
     from parallel_scaling.common.provenance import run_with_provenance
 
     return run_with_provenance(Path(provenance), name, rest, run)
+
+
+def disk_full_message(exc: BaseException) -> str | None:
+    """A message for a full disk or an exceeded quota (else None): it says so, names the file and
+    the folder to free, and that a rerun of the same command resumes (finished work is kept)."""
+    import errno
+
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    if code not in {errno.ENOSPC, errno.EDQUOT} and not any(
+            s in text for s in ("No space left on device", "Disk quota exceeded")):
+        return None  # (torch and safetensors wrap the OSError of a full disk in their own errors)
+    what = "the disk quota is exceeded" if code == errno.EDQUOT or "quota" in text else "the disk is full"
+    filename = getattr(exc, "filename", None)
+    where = filename or "an output file"
+    folder = os.path.dirname(os.path.abspath(str(filename))) if filename else "."
+    return (f"{what} (No space left on device) while writing {where}; free space there (`df -h {folder}`) and "
+            "rerun the same command: finished jobs are kept and only the unfinished ones run again")

@@ -12,6 +12,17 @@ from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck
 from parallel_scaling.plan import study
 
+from parallel_scaling.common import failures, locks
+
+# A run killed by any means left Snakemake's lock behind: released here, before Snakemake locks,
+# when no other Snakemake works in this directory (parallel_scaling.common.locks), so that the
+# same command resumes. Only in the main process of a run that locks (jobs spawned by Snakemake run
+# with --nolock; its settings are not known yet while the Snakefile is parsed, its argv is).
+if workflow.is_main_process and "--nolock" not in sys.argv:
+    _released = locks.release_stale_locks(os.getcwd())
+    if _released:
+        print(_released, file=sys.stderr)
+
 # The study's config: the files given with --configfile (a study *replaces* config.yaml, it is not
 # merged into it: a merge would add the default study's models and benchmarks to every other study),
 # else config.yaml; then the --config overrides, with numbers inside lists and mappings typed
@@ -54,8 +65,10 @@ onstart:
 
 onerror:
     # After a failed run (on a cluster, keep-going ran every independent job first): each failed
-    # job, its log and the log's last lines, printed and kept in logs/<study>/failed.txt.
-    failure_summary()
+    # job, its text log and the error it ends with, printed last and kept in logs/<study>/failed.txt
+    # (parallel_scaling.common.failures); the profile leaves show-failed-logs off, since it would
+    # print every job's provenance record below the error.
+    failure_summary(log)
 
 
 PKG = os.path.join(workflow.basedir, "workflow")
@@ -82,12 +95,15 @@ def _uses_conda():
 
 # Jobs call `python -m parallel_scaling <command>`: the package from this checkout, and `python`
 # from each rule's conda env, or else from the environment running snakemake (the venv).
+# Descriptor 3 stays the console while a command writes to its log: warnings about data that is
+# used anyway reach the screen too (parallel_scaling.common.console).
 _path = "" if _uses_conda() else f" PATH={os.path.dirname(sys.executable)}:$PATH"
 # Every job runs torch's and MKL's CPU kernels as the config fixes them (cpu_kernels): the same
 # numbers on every x86-64 machine (parallel_scaling.common.cpu_numerics).
 CPU_KERNELS = cpu_numerics.kernel_env(config["cpu_kernels"])
 shell.prefix(
-    f"export PYTHONPATH={PKG}${{{{PYTHONPATH:+:$PYTHONPATH}}}}{_path}; "
+    f"export PYTHONPATH={PKG}${{{{PYTHONPATH:+:$PYTHONPATH}}}}{_path}"
+    " PARALLEL_SCALING_CONSOLE_FD=3; exec 3>&2; "
     + cpu_numerics.shell_exports(config["cpu_kernels"])
 )
 
@@ -240,10 +256,9 @@ def cluster_errors():
     )
 
 
-def failure_summary():
-    """Print and keep the report of parallel_scaling.common.failures for the jobs that failed."""
-    from parallel_scaling.common import failures
-
+def failure_summary(snakemake_log):
+    """Print and keep the report of parallel_scaling.common.failures for the jobs that failed
+    (Snakemake's failed jobs; else the `Error in rule` blocks of its log)."""
     scheduler = getattr(workflow, "scheduler", None)
     failed = failures.from_snakemake(list(getattr(scheduler, "failed", ()) or ()))
     slurm = (
@@ -255,6 +270,10 @@ def failure_summary():
     if text:
         failures.write_report(text, f"{LOGS}/failed.txt")
         print(f"\n{text}\n(kept in {LOGS}/failed.txt)", file=sys.stderr)
+        return
+    text = failures.summary(snakemake_log)
+    if text:
+        print(text, file=sys.stderr)
 
 
 GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predict")

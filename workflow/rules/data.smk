@@ -159,6 +159,9 @@ rule benchmark:
     log:
         log=f"{LOGS}/benchmark/{{benchmark}}/{{lang}}.log",
         prov=f"{LOGS}/benchmark/{{benchmark}}/{{lang}}.prov.json",
+    # first among the jobs ready at the start: a bad benchmark file is refused before any training
+    # (docs/data-checks.md), not after it, when prediction would first need it
+    priority: 50
     conda:
         "../../envs/data.yaml"
     params:

@@ -114,6 +114,19 @@ def describe(member: Member) -> str:
 # paths
 
 
+def _secret_keys(path: Path) -> str:
+    """`` at key(s) a.b, c`` for a YAML/JSON config holding secrets (never the values), else ''."""
+    import yaml
+
+    from parallel_scaling.common.redact import find_secrets
+
+    try:
+        keys = [key for key, _ in find_secrets(yaml.safe_load(path.read_text(encoding="utf-8")))]
+    except (OSError, ValueError, yaml.YAMLError):
+        return ""
+    return f" at key(s) {', '.join(keys)}" if keys else ""
+
+
 def has_secret_content(path: Path) -> bool:
     """True when a small file (<= :data:`SCAN_LIMIT`) holds a secret value."""
     try:
@@ -261,7 +274,8 @@ def collect_members(results: Path, logs: Path | None, configs: list[Member], wor
         if not member.source.is_file():
             raise ArchiveError(f"config file {member.source} does not exist")
         if is_secret_name(member.source.name) or has_secret_content(member.source):
-            raise ArchiveError(f"config file {member.source} looks like it holds a secret; remove it first")
+            raise ArchiveError(f"config {member.name} holds a secret{_secret_keys(member.source)}; remove it "
+                               "from the config and rerun")
     if logs is not None and not logs.is_dir():
         raise ArchiveError(f"logs directory {logs} does not exist")
     if report is not None and not report.is_file():

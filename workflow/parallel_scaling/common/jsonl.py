@@ -13,30 +13,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.common.permissions import share
+
 
 class DataError(ValueError):
     """A malformed input file: the message names the file (and line or field)."""
 
 
-def read_jsonl_lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """``(line number, row)`` pairs of a JSONL file (blank lines skipped); a bad line raises
-    :class:`DataError` naming the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    out: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            out.append((lineno, row))
-    return out
+def read_jsonl_lines(path: str | Path, what: str = "file", allow_empty: bool = True) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, row)`` pairs of a JSONL file (blank lines skipped); a bad file or line raises
+    :class:`DataError` naming the file and line (the checks of :mod:`parallel_scaling.common.datafile`:
+    encoding, compression, LFS pointers, a JSON array given as JSON Lines)."""
+    from parallel_scaling.common import datafile
+
+    return datafile.parse_jsonl(path, datafile.read_text(path, what, allow_empty=allow_empty))
 
 
 def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -61,6 +51,7 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 n += 1
+        share(tmp)  # mkstemp makes it 0600: readable by the group, as the folder's other files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

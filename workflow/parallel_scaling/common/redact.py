@@ -11,8 +11,9 @@ here there is one of each kind:
   ``apikey``) rather than by substring, so that ``--max-new-tokens``, ``--tokenizer`` or a
   checkpoint's ``tokenizer.json`` and ``special_tokens_map.json`` are kept: provenance and
   checkpoints need them;
-* secret **values** -- Hugging Face access tokens (:data:`HF_TOKEN_PATTERN`), found anywhere in
-  text;
+* secret **values** -- the common token kinds (:data:`SECRET_VALUE_PATTERNS`: Hugging Face,
+  GitHub, OpenAI-style ``sk-`` keys, AWS access key ids, Slack, Google API keys, private key
+  blocks) and the password of a URL (``https://user:password@host``), found anywhere in text;
 * secret **files** -- names that hold secrets by convention (``.env*``, ``.netrc``, ``*.pem``, SSH
   keys, Hugging Face ``stored_tokens``, ...): :data:`SECRET_FILE_NAMES` and its prefix and suffix
   lists, on top of any name with a secret word (``hf_token``, ``client_secret.json``).
@@ -34,6 +35,19 @@ SECRET_WORDS = frozenset({"token", "secret", "secrets", "password", "passwd", "c
 #: Hugging Face access tokens (``hf_`` + 34 alphanumerics); matched anywhere in a string. The
 #: length floor keeps identifiers such as ``hf_transfer`` or ``hf_hub_download`` intact.
 HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{20,}")
+#: What each kind of token looks like (documented prefixes and lengths, with a floor that keeps
+#: ordinary words and identifiers out); matched anywhere in a string.
+SECRET_VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
+    "Hugging Face token": HF_TOKEN_PATTERN,
+    "GitHub token": re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"),
+    "OpenAI-style API key": re.compile(r"(?<![A-Za-z0-9-])sk-(?:[A-Za-z]+-)?[A-Za-z0-9_-]{20,}"),
+    "AWS access key id": re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])"),
+    "Slack token": re.compile(r"(?<![A-Za-z0-9])xox[abprs]-[A-Za-z0-9-]{10,}"),
+    "Google API key": re.compile(r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}"),
+    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+}
+#: ``scheme://user:password@host``: the password (group ``secret``) is a credential
+URL_CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:)(?P<secret>[^/\s@]+)(?=@)")
 #: File names (lower-cased) that hold secrets by convention, whatever their words.
 SECRET_FILE_NAMES = frozenset({".netrc", ".pgpass", ".git-credentials", "stored_tokens", "credentials"})
 SECRET_FILE_SUFFIXES = (".pem", ".key", ".p12", ".pfx")
@@ -66,9 +80,38 @@ def is_secret_name(name: str) -> bool:
             or lower.startswith(SECRET_FILE_PREFIXES) or is_secret_key(name))
 
 
+def secret_kind(text: str) -> str | None:
+    """What kind of secret value ``text`` holds (``"GitHub token"``, ``"password in a URL"``), or None."""
+    for kind, pattern in SECRET_VALUE_PATTERNS.items():
+        if pattern.search(text):
+            return kind
+    return "password in a URL" if URL_CREDENTIALS.search(text) else None
+
+
 def contains_secret(text: str) -> bool:
-    """True when ``text`` holds a secret value (something shaped like a Hugging Face token)."""
-    return HF_TOKEN_PATTERN.search(text) is not None
+    """True when ``text`` holds a secret value (a token of a known kind, a URL's password)."""
+    return secret_kind(text) is not None
+
+
+def find_secrets(value: Any, path: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """``(dotted key, what)`` of every secret in a config-like value: a non-empty value under a
+    secret-named key, or a string shaped like a token or holding a URL's password. The values
+    themselves are never returned, so that a message naming them cannot print them."""
+    found: list[tuple[str, str]] = []
+    key = ".".join(path)
+    if path and is_secret_key(path[-1]) and value not in (None, "", False, [], {}):
+        return [(key, f"a value under a secret-named key ({path[-1]!r})")]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found += find_secrets(v, (*path, str(k)))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found += find_secrets(v, (*path, str(i)))
+    elif isinstance(value, str):
+        kind = secret_kind(value)
+        if kind:
+            found.append((key, f"a {kind}"))
+    return found
 
 
 #: ``key: value`` / ``key=value`` pairs inside free text (JSON or ``a=1,b=2`` blobs in argv).
@@ -86,11 +129,15 @@ def _redact_pair(match: re.Match[str]) -> str:
 
 
 def _redact_string(text: str) -> str:
-    return HF_TOKEN_PATTERN.sub(REDACTED, _EMBEDDED_PAIR.sub(_redact_pair, text))
+    text = _EMBEDDED_PAIR.sub(_redact_pair, text)
+    for pattern in SECRET_VALUE_PATTERNS.values():
+        text = pattern.sub(REDACTED, text)
+    return URL_CREDENTIALS.sub(lambda m: m["head"] + REDACTED, text)
 
 
 def redact_text(text: str) -> str:
-    """``text`` with HF-token look-alikes and the values of secret-named embedded pairs replaced.
+    """``text`` with token look-alikes, URL passwords and the values of secret-named embedded pairs
+    replaced.
 
     JSON passed on the command line (``--settings '{"hf_token": ...}'``) is parsed and redacted
     structurally; other text falls back to a ``key: value``/``key=value`` scan.

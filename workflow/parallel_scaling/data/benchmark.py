@@ -15,6 +15,7 @@ needs no code change. Output rows: ``{"id", "lang", "question", "answer", "answe
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,7 @@ from parallel_scaling.common.paths import RESOURCE_DIR
 
 import yaml
 
+from parallel_scaling.common import datafile
 from parallel_scaling.common.jsonl import DataError, parse_settings, write_jsonl
 
 PRESETS_FILE = RESOURCE_DIR / "benchmarks.yaml"
@@ -155,12 +157,13 @@ def apply_filter(records: Sequence[tuple[str, dict]], name: str, wanted: Mapping
 
 def load_language(name: str, s: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     """Rows of one benchmark language, validated field by field (errors name file:line and field)."""
-    from parallel_scaling.data.source import normalize_answer, read_records
+    from parallel_scaling.data.source import read_records
 
     lang_code = (s.get("lang_codes") or {}).get(lang, lang)
     if s["kind"] == "file":
         path = str(s["path"]).format(lang=lang_code)
-        records = read_records(path, s.get("format", "auto"), s.get("columns"))
+        records = read_records(path, s.get("format", "auto"), s.get("columns"), what=f"benchmark {name!r} file",
+                               key=f"benchmarks.{name}.path")
         origin = path
     elif s["kind"] == "huggingface":
         records = _hub_records(s, lang_code)
@@ -173,25 +176,37 @@ def load_language(name: str, s: dict[str, Any], lang: str) -> list[dict[str, Any
     records = apply_filter(records, name, filter_values(name, s.get("filter")), origin)
     difficulty_field = s.get("difficulty_field")
     weights = difficulty_weights(name, s)
-    rows = []
+    answer_type = s.get("answer_type", "number")
+    max_chars = int(s.get("max_question_chars") or datafile.MAX_TEXT_CHARS)
+    rows, where = [], []
     for i, (loc, rec) in enumerate(records):
         for f in (s["question_field"], s["answer_field"], s.get("id_field"), difficulty_field):
-            if f and rec.get(f) is None:
-                raise DataError(f"{loc}: benchmark {name!r} row has no field {f!r}")
-        rid = str(rec[s["id_field"]]) if s.get("id_field") else f"{name}-{i}"
-        gold = rec[s["answer_field"]]
-        answer = normalize_answer(gold) if s.get("answer_type", "number") == "number" else str(gold).strip()
-        row = {"id": rid, "lang": lang, "question": _choice_question(rec, s), "answer": answer,
-               "answer_type": s.get("answer_type", "number")}
+            if f and f not in rec:
+                raise DataError(f"{loc}: benchmark {name!r} row has no field {f!r} (benchmarks.{name}; "
+                                f"fields present: {', '.join(map(str, rec))})")
+        rid = datafile.check_id(rec[s["id_field"]], loc, s["id_field"]) if s.get("id_field") else f"{name}-{i}"
+        datafile.check_text(rec[s["question_field"]], loc, s["question_field"], max_chars,
+                            f"benchmarks.{name}.max_question_chars")
+        answer = datafile.check_gold(rec[s["answer_field"]], loc, s["answer_field"], answer_type,
+                                     f"benchmarks.{name}.answer_type")
+        if answer_type != "number":
+            answer = str(rec[s["answer_field"]]).strip()
+        row = {"id": rid, "lang": lang, "question": _choice_question(rec, s).strip(), "answer": answer,
+               "answer_type": answer_type}
         if difficulty_field:
+            if rec[difficulty_field] is None:
+                raise DataError(f"{loc}: benchmark {name!r} row has no value in difficulty field {difficulty_field!r}")
             row["difficulty"] = _key(rec[difficulty_field])
             if weights is not None and row["difficulty"] not in weights:
                 raise DataError(f"{loc}: benchmark {name!r} item has {difficulty_field} {row['difficulty']!r}, "
                                 f"which benchmarks.{name}.difficulty_weights does not weigh "
                                 f"(weighted: {', '.join(weights)})")
         rows.append(row)
+        where.append(loc)
     if not rows:
         raise DataError(f"{origin}: benchmark {name!r} has no rows for language {lang!r}")
+    # ids join predictions, scores and languages: a repeated one would merge two items in the analysis
+    datafile.check_unique(zip((r["id"] for r in rows), where), f"{origin}: benchmark {name!r} [{lang}]")
     if s.get("limit"):
         rows = rows[: s["limit"]]
     return rows
@@ -206,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     s = resolve(a.name, parse_settings(a.settings))
-    n = write_jsonl(a.out, load_language(a.name, s, a.lang))
+    try:
+        rows = load_language(a.name, s, a.lang)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    n = write_jsonl(a.out, rows)
     print(f"benchmark {a.name} [{a.lang}]: {n} items -> {a.out}")
     return 0

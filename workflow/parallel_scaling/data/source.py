@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
 import sys
 from collections import Counter
@@ -26,8 +27,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.jsonl import DataError, parse_settings, read_jsonl_lines, write_jsonl
-from parallel_scaling.common import schema
+from parallel_scaling.common.jsonl import DataError, parse_settings, write_jsonl
+from parallel_scaling.common import datafile, schema
 from parallel_scaling.common.numbers import normalize_answer
 
 SPLITS = ("train", "test")
@@ -70,7 +71,7 @@ def solution_from_answer(value: Any) -> str | None:
 FORMATS = ("jsonl", "json", "parquet", "tsv", "csv")
 
 
-def _detect_format(path: Path, fmt: str) -> str:
+def _detect_format(path: Path, fmt: str, text: str | None) -> str:
     """The reader for ``path``: ``fmt`` when given, else from the extension.
 
     ``.json`` is used for both one JSON array (MMATH's ``{lang}.json``) and JSON Lines, so its
@@ -80,7 +81,7 @@ def _detect_format(path: Path, fmt: str) -> str:
         return fmt
     suffixes = "".join(path.suffixes[-2:]).lower()
     if suffixes.endswith(".json"):
-        return "json" if _first_char(path) == "[" else "jsonl"
+        return "json" if (text or "").lstrip()[:1] == "[" else "jsonl"
     for ext, name in ((".jsonl", "jsonl"), (".parquet", "parquet"), (".tsv", "tsv"), (".csv", "csv")):
         if suffixes.endswith(ext):
             return name
@@ -88,23 +89,15 @@ def _detect_format(path: Path, fmt: str) -> str:
                       f"{', '.join(FORMATS)}")
 
 
-def _first_char(path: Path) -> str:
-    """First non-whitespace character of a text file ('' when empty), read in small chunks."""
-    with path.open(encoding="utf-8-sig") as handle:
-        while chunk := handle.read(4096):
-            stripped = chunk.lstrip()
-            if stripped:
-                return stripped[0]
-    return ""
-
-
-def _read_json_array(path: Path) -> Iterator[tuple[str, dict]]:
+def _read_json_array(path: Path, text: str) -> Iterator[tuple[str, dict]]:
     """A file holding one JSON array of objects; locations are ``FILE:item N`` (0-based)."""
     try:
-        with path.open(encoding="utf-8-sig") as handle:
-            data = json.load(handle)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        hint = ""
+        if text.lstrip()[:1] == "{":
+            hint = "; the file looks like JSON Lines (one object per line): set the format to jsonl"
+        raise SourceError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno}){hint}") from None
     if not isinstance(data, list):
         raise SourceError(f"{path}: expected one JSON array of objects, got a JSON {type(data).__name__} "
                           "(JSON Lines files take format jsonl)")
@@ -114,27 +107,45 @@ def _read_json_array(path: Path) -> Iterator[tuple[str, dict]]:
         yield f"{path}:item {index}", record
 
 
-def _read_delimited(path: Path, delimiter: str, columns: Sequence[str] | None) -> Iterator[tuple[str, dict]]:
+def _read_delimited(path: Path, text: str, delimiter: str,
+                    columns: Sequence[str] | None) -> Iterator[tuple[str, dict]]:
     # TSV files such as MGSM are unquoted, so quote characters inside questions must stay literal.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
-        header = list(columns) if columns else None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    header = list(columns) if columns else None
+    try:
         for record in reader:
             if header is None:
                 header = record
+                other = "," if delimiter == "\t" else "\t"
+                if len(header) == 1 and other in header[0]:
+                    raise SourceError(f"{path}:{reader.line_num}: the header has one column, "
+                                      f"{header[0][:60]!r}: the file looks {'comma' if other == ',' else 'tab'}-"
+                                      f"separated; set the format to {'csv' if other == ',' else 'tsv'}")
                 continue
             if not record or all(not cell.strip() for cell in record):
                 continue
             if len(record) != len(header):
+                other = "," if delimiter == "\t" else "\t"
+                hint = (f"; the rows look {'comma' if other == ',' else 'tab'}-separated: set the format to "
+                        f"{'csv' if other == ',' else 'tsv'}") if len(record) == 1 and other in record[0] else ""
                 raise SourceError(f"{path}:{reader.line_num}: unreadable row ({len(record)} fields, "
-                                  f"expected {len(header)}: {', '.join(header)})")
+                                  f"expected {len(header)}: {', '.join(header)}){hint}")
             yield f"{path}:{reader.line_num}", dict(zip(header, record))
+    except csv.Error as exc:
+        raise SourceError(f"{path}:{reader.line_num}: unreadable row ({exc})") from None
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[str, dict]]:
     import pandas as pd
 
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    if not datafile.is_parquet(head):
+        found = datafile.sniff(head)
+        what = found[0] if found else "not a Parquet file (no PAR1 header)"
+        todo = found[1] if found else "check the file, or set its format to what it holds"
+        raise SourceError(f"{path}: {what}; {todo}")
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
@@ -154,24 +165,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def read_records(path: str | Path, fmt: str = "auto", columns: Sequence[str] | None = None) -> list[tuple[str, dict]]:
-    """Read a local JSONL / JSON array / Parquet / TSV / CSV file into ``(location, record)`` pairs in file order."""
+def read_records(path: str | Path, fmt: str = "auto", columns: Sequence[str] | None = None,
+                 what: str = "source file", key: str | None = None) -> list[tuple[str, dict]]:
+    """Read a local JSONL / JSON array / Parquet / TSV / CSV file into ``(location, record)`` pairs
+    in file order; the file is checked first (:mod:`parallel_scaling.common.datafile`): ``what``
+    and ``key`` (the config key naming the file) go into its messages."""
     path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"{path}: source file not found")
-    kind = _detect_format(path, fmt)
-    if kind == "jsonl":
-        try:
-            return [(f"{path}:{lineno}", record) for lineno, record in read_jsonl_lines(path)]
-        except DataError as exc:
-            raise SourceError(f"unreadable row: {exc}") from None
-    if kind == "json":
-        return list(_read_json_array(path))
-    if kind == "parquet":
-        return list(_read_parquet(path))
-    if kind in {"tsv", "csv"}:
-        return list(_read_delimited(path, "\t" if kind == "tsv" else ",", columns))
-    raise SourceError(f"{path}: unknown format {kind!r}; use {', '.join(FORMATS)}")
+    try:
+        datafile.check_path(path, what, key)
+        text = None
+        if fmt in {"auto", "jsonl", "json", "tsv", "csv"} and not path.name.lower().endswith(".parquet"):
+            text = datafile.read_text(path, what, key)
+        kind = _detect_format(path, fmt, text)
+        if kind == "jsonl":
+            records = [(f"{path}:{lineno}", record) for lineno, record in datafile.parse_jsonl(path, text or "")]
+        elif kind == "json":
+            records = list(_read_json_array(path, text or ""))
+        elif kind == "parquet":
+            records = list(_read_parquet(path))
+        elif kind in {"tsv", "csv"}:
+            records = list(_read_delimited(path, text or "", "\t" if kind == "tsv" else ",", columns))
+        else:
+            raise SourceError(f"{path}: unknown format {kind!r}; use {', '.join(FORMATS)}")
+    except SourceError:
+        raise
+    except DataError as exc:
+        raise SourceError(str(exc)) from None
+    if not records:
+        raise SourceError(f"{path}: {what}{f' ({key})' if key else ''} holds no rows")
+    return records
 
 
 def read_hf_records(settings: Mapping[str, Any], split_name: str) -> list[tuple[str, dict]]:
@@ -214,19 +236,22 @@ def records_to_rows(records: Sequence[tuple[str, dict]], settings: Mapping[str, 
             raise SourceError(f"{origin}: field {field!r} missing or empty in {len(missing)} of {len(records)} rows "
                               f"(first at {missing[0]})")
     prefix = str(settings.get("id_prefix") or "item-{split}").format(split=split)
+    max_chars = int(settings.get("max_question_chars") or datafile.MAX_TEXT_CHARS)
     rows = []
-    for index, (_, rec) in enumerate(records):
-        raw_answer = rec[af]
-        rows.append({
-            "id": str(_plain(rec[idf])) if idf else f"{prefix}-{index}",
-            "question": str(rec[qf]).strip(),
-            "answer": normalize_answer(raw_answer),
-            "solution": (str(rec[sf]).strip() or None) if sf else solution_from_answer(raw_answer),
-        })
-    empty = [row["id"] for row in rows if not row["answer"]]
-    if empty:
-        raise SourceError(f"{origin}: field {af!r} normalises to an empty answer in {len(empty)} rows "
-                          f"(e.g. ids {', '.join(empty[:3])})")
+    try:
+        for index, (loc, rec) in enumerate(records):
+            raw_answer = rec[af]
+            rows.append({
+                "id": datafile.check_id(_plain(rec[idf]), loc, idf) if idf else f"{prefix}-{index}",
+                "question": datafile.check_text(rec[qf], loc, qf, max_chars, "source.max_question_chars"),
+                # a training label: GRPO's reward compares numbers, so a gold answer must be one
+                "answer": datafile.check_gold(raw_answer, loc, af, "number"),
+                "solution": (str(rec[sf]).strip() or None) if sf else solution_from_answer(raw_answer),
+            })
+    except SourceError:
+        raise
+    except DataError as exc:
+        raise SourceError(str(exc)) from None
     check_unique_ids(rows, origin)
     return rows
 
@@ -279,13 +304,15 @@ def load_split(settings: Mapping[str, Any], split: str) -> list[dict[str, Any]]:
     if kind == "file":
         own = cfg.get(split)
         if own:
-            rows = records_to_rows(read_records(own, cfg["format"], cfg.get("columns")), cfg, split, str(own))
+            rows = records_to_rows(read_records(own, cfg["format"], cfg.get("columns"), key=f"source.{split}"), cfg,
+                                   split, str(own))
         else:
             base = cfg.get("train") if split == "test" else None
             if not base:
                 raise SourceError(f"source.{split}: no file given (set source.{split}, or source.train to "
                                   "split one file by hash)")
-            rows = records_to_rows(read_records(base, cfg["format"], cfg.get("columns")), cfg, "train", str(base))
+            rows = records_to_rows(read_records(base, cfg["format"], cfg.get("columns"), key="source.train"), cfg,
+                                   "train", str(base))
         if not cfg.get("test"):
             rows = hash_split(rows, split, float(cfg["test_fraction"]), int(cfg["split_seed"]))
     elif kind == "huggingface":
@@ -304,7 +331,9 @@ def load_split(settings: Mapping[str, Any], split: str) -> list[dict[str, Any]]:
     limit = _limit_for(cfg, split)
     rows = rows[:limit] if limit else rows
     if not rows:
-        raise SourceError(f"source ({kind}, {split}): 0 rows after splitting/limit")
+        origin = cfg.get(split) or cfg.get("train") if kind == "file" else f"hf:{cfg.get('hf_name')}"
+        raise SourceError(f"{origin}: 0 {split} rows after splitting/limit (source.{kind}; check source.test_fraction "
+                          "and source.limit, or give the file its rows)")
     return rows
 
 

@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from parallel_scaling.common.decoding import strip_bos
-from parallel_scaling.common.jsonl import DataError, read_jsonl, write_json, write_jsonl
+from parallel_scaling.common.console import warn
+from parallel_scaling.common.datafile import check_id, check_text, check_unique, coverage_warning
+from parallel_scaling.common.jsonl import DataError, read_jsonl, read_jsonl_lines, write_json, write_jsonl
 from parallel_scaling.common import schema
 from parallel_scaling.common.jsonl import parse_settings
 from parallel_scaling.common.paths import RESOURCE_DIR
@@ -112,25 +114,38 @@ def import_rows(source: Sequence[Mapping[str, Any]], lang: str, cfg: Mapping[str
     if not pattern:
         raise TranslationError("translation.import.path: required for backend 'import' (a pattern with {lang})")
     path = Path(str(pattern).format(lang=lang))
-    if not path.is_file():
-        raise TranslationError(f"{path}: translation file for language {lang!r} not found "
-                               f"(translation.import.path = {pattern!r})")
+    what = f"translation file for language {lang!r}"
     id_field, qf, sf = cfg["id_field"], cfg["question_field"], cfg.get("solution_field")
-    rows = read_jsonl(path)
-    for fld in [f for f in (id_field, qf, sf) if f]:
-        missing = sum(1 for row in rows if row.get(fld) is None)
-        if missing:
-            raise TranslationError(f"{path}: field {fld!r} missing in {missing} of {len(rows)} rows")
-    by_id: dict[str, Mapping[str, Any]] = {}
-    dupes: Counter[str] = Counter()
-    for row in rows:
-        key = str(cfg["id_template"]).format(row[id_field])
-        if key in by_id:
-            dupes[key] += 1
-        by_id[key] = row
-    if dupes:
-        raise TranslationError(f"{path}: {len(dupes)} ids occur more than once after mapping "
-                               f"{id_field!r} through {cfg['id_template']!r} (e.g. {', '.join(list(dupes)[:5])})")
+    try:
+        lines = read_jsonl_lines(path, what=what + f" (translation.import.path = {pattern!r})", allow_empty=False)
+        if not lines:
+            raise TranslationError(f"{path}: {what} holds no rows")
+        for fld in [f for f in (id_field, qf, sf) if f]:
+            missing = [n for n, row in lines if row.get(fld) is None]
+            if missing:
+                raise TranslationError(f"{path}:{missing[0]}: field {fld!r} missing in {len(missing)} of {len(lines)} "
+                                       "rows (translation.import fields)")
+        by_id: dict[str, Mapping[str, Any]] = {}
+        where: list[tuple[str, str]] = []
+        empty: list[str] = []
+        for lineno, row in lines:
+            loc = f"{path}:{lineno}"
+            key = str(cfg["id_template"]).format(check_id(row[id_field], loc, id_field))
+            where.append((key, loc))
+            if isinstance(row[qf], str) and not row[qf].strip():
+                empty.append(loc)  # kept: QC drops it as 'empty', with the other per-row checks
+            else:
+                check_text(row[qf], loc, qf)
+            by_id[key] = row
+        check_unique(where, f"{path} (ids: {id_field!r} through {cfg['id_template']!r})",
+                     fix="fix the file, or translation.import.id_field / id_template")
+    except TranslationError:
+        raise
+    except DataError as exc:
+        raise TranslationError(str(exc)) from None
+    if empty:
+        warn(f"{path}: {len(empty)} of {len(lines)} rows have an empty {qf!r} (first at {empty[0]}); QC drops them")
+    rows = [row for _, row in lines]
     source_ids = {str(row["id"]) for row in source}
     unknown = [key for key in by_id if key not in source_ids]
     if by_id and len(unknown) == len(by_id):
@@ -156,10 +171,19 @@ def load_prompts(prompts_file: str | Path | None) -> dict[str, Any]:
     """Read the translation prompt file (default: the one shipped in workflow/resources)."""
     import yaml
 
+    from parallel_scaling.common.datafile import read_text
+
     path = Path(prompts_file) if prompts_file else DEFAULT_PROMPTS_FILE
-    if not path.is_file():
-        raise TranslationError(f"{path}: translation prompt file not found")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(read_text(path, "translation prompt file", "translation.model.prompts_file")) or {}
+    except DataError as exc:
+        raise TranslationError(str(exc)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise TranslationError(f"{where}: translation prompt file is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise TranslationError(f"{path}: translation prompt file must be a mapping (languages, default, overrides)")
     for key in ("languages", "default"):
         if not isinstance(data.get(key), Mapping):
             raise TranslationError(f"{path}: field {key!r} missing or not a mapping")
@@ -377,10 +401,12 @@ def translate(source: Sequence[Mapping[str, Any]], lang: str, settings: Mapping[
         meta.update(backend="import", settings=cfg, file=str(result.path), n_file=result.n_file,
                     n_unknown_ids=result.n_unknown, n_missing=result.n_missing)
         if result.n_unknown:
-            print(f"warning: {result.path}: {result.n_unknown} of {result.n_file} translation rows have ids not in "
+            # expected when the source is limited: the log says so, the console needs not
+            print(f"note: {result.path}: {result.n_unknown} of {result.n_file} translation rows have ids not in "
                   f"{origin} (e.g. {', '.join(result.unknown_examples)}); ignored", file=sys.stderr)
         print(f"translate: {lang}: {len(rows)} of {len(source)} source items have a translation in {result.path}, "
               f"{result.n_missing} have none", file=sys.stderr)
+        coverage_warning(str(result.path), len(rows), len(source), f"English items of {origin} have a translation")
     elif backend in {"transformers", "vllm"}:
         fields = list(settings.get("fields") or DEFAULTS["fields"])
         unknown = sorted(set(fields) - set(FIELD_KINDS))

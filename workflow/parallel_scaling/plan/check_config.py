@@ -369,6 +369,22 @@ def gpu_job_errors(config: dict[str, Any], jobs: Iterable[tuple[str, Mapping[str
 
 
 # --------------------------------------------------------------------------------------------------
+# secrets
+
+
+def secret_errors(config: Mapping[str, Any], origins: Origins | None = None) -> list[str]:
+    """One message per config value that is (or holds) a secret, naming its file, line and key but
+    never the value: the config is printed in job commands and packed into the archive, so a
+    secret must not be in it at all (``parallel_scaling.common.redact`` says what one looks like)."""
+    from parallel_scaling.common.redact import find_secrets
+
+    origins = origins or Origins()
+    return [f"{origins.where(key.split('.'))}{key}: holds {what}; remove it from the config (a config is printed "
+            "in job commands and archived): give credentials through the environment (HF_TOKEN, ~/.netrc) instead"
+            for key, what in find_secrets(dict(config))]
+
+
+# --------------------------------------------------------------------------------------------------
 # everything, in order
 
 
@@ -380,6 +396,9 @@ def check_config(config: dict[str, Any], origins: Origins | None = None,
     from parallel_scaling.plan import real_models
 
     given = real_models.given_keys(config)  # before the schema fills in its defaults
+    errors = secret_errors(config, origins)
+    if errors:  # first and alone: a later message could quote the value
+        return errors
     errors = schema_errors(config, schema_path, origins)
     if errors:
         return errors

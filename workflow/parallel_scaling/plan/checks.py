@@ -191,9 +191,19 @@ def looks_local(path: str) -> bool:
 
 
 def _missing_file(key: str, path: str) -> str | None:
-    if Path(path).expanduser().is_file():
-        return None
-    return f"{key}: file {path!r} not found (relative paths are read from the working directory {Path.cwd()})"
+    """A data file the config names: there, a file, and not an LFS pointer, a compressed or a UTF-16
+    file (its first bytes; the rows are checked by the job that reads it: docs/data-checks.md)."""
+    from parallel_scaling.common.datafile import check_file
+    from parallel_scaling.common.jsonl import DataError
+
+    p = Path(path).expanduser()
+    if not p.exists() and not p.is_symlink():
+        return f"{key}: file {path!r} not found (relative paths are read from the working directory {Path.cwd()})"
+    try:
+        check_file(p)
+    except DataError as exc:
+        return f"{key}: {exc}"
+    return None
 
 
 def _check_source(config: dict[str, Any]) -> list[str]:

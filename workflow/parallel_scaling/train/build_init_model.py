@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.common.permissions import share
 from parallel_scaling.common.jsonl import parse_settings, read_jsonl
 from parallel_scaling.train.shared import add_token_argument
 
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         {"settings": s, "prompt_set": a.prompt_set, "identity": identity, "device": device,
          "n_parameters": sum(p.numel() for p in trainer.model.parameters()),
          "n_pretrain_rows": len(rows), "n_warmup_rows": len(english)}, indent=2))
+    share(tmp)  # safetensors writes weights with mode 0600: collaborators must read the model
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     write_manifest(out, a.manifest_token)

@@ -122,6 +122,7 @@ def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any]
     write its manifest (with the rule's rebuild ``token``), then delete the run's work directory
     (nothing is left to resume from)."""
     from parallel_scaling.common.integrity import write_manifest
+    from parallel_scaling.common.permissions import share
 
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".partial")
@@ -134,6 +135,7 @@ def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any]
     tokenizer.save_pretrained(str(tmp))
     (tmp / "training_settings.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     write_curves(trainer.state.log_history, tmp / "curves.csv")
+    share(tmp)  # safetensors writes weights with mode 0600: collaborators must read checkpoints
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     write_manifest(out_dir, token)

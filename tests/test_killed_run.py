@@ -1,0 +1,155 @@
+"""Faults need no manual step: a killed run resumes with the same command, a full disk says so, and
+the error that stops a run is the last thing on screen (docs/data-checks.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, SHARED, copy_workflow, descendants, load_yaml, offline_env, write_config
+from parallel_scaling.cli import main as cli_main
+from parallel_scaling.common import failures, locks
+
+# the first job of the default study that runs for minutes: the run is killed while it runs
+SLOW_TARGET = "results/tiny/models/tiny/init"
+
+
+def _start(wd: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", *args], cwd=wd, env=offline_env(),
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_lock(wd: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.time() + timeout
+    while not locks.lock_files(wd):
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert time.time() < end, "snakemake never locked the directory"
+        time.sleep(0.2)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL snakemake and everything it started, as the OOM killer or a pre-emption would."""
+    for pid in [proc.pid, *descendants(proc.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_with_the_same_command_but_a_live_lock_is_kept(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    first = _start(wd, SLOW_TARGET)
+    _wait_for_lock(wd, first)
+    # a second run while the first lives: Snakemake's own refusal, and the lock stays
+    second = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", SLOW_TARGET], cwd=wd,
+                            env=offline_env(), capture_output=True, text=True, timeout=300)
+    assert second.returncode != 0 and "cannot be locked" in second.stdout + second.stderr
+    assert locks.lock_files(wd)
+    _kill(first)
+    assert locks.lock_files(wd)  # SIGKILL: Snakemake could not remove its lock
+    # the same command again (dry run: it plans, and would have failed on the lock before)
+    again = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", SLOW_TARGET, "-n"], cwd=wd,
+                           env=offline_env(), capture_output=True, text=True, timeout=300)
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out
+    assert "Released the lock of a killed Snakemake run" in out
+    # a real run of a short target locks, runs and ends cleanly after the kill
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "results/tiny/data/source/test.jsonl"],
+                          cwd=wd, env=offline_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not locks.lock_files(wd)
+
+
+def test_no_other_snakemake_here_and_locks_are_listed(tmp_path):
+    assert locks.other_snakemakes(tmp_path) == []
+    assert locks.release_stale_locks(tmp_path) is None  # nothing to release
+    (tmp_path / ".snakemake/locks").mkdir(parents=True)
+    (tmp_path / ".snakemake/locks/0.input.lock").write_text("a\n")
+    (tmp_path / ".snakemake/locks/0.output.lock").write_text("b\n")
+    assert [p.name for p in locks.lock_files(tmp_path)] == ["0.input.lock", "0.output.lock"]
+    assert "Released the lock" in locks.release_stale_locks(tmp_path)
+    assert locks.lock_files(tmp_path) == []
+
+
+def test_a_live_snakemake_in_the_directory_is_seen(tmp_path):
+    """A process whose command line is snakemake's and that works in the directory holds it."""
+    fake = tmp_path / "snakemake"
+    fake.write_text("import time; time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, str(fake), "--cores", "1"], cwd=tmp_path)
+    try:
+        time.sleep(0.3)
+        assert proc.pid in locks.other_snakemakes(tmp_path)
+        (tmp_path / ".snakemake/locks").mkdir(parents=True)
+        (tmp_path / ".snakemake/locks/0.output.lock").write_text("b\n")
+        assert locks.release_stale_locks(tmp_path) is None and locks.lock_files(tmp_path)
+        assert locks.other_snakemakes(tmp_path / ".snakemake") == []  # another directory
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_full_disk_is_named_as_such(tmp_path, capsys):
+    """A real ENOSPC (writing to /dev/full) ends with a message that says the disk is full."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    report = tmp_path / "de.tsv"
+    report.write_text("id\tlang\tstatus\treason\treasons\tdetail\na\tde\tkept\t\t\t\n", encoding="utf-8")
+    code = cli_main(["qc-table", "--reports", str(report), "--csv", "/dev/full", "--markdown", str(tmp_path / "t.md")])
+    err = capsys.readouterr().err
+    assert code == 2 and "the disk is full" in err and "rerun the same command" in err and "Traceback" not in err
+
+
+def test_failure_summary_names_the_text_log_not_the_provenance_record(tmp_path):
+    log = tmp_path / "logs/source/train.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("INFO starting\nerror: /data/x.jsonl:3: gold answer 'answer' is 'twelve', which is not a number\n")
+    prov = tmp_path / "logs/source/train.prov.json"
+    prov.write_text(json.dumps({"argv": ["x"] * 200}, indent=1))
+    smk = tmp_path / "snakemake.log"
+    smk.write_text("[Sun Dec  6]\nError in rule source:\n    message: None\n    jobid: 3\n"
+                   "    output: results/x.jsonl\n    log: logs/source/train.log, logs/source/train.prov.json "
+                   "(check log file(s) for error details)\n    shell:\n        python -m ...\n"
+                   "Shutting down, this might take some time.\n")
+    text = failures.summary([str(smk)], tmp_path)
+    assert "rule source failed; its log logs/source/train.log ends:" in text
+    assert "'twelve', which is not a number" in text and "prov.json" not in text and "argv" not in text
+    assert failures.summary(None) == "" and failures.summary([str(tmp_path / "none.log")]) == ""
+
+
+@pytest.mark.slow
+def test_refused_file_is_the_last_thing_on_screen(tmp_path):
+    """A bad source row in a real-data study: the error naming it is among the last lines
+    Snakemake prints, not 120 lines up under a provenance record."""
+    if not (SHARED / "mgsm8kinstruct_questions").exists():
+        pytest.skip("shared GSM8K / MGSM8KInstruct data not present")
+    wd = copy_workflow(tmp_path / "wf")
+    config = load_yaml(REPO / "configs/gsm8k_import.yaml")
+    model = wd / "initial-model"  # planning wants an existing model directory; only a data job runs
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    bad = wd / "bad.jsonl"  # its first bytes are fine (planning passes it), its fourth row is not
+    rows = [json.loads(line) for line in (SHARED / "gsm8k/test.jsonl").read_text(encoding="utf-8").splitlines()[:20]]
+    rows[3]["answer"] = "She has #### twelve"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    config["models"]["local"]["path"] = str(model)
+    config["source"].update(train=str(SHARED / "gsm8k/train.jsonl"), test=str(bad))
+    config["translation"]["import"]["path"] = str(SHARED / "mgsm8kinstruct_questions/train_{lang}.jsonl")
+    config["benchmarks"]["mgsm"]["path"] = str(SHARED / "mgsm/mgsm_test.jsonl")
+    write_config(wd / "bad.yaml", config)
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1",
+                           f"results/{config['study']}/data/source/test.jsonl", "--configfile", "bad.yaml"],
+                          cwd=wd, env=offline_env(), capture_output=True, text=True, timeout=300)
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert proc.returncode != 0
+    tail = "\n".join(lines[-10:])
+    assert f"{bad}:4: gold answer 'answer' is 'She has #### twelve', which is not a number" in tail, tail
+    assert '"argv"' not in proc.stdout + proc.stderr  # no provenance record printed
