@@ -71,7 +71,7 @@ def test_the_recipe_rebuilds_the_release_bit_for_bit_and_its_quality(tmp_path):
     wd = copy_workflow(tmp_path / "wd")
     built = "results/tiny-build/models/tiny/init"
     scored = "results/tiny-build/scored/tiny/init/init/s0/scored.jsonl"
-    snakemake(wd, "--configfile", str(RECIPE), built, scored, timeout=1500)
+    snakemake(wd, built, scored, "--configfile", str(RECIPE), timeout=1500)
     assert sha(wd / built / WEIGHTS) == sha(MODEL / WEIGHTS), "the rebuild differs from the released weights"
     rows = pd.read_json(wd / scored, lines=True)
     english = rows[rows["lang"] == "en"]
