@@ -3,7 +3,8 @@
 # times that Snakemake's `benchmark:` directives recorded. CPU seconds / cores is the wall time the
 # run would take if every core were busy throughout: the floor that less overhead alone can reach.
 # Runs in a temporary directory (results/ untouched).
-# Usage: bash bench/default_study.sh [CORES]
+# Usage: bash bench/default_study.sh [CORES [SNAKEMAKE ARGS...]]
+#   e.g. bash bench/default_study.sh 2 --config 'cpu_kernels={aten_cpu_capability: null, mkl_cbwr: null}'
 set -euo pipefail
 source "$(dirname "$0")/cpu_time.sh"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,7 +18,7 @@ ln -s "$repo/models" "$out/models"   # config.yaml's initial model, models/tiny-
 # waits for its children, so their CPU time adds up to the top)
 TIMEFORMAT="%R %U %S"
 { time "$py" -m snakemake --snakefile "$repo/Snakefile" --configfile "$repo/config.yaml" \
-    --directory "$out" --cores "$cores" --quiet rules > "$out/run.log" 2>&1; } 2> "$out/time.txt"
+    --directory "$out" --cores "$cores" --quiet rules "${@:2}" > "$out/run.log" 2>&1; } 2> "$out/time.txt"
 read -r wall user sys < "$out/time.txt"
 cpu_report "$wall" "$user" "$sys" "$cores"
 echo "per rule, summed over jobs (benchmarks/tiny/*.tsv: wall s, cpu_time s):"
