@@ -169,12 +169,15 @@ def test_the_vllm_translation_backend_equals_the_transformers_backend(study, sho
     assert rows == hf_rows
     assert meta["sampling"] == hf_meta["sampling"] and meta["vllm"]["enforce_eager"] is True
 
-    engine = engines[0]
-    text = translate.render_prompt(engine.tokenizer, [{"role": "user", "content": "German: 3 + 4"}])
     import vllm
 
-    out = engine.llm.generate(vllm_prompts(engine.tokenizer, [text]), vllm.SamplingParams(max_tokens=1))
-    assert list(out[0].prompt_token_ids) == encode_prompts(engine.tokenizer, [text])[0]
+    engine = engines.pop()
+    try:
+        text = translate.render_prompt(engine.tokenizer, [{"role": "user", "content": "German: 3 + 4"}])
+        out = engine.llm.generate(vllm_prompts(engine.tokenizer, [text]), vllm.SamplingParams(max_tokens=1))
+        assert list(out[0].prompt_token_ids) == encode_prompts(engine.tokenizer, [text])[0]
+    finally:  # the engine's process (and its 2 GB) ends here, not at the interpreter's exit
+        engine.llm.llm_engine.engine_core.shutdown()
 
 
 @pytest.mark.parametrize("backend", ["vllm", "transformers"])

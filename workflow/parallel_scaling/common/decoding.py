@@ -80,6 +80,8 @@ def model_context(model_config: Any, max_model_len: int | None = None) -> tuple[
     config names none (then nothing is checked)."""
     if max_model_len:
         return int(max_model_len), "max_model_len"
+    text_config = getattr(model_config, "get_text_config", None)  # a multimodal model's language model
+    model_config = text_config() if callable(text_config) else model_config
     for name in CONTEXT_FIELDS:
         value = getattr(model_config, name, None)
         if isinstance(value, int) and value > 0:

@@ -1,8 +1,10 @@
 """Benchmark predictions: one job loads a checkpoint once and answers every configured benchmark
 and language in one batch, writing one file per (benchmark, language).
 
-Two engines share prompts and decoding settings: ``vllm`` on GPUs, ``transformers`` everywhere
-(CPU in the tests and the laptop study). The settings used are written beside the predictions
+Two engines share prompts and decoding settings: ``vllm`` on GPUs (and on vLLM's CPU build in
+``make test-vllm``, where it equals the transformers engine item by item), ``transformers``
+everywhere (CPU in the tests and the laptop study). A prompt longer than the model's context is
+refused by both, before the model is loaded (:func:`check_context`). The settings used are written beside the predictions
 (``_settings.json``) so a table can always be traced to how its responses were produced.
 
 Responses are saved batch by batch as they are made (:mod:`parallel_scaling.evaluate.journal`):
