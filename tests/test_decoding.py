@@ -60,7 +60,9 @@ def llama(tmp_path_factory):
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(
         vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=1, max_position_embeddings=256, bos_token_id=tok.bos_token_id,
+        # 512 positions: the shipped translation prompt is 414 of this tokenizer's tokens, and a prompt
+        # longer than the context is refused (decoding.check_prompt_lengths)
+        num_key_value_heads=1, max_position_embeddings=512, bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
     model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=[tok.eos_token_id, 3],
                                                do_sample=True, temperature=0.6, top_k=3, repetition_penalty=10.0)

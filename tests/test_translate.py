@@ -156,8 +156,11 @@ def test_prompt_rendering_with_and_without_chat_template(tiny_model):
         translate.prompt_templates(prompts, "xx")
 
 
-def test_vllm_engine_construction(tiny_model):
+def test_vllm_engine_construction(tiny_model, monkeypatch):
+    """Constructed, the engine has its tokenizer and arguments; vLLM itself starts at the first
+    generate, after the prompts were checked (tests/test_vllm_cpu.py runs it)."""
     pytest.importorskip("vllm", reason="vllm is not installed (GPU-only dependency)")
+    monkeypatch.setenv("PARALLEL_SCALING_VLLM_CPU", "1")  # the tests' switch: vLLM without a GPU
     engine = translate.make_engine("vllm", {"model": {"path": str(tiny_model), "max_new_tokens": 4},
                                             "vllm": {"gpu_memory_utilization": 0.2}})
-    assert engine.tokenizer is not None and engine.params.max_tokens == 4
+    assert engine.tokenizer is not None and engine.sampling_kwargs["max_tokens"] == 4 and engine.llm is None

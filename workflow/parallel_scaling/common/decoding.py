@@ -16,6 +16,10 @@ Why this module exists (each point was a real divergence between the engines):
   transformers' global defaults (``top_k=50``); vLLM, given explicit ``SamplingParams``, takes only the
   EOS ids from that file. :func:`transformers_generation_config` sets every field from our settings
   and takes only the stop tokens from the model, as vLLM does (:func:`stop_token_ids`).
+* **The same context.** vLLM refuses a prompt longer than the model's context; transformers silently
+  generated past the model's positions (the shipped translation prompts, 344 tokens, on the tiny
+  model's 256). :func:`check_prompt_lengths` refuses such a prompt in both engines, before the model
+  is loaded, naming the prompt file and the lengths.
 
 The vLLM arguments built here are checked against the pinned vLLM's own code
 (``tests/test_vllm_api.py`` with ``tests/fixtures/vllm_api.json``, extracted from the wheel by
@@ -60,6 +64,49 @@ def encode_prompts(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
 def vllm_prompts(tokenizer: Any, texts: Sequence[str]) -> list[dict[str, list[int]]]:
     """vLLM ``TokensPrompt`` dicts: vLLM generates from exactly the ids the transformers engine uses."""
     return [{"prompt_token_ids": ids} for ids in encode_prompts(tokenizer, texts)]
+
+
+class PromptTooLongError(ValueError):
+    """A prompt does not fit the model's context; the message names the prompt file and the lengths."""
+
+
+#: config.json fields that give a model's context length, in the order vLLM reads them
+CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")
+
+
+def model_context(model_config: Any, max_model_len: int | None = None) -> tuple[int | None, str]:
+    """The longest sequence the engine accepts, and where that number comes from: ``max_model_len``
+    when it is set (vLLM's cap), else the model config's own context field; (None, ...) when the
+    config names none (then nothing is checked)."""
+    if max_model_len:
+        return int(max_model_len), "max_model_len"
+    text_config = getattr(model_config, "get_text_config", None)  # a multimodal model's language model
+    model_config = text_config() if callable(text_config) else model_config
+    for name in CONTEXT_FIELDS:
+        value = getattr(model_config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value, f"{name} of the model's config.json"
+    return None, "unknown"
+
+
+def check_prompt_lengths(token_ids: Sequence[Sequence[int]], context: int | None, *, prompt_file: str,
+                         source: str = "the model's config.json", labels: Sequence[str] | None = None) -> None:
+    """Refuse prompts longer than the context (``PromptTooLongError``), in every engine.
+
+    vLLM would refuse the request itself, and the transformers engine would generate past the model's
+    positions: garbage that looks like an answer. ``prompt_file`` is the file the prompts were built
+    from (the prompt template and the rows), ``labels`` names each prompt (item id, language)."""
+    if not context:
+        return
+    long = [(len(ids), i) for i, ids in enumerate(token_ids) if len(ids) > context]
+    if not long:
+        return
+    length, i = max(long)
+    name = labels[i] if labels else f"prompt {i}"
+    raise PromptTooLongError(
+        f"{prompt_file}: {len(long)} of {len(token_ids)} prompts are longer than the model's context of "
+        f"{context} tokens ({source}); the longest, {name}, is {length} tokens. Shorten the prompt "
+        "template or the text, or use a model with a longer context")
 
 
 # --------------------------------------------------------------------------------------------------

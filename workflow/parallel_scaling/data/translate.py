@@ -3,7 +3,7 @@
 Why several backends: the embedded study needs exact translations (``template``: the synthetic
 generator renders the same spec in every language), a real-data reproduction reuses published
 translations (``import``, e.g. MGSM8KInstruct joined to GSM8K by index), and new languages need
-machine translation (``transformers`` on any machine, ``vllm`` on a GPU). The two LLM backends share
+machine translation (``transformers`` on any machine, ``vllm`` on a GPU; its CPU build in the tests). The two LLM backends share
 prompt building, sampling settings, output cleaning and row writing; only the engine object that
 turns prompt strings into completions differs, so a CPU test of ``transformers`` exercises
 everything ``vllm`` runs except ``vllm.LLM.generate`` itself.
@@ -258,6 +258,8 @@ class Engine(Protocol):
     """What the LLM backends need from an inference engine."""
 
     tokenizer: Any
+    #: the longest prompt the engine accepts and where that number comes from (decoding.model_context)
+    context: tuple[int | None, str]
 
     def generate(self, prompts: Sequence[str]) -> list[str]:
         """Completions (new text only) for prompt strings, in order."""
@@ -270,7 +272,7 @@ class TransformersEngine:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from parallel_scaling.common.decoding import transformers_generation_config
+        from parallel_scaling.common.decoding import model_context, transformers_generation_config
 
         path = model_cfg["path"]
         self.sampling = sampling_settings(model_cfg)
@@ -285,6 +287,7 @@ class TransformersEngine:
         torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device)
         self.model.eval()
+        self.context = model_context(self.model.config)
         # every decoding field from the settings; only the stop tokens from the model (as vLLM)
         self.model.generation_config = transformers_generation_config(self.sampling, self.tokenizer,
                                                                       self.model.generation_config)
@@ -314,35 +317,48 @@ def vllm_arguments(model_cfg: Mapping[str, Any], vllm_cfg: Mapping[str, Any]) ->
     s = sampling_settings(model_cfg)
     llm = vllm_llm_kwargs(model_cfg["path"], seed=s["seed"], tensor_parallel_size=int(vllm_cfg["tensor_parallel_size"]),
                           gpu_memory_utilization=float(vllm_cfg["gpu_memory_utilization"]),
-                          max_model_len=vllm_cfg.get("max_model_len"), dtype=model_cfg.get("dtype") or "auto")
+                          max_model_len=vllm_cfg.get("max_model_len"), dtype=model_cfg.get("dtype") or "auto",
+                          enforce_eager=bool(vllm_cfg.get("enforce_eager", False)))
     return llm, vllm_sampling_kwargs(s)
 
 
 class VllmEngine:
-    """``vllm.LLM.generate`` over the same prompt token ids and sampling settings."""
+    """``vllm.LLM.generate`` over the same prompt token ids and sampling settings. The engine starts
+    at the first ``generate`` (tens of seconds and gigabytes), after the prompts were checked."""
 
     def __init__(self, model_cfg: Mapping[str, Any], vllm_cfg: Mapping[str, Any]) -> None:
-        import vllm
-        from transformers import AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
+
+        from parallel_scaling.common.decoding import model_context
 
         self.sampling = sampling_settings(model_cfg)
-        llm_kwargs, sampling_kwargs = vllm_arguments(model_cfg, vllm_cfg)
-        self.llm = vllm.LLM(**llm_kwargs)
+        self.llm_kwargs, self.sampling_kwargs = vllm_arguments(model_cfg, vllm_cfg)
+        self.llm: Any = None
         # the same tokenizer object as the transformers engine: prompts are rendered and encoded by it
         self.tokenizer = AutoTokenizer.from_pretrained(model_cfg["path"])
-        self.params = vllm.SamplingParams(**sampling_kwargs)
+        context, source = model_context(AutoConfig.from_pretrained(model_cfg["path"]), vllm_cfg.get("max_model_len"))
+        self.context = (context, "translation.vllm.max_model_len" if source == "max_model_len" else source)
 
     def generate(self, prompts: Sequence[str]) -> list[str]:
         """One call with token-id prompts: vLLM schedules the batch itself and never re-tokenizes."""
+        import vllm
+
         from parallel_scaling.common.decoding import vllm_prompts
 
-        results = self.llm.generate(vllm_prompts(self.tokenizer, prompts), self.params)
+        if self.llm is None:
+            self.llm = vllm.LLM(**self.llm_kwargs)
+        results = self.llm.generate(vllm_prompts(self.tokenizer, prompts), vllm.SamplingParams(**self.sampling_kwargs))
         return [result.outputs[0].text for result in results]
 
 
 def llm_rows(source: Sequence[Mapping[str, Any]], lang: str, engine: Engine, templates: Mapping[str, str],
-             fields: Sequence[str], model_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Translate ``fields`` of every row with ``engine`` and build the parallel rows (shared by both LLMs)."""
+             fields: Sequence[str], model_cfg: Mapping[str, Any], prompt_file: str = "translation prompts",
+             ) -> list[dict[str, Any]]:
+    """Translate ``fields`` of every row with ``engine`` and build the parallel rows (shared by both LLMs).
+    A prompt longer than the engine's context is refused before any generation, naming
+    ``prompt_file`` (``decoding.check_prompt_lengths``)."""
+    from parallel_scaling.common.decoding import check_prompt_lengths, encode_prompts
+
     jobs: list[tuple[int, str]] = []
     prompts: list[str] = []
     for index, row in enumerate(source):
@@ -352,6 +368,11 @@ def llm_rows(source: Sequence[Mapping[str, Any]], lang: str, engine: Engine, tem
                 messages = build_messages(templates, str(text), FIELD_KINDS[fld])
                 prompts.append(render_prompt(engine.tokenizer, messages, model_cfg.get("chat_template_kwargs")))
                 jobs.append((index, fld))
+    context, where = engine.context
+    if prompts:
+        check_prompt_lengths(encode_prompts(engine.tokenizer, prompts), context, prompt_file=prompt_file,
+                             source=f"{where} of {model_cfg['path']}" if "config" in where else where,
+                             labels=[f"the {fld} of row {source[i].get('id')!r} into {lang!r}" for i, fld in jobs])
     completions = engine.generate(prompts) if prompts else []
     if len(completions) != len(prompts):
         raise TranslationError(f"engine returned {len(completions)} completions for {len(prompts)} prompts")
@@ -416,7 +437,7 @@ def translate(source: Sequence[Mapping[str, Any]], lang: str, settings: Mapping[
         prompts = load_prompts(model_cfg.get("prompts_file"))
         templates = prompt_templates(prompts, lang)
         engine = engine_factory(backend, settings)
-        rows = llm_rows(source, lang, engine, templates, fields, model_cfg)
+        rows = llm_rows(source, lang, engine, templates, fields, model_cfg, prompt_file=prompts["_path"])
         meta.update(backend=backend, model=model_cfg["path"], fields=fields, prompts_file=prompts["_path"],
                     prompt_template=templates, chat_template=bool(getattr(engine.tokenizer, "chat_template", None)),
                     chat_template_kwargs=model_cfg.get("chat_template_kwargs") or {},

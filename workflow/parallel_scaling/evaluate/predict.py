@@ -1,8 +1,10 @@
 """Benchmark predictions: one job loads a checkpoint once and answers every configured benchmark
 and language in one batch, writing one file per (benchmark, language).
 
-Two engines share prompts and decoding settings: ``vllm`` on GPUs, ``transformers`` everywhere
-(CPU in the tests and the laptop study). The settings used are written beside the predictions
+Two engines share prompts and decoding settings: ``vllm`` on GPUs (and on vLLM's CPU build in
+``make test-vllm``, where it equals the transformers engine item by item), ``transformers``
+everywhere (CPU in the tests and the laptop study). A prompt longer than the model's context is
+refused by both, before the model is loaded (:func:`check_context`). The settings used are written beside the predictions
 (``_settings.json``) so a table can always be traced to how its responses were produced.
 
 Responses are saved batch by batch as they are made (:mod:`parallel_scaling.evaluate.journal`):
@@ -52,6 +54,10 @@ class Progress:
 #: prompts per vLLM generate call: each call's responses are saved before the next starts (vLLM
 #: schedules within a call; per-request seeds make a response independent of its call)
 VLLM_CHUNK = 512
+
+#: vLLM's dtype when ``prediction.vllm_dtype`` is not given (the schema's default): bf16 on GPUs; on
+#: CPU only float32 gives the transformers engine's greedy responses exactly (docs/gpu.md)
+VLLM_DTYPE = "bfloat16"
 
 Done = dict[int, list[str]]
 Save = Callable[[int, Done], None]
@@ -122,14 +128,14 @@ def vllm_arguments(model_path: str, prompts: list[str], s: dict[str, Any], token
 
     llm = vllm_llm_kwargs(model_path, seed=s["seed"], tensor_parallel_size=s["vllm_tensor_parallel_size"],
                           gpu_memory_utilization=s["vllm_gpu_memory_utilization"],
-                          max_model_len=s.get("vllm_max_model_len"), dtype="bfloat16",
+                          max_model_len=s.get("vllm_max_model_len"), dtype=s.get("vllm_dtype") or VLLM_DTYPE,
                           enforce_eager=s.get("vllm_enforce_eager", False))
     return llm, vllm_sampling_kwargs(s), vllm_prompts(tokenizer, prompts)
 
 
 def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any], tokenizer: Any,
                   done: Done | None = None, save: Save | None = None) -> list[list[str]]:
-    """The same prompt token ids and decoding through vLLM (GPU only), in chunks of VLLM_CHUNK
+    """The same prompt token ids and decoding through vLLM (GPUs; its CPU build in the tests), in chunks of VLLM_CHUNK
     prompts, each saved and reported as it finishes; ``done``/``save`` as for the transformers engine."""
     from vllm import LLM, SamplingParams
 
@@ -150,6 +156,24 @@ def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any], tokeni
             save(c, made)
         progress.update(len(chunks[c]))
     return [done[j] for j in range(len(prompts))]
+
+
+def check_context(model_path: str, prompts: list[str], tokenizer: Any, s: dict[str, Any], engine: str,
+                  prompt_set: str, inputs: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Every prompt fits the model's context (``vllm_max_model_len`` when vLLM has one), in both
+    engines, before the model is loaded: else ``PromptTooLongError`` naming the prompt file, the
+    item and the lengths (vLLM would refuse the request, transformers generate past the positions)."""
+    from transformers import AutoConfig
+
+    from parallel_scaling.common.decoding import check_prompt_lengths, encode_prompts, model_context
+    from parallel_scaling.common.prompts import PROMPTS_FILE
+
+    cap = s.get("vllm_max_model_len") if engine == "vllm" else None
+    context, source = model_context(AutoConfig.from_pretrained(model_path), cap)
+    source = "prediction.vllm_max_model_len" if cap else f"{source} of {model_path}"
+    labels = [f"item {r['id']!r} of {path}" for path, rows in inputs for r in rows]
+    check_prompt_lengths(encode_prompts(tokenizer, prompts), context, source=source, labels=labels,
+                         prompt_file=f"{PROMPTS_FILE} (prompt set {prompt_set!r})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("predict: %d prompts over %d files with %s on %s", len(prompts), len(jobs), engine, device)
     if engine not in ("vllm", "transformers"):
         raise ValueError(f"prediction.engine: {engine!r} is not one of transformers, vllm")
+    check_context(a.model, prompts, tokenizer, s, engine, a.prompt_set,
+                  [(path, rows) for (_, _, path), (_, _, rows) in zip(a.input, jobs)])
 
     outdir = Path(a.outdir)
     model_digest = digest(a.model)

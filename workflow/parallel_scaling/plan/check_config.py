@@ -327,8 +327,12 @@ def has_gpu() -> bool:
 
 
 def job_gpu_needs(config: dict[str, Any], rule: str, wildcards: Mapping[str, str]) -> list[str]:
-    """The settings that make one job (rule and wildcards) need a GPU."""
+    """The settings that make one job (rule and wildcards) need a GPU (vLLM not, with the tests'
+    switch ``PARALLEL_SCALING_VLLM_CPU=1``: common.preflight.VLLM_CPU_ENV)."""
+    from parallel_scaling.common.preflight import vllm_cpu_allowed
     from parallel_scaling.plan import study
+
+    vllm_needs_gpu = not vllm_cpu_allowed()
 
     needs: list[str] = []
     if rule in ("train_grpo", "train_sft"):
@@ -338,7 +342,7 @@ def job_gpu_needs(config: dict[str, Any], rule: str, wildcards: Mapping[str, str
         if section == "grpo" and config["grpo"].get("use_vllm"):
             needs.append("grpo.use_vllm: true")
     elif rule == "predict":
-        if config["prediction"]["engine"] == "vllm":
+        if config["prediction"]["engine"] == "vllm" and vllm_needs_gpu:
             needs.append("prediction.engine: 'vllm'")
         if config["prediction"].get("device") == "cuda":
             needs.append("prediction.device: 'cuda'")
@@ -349,7 +353,8 @@ def job_gpu_needs(config: dict[str, Any], rule: str, wildcards: Mapping[str, str
     elif rule == "translate" and wildcards.get("lang") != study.ENGLISH:
         t = config["translation"]
         if t["backend"] == "vllm":
-            needs.append("translation.backend: 'vllm'")
+            if vllm_needs_gpu:
+                needs.append("translation.backend: 'vllm'")
         elif t["backend"] == "transformers" and (t.get("model") or {}).get("device") == "cuda":
             needs.append("translation.model.device: 'cuda'")
     return needs

@@ -66,11 +66,15 @@ def _shards(config: Mapping[str, Any], section: str, n_gpu: int) -> int:
 
 
 def _vllm_check(rule: str, model: str, what: str, params: float, arch: Mapping[str, Any], context: int | None, tp: int,
-                util: float, mem_gb: float, overhead_gb: float, keys: list[str], context_from: str) -> dict[str, Any]:
+                util: float, mem_gb: float, overhead_gb: float, keys: list[str], context_from: str,
+                dtype: str = "bfloat16") -> dict[str, Any]:
     ctx = int(context or arch["context"])
     src = context_from if context else f"the model's own context ({arch['source']})"
-    parts = [(f"weights (bf16{f', /{tp} GPUs' if tp > 1 else ''})", 2 * params / tp),
-             (f"KV cache for {ctx} tokens ({src})", kv_bytes_per_token(arch) * ctx / tp),
+    # float32 (prediction.vllm_dtype, translation.model.dtype) doubles weights and KV cache; auto is
+    # counted as bf16, the dtype of the released checkpoints this is for
+    scale, name = (2.0, "fp32") if dtype == "float32" else (1.0, "fp16" if dtype == "float16" else "bf16")
+    parts = [(f"weights ({name}{f', /{tp} GPUs' if tp > 1 else ''})", 2 * scale * params / tp),
+             (f"KV cache for {ctx} tokens ({src})", scale * kv_bytes_per_token(arch) * ctx / tp),
              ("vLLM overhead", overhead_gb * GB)]
     return _check(rule, model, what, parts, util * mem_gb * GB, f"{util} x {mem_gb:g} GB", keys)
 
@@ -117,7 +121,7 @@ def preflight(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str
                                           mem_gb, overhead, ["prediction.vllm_max_model_len",
                                                              "prediction.vllm_gpu_memory_utilization",
                                                              "prediction.vllm_tensor_parallel_size"],
-                                          "prediction.vllm_max_model_len"))
+                                          "prediction.vllm_max_model_len", str(p.get("vllm_dtype") or "bfloat16")))
             else:
                 seqs = int(p["batch_size"]) * int(p["n"])
                 ctx = tok["question_tokens"] + int(p["max_new_tokens"])
@@ -137,7 +141,8 @@ def preflight(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str
                                   v.get("max_model_len"), int(v.get("tensor_parallel_size", 1)),
                                   float(v.get("gpu_memory_utilization", 0.9)), mem_gb, overhead,
                                   ["translation.vllm.max_model_len", "translation.vllm.gpu_memory_utilization",
-                                   "translation.vllm.tensor_parallel_size"], "translation.vllm.max_model_len"))
+                                   "translation.vllm.tensor_parallel_size"], "translation.vllm.max_model_len",
+                                  str((t.get("model") or {}).get("dtype") or "auto")))
 
     for rule, section in study.TRAIN_SECTIONS.items():
         n_gpu = study.gpus(config, rule)
