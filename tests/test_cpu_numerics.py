@@ -1,10 +1,11 @@
-"""The same numbers on every machine: the CPU kernels a job runs are fixed by the config.
+"""The same bits on every machine: the CPU kernels a job runs, fixed by ``cpu_kernels``.
 
 torch picks its vectorised kernels by the CPU's instruction sets; one machine shows what another
 CPU would compute by capping that choice (``ATEN_CPU_CAPABILITY``), and MKL's choice by
-``MKL_ENABLE_INSTRUCTIONS``. A training step plus a greedy generation of the shipped initial
-model, run in fresh processes as each simulated CPU, gives different weights on each without the
-study's ``cpu_kernels`` and the same bits on all of them with it.
+``MKL_ENABLE_INSTRUCTIONS``. A training step plus a greedy generation of the released initial
+model, run in fresh processes as each simulated CPU, gives different weights on each with the
+machine's own kernels (the schema's default) and the same bits on all of them with the fixed ones
+(the released model's recipe).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from parallel_scaling.common import cpu_numerics
 from parallel_scaling.common.schema import defaults
@@ -72,11 +74,15 @@ def run_step(cpu: dict[str, str], kernels: dict[str, str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_kernel_env_from_the_schema_defaults():
-    settings = defaults()["cpu_kernels"]
-    assert cpu_numerics.kernel_env(settings) == {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
-    assert cpu_numerics.shell_exports(settings) == "export ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE; "
-    assert cpu_numerics.kernel_env({"aten_cpu_capability": None, "mkl_cbwr": None}) == {}
+#: the released model's recipe: fixed kernels
+FIXED = yaml.safe_load((REPO / "models/tiny-qwen2/recipe.yaml").read_text())["cpu_kernels"]
+
+
+def test_kernel_env_of_the_recipe_and_of_the_schema_defaults():
+    assert cpu_numerics.kernel_env(FIXED) == {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
+    assert cpu_numerics.shell_exports(FIXED) == "export ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE; "
+    assert defaults()["cpu_kernels"] == {"aten_cpu_capability": None, "mkl_cbwr": None}  # the machine's own
+    assert cpu_numerics.kernel_env(defaults()["cpu_kernels"]) == {}
     assert cpu_numerics.shell_exports({"aten_cpu_capability": None, "mkl_cbwr": None}) == ""
 
 
@@ -102,7 +108,7 @@ def test_cpu_record_names_model_instruction_sets_and_environment(tmp_path, monke
 @pytest.mark.skipif(not (SHIPPED_MODEL / "model.safetensors").is_file(), reason="the shipped model is absent")
 @pytest.mark.skipif(not _has("avx512f"), reason="needs an AVX-512 CPU to stand in for two kinds of CPU")
 def test_fixed_kernels_give_the_same_bits_on_every_simulated_cpu():
-    fixed = cpu_numerics.kernel_env(defaults()["cpu_kernels"])
+    fixed = cpu_numerics.kernel_env(FIXED)
     free = {name: run_step(cpu, {}) for name, cpu in SIMULATED_CPUS.items()}
     pinned = {name: run_step(cpu, fixed) for name, cpu in SIMULATED_CPUS.items()}
     # the control: left to choose, the two CPUs train different weights from the same batch

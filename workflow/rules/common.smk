@@ -39,7 +39,7 @@ except (
 ) as _exc:  # raised here, so Snakemake shows this line only
     raise configcheck.ConfigError(str(_exc)) from None
 config.clear()
-config.update(_study)
+config.update(study.resolve_model_paths(_study, workflow.basedir))
 _errors = configcheck.check_config(config, _origins)
 if _errors:
     _sources = CONFIG_FILES + (["--config"] if CONFIG_OVERRIDES else [])

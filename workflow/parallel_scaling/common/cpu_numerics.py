@@ -8,14 +8,17 @@ difference into a different model. Measured on one machine by capping the dispat
 ``tests/test_cpu_numerics.py`` does it again): three ATen capabilities give three different
 gradients of the same batch, MKL's COMPATIBLE branch a fourth.
 
-So every job of a study runs with both fixed (``cpu_kernels`` in the config, exported by the rules
-as ``ATEN_CPU_CAPABILITY`` and ``MKL_CBWR``). ATen's AVX2 kernels are the same code on every CPU
-that has AVX2; MKL documents only its ``COMPATIBLE`` branch as reproducible across Intel and other
-CPUs (its AVX2/AVX512 branches are Intel-only and fall back, silently, to the CPU's own code path
-elsewhere). What remains machine-dependent is the thread count of a job (reductions split by
-thread), which the rules fix per rule, and a CPU without AVX2, which falls back to the ``default``
-kernels: :func:`cpu_record` puts what was actually in use into each job's provenance record, so two
-runs that disagree can be told apart.
+A study can therefore run every job with both fixed (``cpu_kernels`` in the config, exported by the
+rules as ``ATEN_CPU_CAPABILITY`` and ``MKL_CBWR``). ATen's AVX2 kernels are the same code on every
+CPU that has AVX2; MKL documents only its ``COMPATIBLE`` branch as reproducible across Intel and
+other CPUs (its AVX2/AVX512 branches are Intel-only and fall back, silently, to the CPU's own code
+path elsewhere), and that branch is SSE2 code: GRPO steps take about twice the CPU time. The
+released tiny model's recipe fixes both (a 450-step build amplifies any difference); the default
+study, which starts from that model, leaves them to the machine: its tables came out the same under
+both (docs/default-study.md). What remains machine-dependent with fixed kernels is the thread count
+of a job (reductions split by thread), which the rules fix per rule, and a CPU without AVX2, which
+falls back to the ``default`` kernels: :func:`cpu_record` puts what was actually in use into each
+job's provenance record, so two runs that disagree can be told apart.
 
 Nothing here imports torch: :func:`cpu_record` reads torch's state only when the job already
 imported it.

@@ -34,6 +34,20 @@ class Mixture:
     langs: tuple[str, ...]
 
 
+def resolve_model_paths(config: dict[str, Any], basedir: str | Path) -> dict[str, Any]:
+    """A model ``path`` relative to the working directory that is not there but is a folder of the
+    workflow itself (``models/tiny-qwen2``, the released model the default study names) becomes that
+    folder's absolute path, so that ``snakemake --directory elsewhere`` runs the default study too.
+    Anything else (a path that exists here, a hub id, an absolute path) is left as given."""
+    for model in (config.get("models") or {}).values():
+        path = model.get("path") if isinstance(model, dict) else None
+        if isinstance(path, str) and path and not Path(path).is_absolute() and not Path(path).exists():
+            shipped = Path(basedir) / path
+            if shipped.is_dir():
+                model["path"] = str(shipped)
+    return config
+
+
 def typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     """``--config`` values with types inside lists and mappings.
 
