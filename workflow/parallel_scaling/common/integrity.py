@@ -159,17 +159,25 @@ def digest(path: str | Path) -> str:
     return "sha256:" + hashlib.sha256(blob).hexdigest()
 
 
-def _cached_revision(repo_id: str) -> str | None:
-    """The commit of a hub model in the local Hugging Face cache (what a job would load)."""
+def cached_hub_file(repo_id: str, name: str = "config.json") -> str | None:
+    """Where a hub model's file is in the local Hugging Face cache (what its jobs would load), found
+    without the network; None when it is not cached, the id is not a repo id, or huggingface_hub
+    is missing."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
     try:
-        found = try_to_load_from_cache(repo_id, "config.json")
-    except Exception:  # not a valid repo id: no revision to report
+        found = try_to_load_from_cache(repo_id, name)
+    except Exception:  # not a valid repo id: nothing cached under it
         return None
-    if isinstance(found, str):
+    return found if isinstance(found, str) else None
+
+
+def _cached_revision(repo_id: str) -> str | None:
+    """The commit of a hub model in the local Hugging Face cache (what a job would load)."""
+    found = cached_hub_file(repo_id)
+    if found:
         parts = Path(found).parts
         if "snapshots" in parts:
             return parts[parts.index("snapshots") + 1]

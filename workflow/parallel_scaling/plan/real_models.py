@@ -61,15 +61,10 @@ def config_size_b(cfg: Mapping[str, Any]) -> float | None:
 def cached_hub_config(repo_id: str) -> Path | None:
     """A hub model's config.json in the local Hugging Face cache (what its jobs would load), read
     without the network; None when it is not cached or huggingface_hub is missing."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    try:
-        found = try_to_load_from_cache(repo_id, "config.json")
-    except Exception:  # not a valid repo id: nothing cached under it
-        return None
-    return Path(found) if isinstance(found, str) else None
+    from parallel_scaling.common.integrity import cached_hub_file
+
+    found = cached_hub_file(repo_id)
+    return Path(found) if found else None
 
 
 def model_scale(m: Mapping[str, Any]) -> ModelScale:
