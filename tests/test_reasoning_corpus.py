@@ -14,7 +14,6 @@ import io
 import json
 import math
 from collections import defaultdict
-from contextlib import redirect_stderr, redirect_stdout
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from parallel_scaling.common.grading import score_response
 from parallel_scaling.common.numbers import parse_number, ungroup_numbers
 from parallel_scaling.common.thinking import split_response
 from parallel_scaling.evaluate import score as scoring
+from test_scoring import _run  # the score command in-process, its output captured
 
 CORPUS = Path(__file__).parent / "fixtures" / "reasoning_outputs"
 #: The MGSM languages, to which language identification is restricted in the pipeline's spirit
@@ -214,13 +214,6 @@ def test_split_response() -> None:
     assert (parts.thinking, parts.final, parts.state) == ("a", "b", "present")
     assert split_response("<think>a").state == "unclosed" and split_response("a</think>  ").state == "empty"
     assert split_response("plain").state == "absent" and split_response("plain").thinking is None
-
-
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = scoring.main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_score_command_reports_unfinished_and_thinking_language(tmp_path: Path) -> None:
