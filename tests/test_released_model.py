@@ -80,19 +80,13 @@ def test_the_recipe_rebuilds_the_release_bit_for_bit_and_its_quality(tmp_path):
     assert f"{english['correct'].mean():.3f}" == card_value("english_accuracy")
 
 
-def test_the_default_study_finds_the_release_from_another_directory(tmp_path):
+def test_the_default_study_finds_the_release_from_another_directory(tmp_path, monkeypatch):
     """`snakemake --directory elsewhere` with config.yaml: models/tiny-qwen2 is read from the workflow."""
     from parallel_scaling.plan import study
 
     config = {"models": {"tiny": {"path": "models/tiny-qwen2"}, "hub": {"path": "Qwen/Qwen2.5-7B"}}}
-    import os
-
-    here = os.getcwd()
-    try:
-        os.chdir(tmp_path)
-        study.resolve_model_paths(config, REPO)
-    finally:
-        os.chdir(here)
+    monkeypatch.chdir(tmp_path)
+    study.resolve_model_paths(config, REPO)
     assert config["models"]["tiny"]["path"] == str(MODEL) and config["models"]["hub"]["path"] == "Qwen/Qwen2.5-7B"
     proc = snakemake(REPO, "-n", "--quiet", "rules", "--configfile", str(REPO / "config.yaml"), "--directory",
                      str(tmp_path), timeout=300)
