@@ -28,7 +28,16 @@ Run RO-Crate 0.5 (RO-Crate 1.1, Workflow RO-Crate 1.0) and declares the profiles
   is an SPDX id; the organization, if named, is the agent's affiliation and the crate's publisher;
 * every packed file as a ``File`` with ``sha256``, ``contentSize`` and ``encodingFormat``; the
   results directory as a ``Dataset``. Inputs outside the archive (models, datasets) are
-  ``CreativeWork`` entities with their original path and SHA-256, to check a copy against.
+  ``CreativeWork`` entities with their original path and SHA-256, to check a copy against;
+* model weights archived by reference (:mod:`.members`) as RO-Crate 1.2 describes "physical files
+  which are deliberately not present" (Data Entities, File Data Entity): a ``File`` whose ``@id`` is
+  a local identifier, ``#`` plus its path (so it is not a Data Entity and no validator looks for it
+  in the payload), with ``localPath`` (the path relative to the run's working directory where it
+  can be found, term ``https://w3id.org/ro/terms#localPath`` of the RO-Crate 1.2 context, declared
+  here as this crate is 1.1), ``sha256``, ``contentSize`` and ``encodingFormat``; all of them parts
+  of the ``Dataset`` ``#model-weights`` in the root's ``hasPart``. Jobs' actions link them like
+  packed files (a checkpoint's weights are its training job's ``result`` and its evaluation's
+  ``object``).
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from rocrate.model import ComputationalWorkflow, ContextEntity, CreativeWork, Entity, Person, SoftwareApplication
 from rocrate.rocrate import ROCrate
@@ -59,6 +69,10 @@ from parallel_scaling.common.provenance import login_name
 WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
 BIOSCHEMAS_WORKFLOW = "https://bioschemas.org/profiles/ComputationalWorkflow/1.0-RELEASE"
 COMPLETED = "http://schema.org/CompletedActionStatus"
+#: RO-Crate 1.2's term for where a file that is not in the payload can be found
+LOCAL_PATH_TERM = "https://w3id.org/ro/terms#localPath"
+#: the Dataset that groups the files archived by reference
+WEIGHTS_SET_ID = "#model-weights"
 FAILED = "http://schema.org/FailedActionStatus"
 
 @dataclass
@@ -148,6 +162,12 @@ def _unique(entities: Any) -> list[Entity]:
     return out
 
 
+def reference_id(name: str) -> str:
+    """The crate id of a file archived by reference: ``#`` and its path (a local identifier, so
+    not a Data Entity the payload must hold; RO-Crate 1.2, File Data Entity)."""
+    return "#" + quote(name, safe="/")
+
+
 def _resolve_record_path(path: str, cwd: str | None) -> str:
     p = Path(path)
     if not p.is_absolute() and cwd:
@@ -168,14 +188,18 @@ class CrateBuilder:
     """Turns packed files and provenance records into the RO-Crate graph (see the module docstring)."""
 
     def __init__(self, packed: list[Packed], name: str, attribution: Attribution,
-                 records: list[dict[str, Any]]):
+                 records: list[dict[str, Any]], referenced: list[Packed] | None = None):
         self.crate = crate = ROCrate(version="1.1")
         crate.metadata.extra_contexts.append(WFRUN_CONTEXT)
         crate.metadata.extra_terms["sha256"] = "http://schema.org/sha256"
         self.packed = packed
+        self.referenced = list(referenced or [])
+        if self.referenced:
+            crate.metadata.extra_terms["localPath"] = LOCAL_PATH_TERM
         self.attribution = attribution
-        self.by_source: dict[str, Packed] = {str(p.member.source): p for p in packed}
-        self.by_name: dict[str, Packed] = {p.member.name: p for p in packed}
+        both = [*packed, *self.referenced]
+        self.by_source: dict[str, Packed] = {str(p.member.source): p for p in both}
+        self.by_name: dict[str, Packed] = {p.member.name: p for p in both}
         self.files: dict[str, Entity] = {}
         crate.name = name
         crate.description = ("Results, logs, configuration, code and per-job provenance of one run of the "
@@ -245,11 +269,37 @@ class CrateBuilder:
             self.files[m.name] = self.crate.add_file(source=m.source, dest_path=m.name, properties=props)
         if workflow is None:
             raise ArchiveError("internal error: no Snakefile was packed")
+        self.add_references()
         workflow["name"] = "parallel-scaling Snakemake workflow"
         workflow["conformsTo"] = self.entity(CreativeWork, BIOSCHEMAS_WORKFLOW, {
             "name": "Bioschemas ComputationalWorkflow profile", "version": "1.0-RELEASE"})
         workflow["version"] = workflow_version(records)
         return workflow
+
+    def add_references(self) -> Entity | None:
+        """Files archived by reference (model weights), grouped in :data:`WEIGHTS_SET_ID`."""
+        if not self.referenced:
+            return None
+        parts = []
+        for item in self.referenced:
+            m = item.member
+            entity = self.entity(ContextEntity, reference_id(m.name), {
+                "@type": "File", "name": m.name, "localPath": m.name, "sha256": item.sha256,
+                "contentSize": str(item.size), "encodingFormat": media_type(m.name),
+                "description": "Model weights of the run, not included in this archive: the file lies at "
+                               "localPath under the run's working directory; `verify-archive --run-dir "
+                               "<that directory>` checks its size and sha256."})
+            self.files[m.name] = entity
+            parts.append(entity)
+        group = self.entity(ContextEntity, WEIGHTS_SET_ID, {
+            "@type": "Dataset", "name": "Model weights, referenced (not included)",
+            "description": f"{len(parts)} files of model weights among the run's results, listed "
+                           "by path (localPath, relative to the run's working directory), size and sha256 "
+                           "but not included, to keep the archive small (config archive.weights: "
+                           "reference). The other files of their checkpoints are included.",
+            "hasPart": _compact(parts)})
+        self.crate.root_dataset.append_to("hasPart", group, compact=True)
+        return group
 
     def add_results_dataset(self, name: str) -> Entity | None:
         """The results directory as a Dataset whose parts are the packed result files."""
@@ -424,7 +474,8 @@ class CrateBuilder:
                         "PropertyValue" not in as_list(entity.type) and entity not in consumed:
                     consumed.append(entity)
         config = [self.files[p.member.name] for p in self.packed if p.member.role == "config"]
-        results = [self.files[p.member.name] for p in self.packed if p.member.role == "result"]
+        results = [self.files[p.member.name] for p in [*self.packed, *self.referenced]
+                   if p.member.role == "result"]
         failed = _unresolved_failures(records)
         run_id = uuid.uuid4()
         props: dict[str, Any] = {

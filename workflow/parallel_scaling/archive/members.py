@@ -18,7 +18,16 @@ holds one (the rules of :mod:`parallel_scaling.common.redact`); a config file th
 an error, as the archive would be incomplete. Under the results directory, files matching the
 exclude globs (``**/`` also matches at the top); by default the optimizer and scheduler state of
 checkpoints (:data:`DEFAULT_EXCLUDES`): they only serve to resume training, are the largest files of
-a checkpoint and never feed a reported number. Model weights stay, as they *are* results.
+a checkpoint and never feed a reported number. (The checkpoints under ``results/`` hold none: the
+resumable state lives in the job's work directory, outside the results, and is never archived.)
+
+**Model weights by reference.** Weights *are* results, but at 7-8B parameters a study's 24
+checkpoints weigh hundreds of GB. With ``weights="reference"`` (the default; config
+``archive.weights``) a result file that :func:`is_weights` names is a member with ``referenced``
+set: it is hashed where it lies and described in the crate by its path relative to the run's
+working directory, size and sha256, but its bytes are not packed. The small files of a checkpoint
+(config, tokenizer, generation config, training args, curves, settings) are always packed.
+``weights="copy"`` packs the weights like every other file.
 """
 
 from __future__ import annotations
@@ -39,6 +48,13 @@ from parallel_scaling.common.provenance import RECORD_SUFFIX, load_record
 from parallel_scaling.common.redact import contains_secret, is_secret_name
 
 DEFAULT_EXCLUDES = ("**/optimizer.pt", "**/optimizer.bin", "**/scheduler.pt")
+#: File names of model weights (Hugging Face's names, shards included: ``model-00001-of-00004.
+#: safetensors``, ``pytorch_model-00001-of-00002.bin``), archived by reference unless copied. By name,
+#: not by suffix alone: a checkpoint's ``training_args.bin`` is a small pickle of settings, not weights.
+WEIGHT_GLOBS = ("*.safetensors", "*.gguf", "pytorch_model*.bin", "adapter_model*.bin", "model*.bin",
+                "consolidated*.pth", "consolidated*.pt")
+#: What ``weights`` of :func:`collect_members` (config ``archive.weights``) may be.
+WEIGHT_MODES = ("reference", "copy")
 SNAKEFILE_CANDIDATES = ("workflow/Snakefile", "Snakefile", "workflow/snakefile", "snakefile")
 #: Next to the Snakefile: the workflow's code and how to install it, packed as its source.
 SOURCE_DIRS = ("workflow", "rules", "envs", "profiles", "slurm")
@@ -80,6 +96,8 @@ class Member:
     name: str  # posix path inside the archive (unquoted crate id)
     role: str  # workflow | source | config | result | log | provenance | report | readme
     description: str | None = None
+    #: model weights listed in the crate by path, size and sha256, their bytes not packed
+    referenced: bool = False
 
 
 @dataclass
@@ -103,6 +121,12 @@ def media_type(name: str) -> str:
         return "text/plain"
     suffix = PurePosixPath(base).suffix.lower()
     return MEDIA_TYPES.get(suffix) or mimetypes.guess_type(base)[0] or "application/octet-stream"
+
+
+def is_weights(name: str) -> bool:
+    """True for a file of model weights (:data:`WEIGHT_GLOBS`, matched on the file's own name)."""
+    base = PurePosixPath(name).name
+    return any(fnmatch.fnmatchcase(base, pattern) for pattern in WEIGHT_GLOBS)
 
 
 def describe(member: Member) -> str:
@@ -257,15 +281,20 @@ def config_members(configs: list[Path], base: Path, run_config: dict[str, Any] |
 
 def collect_members(results: Path, logs: Path | None, configs: list[Member], workflow_dir: Path,
                     snakefile: Path, report: Path | None, excludes: tuple[str, ...],
-                    skip: tuple[Path, ...] = (), dag: list[DagJob] | None = None) -> Selection:
+                    skip: tuple[Path, ...] = (), dag: list[DagJob] | None = None,
+                    weights: str = "reference") -> Selection:
     """Every file to pack, with secrets and excluded checkpoint state left out.
 
     ``configs`` are the config members (files given to Snakemake, overrides, merged config). With
     ``dag``, logs are the DAG's log files and results are what its jobs wrote or read (see the
-    module docstring); without it, the whole logs and results directories. Raises ArchiveError
-    when a required path is missing, a config looks secret, or two different files would land at
-    the same place in the archive.
+    module docstring); without it, the whole logs and results directories. With ``weights=
+    "reference"``, results that are model weights are members with ``referenced`` set (see the
+    module docstring). Raises ArchiveError when a required path is missing, a config looks secret,
+    two different files would land at the same place in the archive, or ``weights`` is unknown.
     """
+    if weights not in WEIGHT_MODES:
+        raise ArchiveError(f"weights must be one of {', '.join(WEIGHT_MODES)}, not {weights!r} "
+                           "(config archive.weights, option --weights)")
     if not results.is_dir():
         raise ArchiveError(f"results directory {results} does not exist (nothing to archive)")
     if not configs:
@@ -285,14 +314,14 @@ def collect_members(results: Path, logs: Path | None, configs: list[Member], wor
     taken: dict[str, Path] = {}
     skipped = {p.resolve() for p in skip}
 
-    def add(path: Path, name: str, role: str, description: str | None = None) -> None:
+    def add(path: Path, name: str, role: str, description: str | None = None, referenced: bool = False) -> None:
         real = path.resolve()
         if real in skipped or any(m.source == real for m in members):
             return
         if name in taken and taken[name] != real:
             raise ArchiveError(f"{path} and {taken[name]} would both be archived as {name}")
         taken[name] = real
-        members.append(Member(real, name, role, description))
+        members.append(Member(real, name, role, description, referenced))
 
     def safe(path: Path) -> bool:
         if is_secret_name(path.name) or has_secret_content(path):
@@ -352,7 +381,8 @@ def collect_members(results: Path, logs: Path | None, configs: list[Member], wor
             fallback = f"results/{rel}"
         else:
             fallback = f"results/{path.name}"
-        add(path, crate_name(path, base, fallback), "result")
+        name = crate_name(path, base, fallback)
+        add(path, name, "result", referenced=weights == "reference" and is_weights(name))
     return Selection(members, records, stale)
 
 

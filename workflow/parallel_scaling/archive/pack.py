@@ -13,6 +13,11 @@ same check a reviewer runs. Without ``--snakemake-dag`` the whole results direct
 Who ran the study and the license come from ``--agent``/``--agent-id`` (else the login name
 recorded with each job), ``--organization``/``--organization-id`` and ``--license`` (SPDX).
 
+Model weights are archived by reference unless ``--weights copy`` (config ``archive.weights``):
+hashed where they lie and listed in the crate with their path, size and sha256, their bytes left
+out (:mod:`.members`); ``verify-archive --run-dir`` checks them wherever the run's files are.
+Before anything is written, the archive prints how much it will pack and how much it references.
+
 The tarball is written here, not by the ``rocrate`` library, which writes a directory or a zip: the
 archive is a ``.tar.gz`` whose files are each read once, hashed while packed (the crate's
 ``sha256``, which rocrate does not compute), with anonymous headers, under a temporary name renamed
@@ -44,16 +49,19 @@ from parallel_scaling.archive.members import (
     DEFAULT_EXCLUDES,
     OVERRIDES_NAME,
     RUN_CONFIG_NAME,
+    WEIGHT_MODES,
     Member,
     Selection,
     collect_members,
     config_members,
     crate_name,
     find_snakefile,
+    is_weights,
     rule_and_outputs,
     warn,
 )
 from parallel_scaling.archive.verify import render, verify
+from parallel_scaling.common.integrity import sha256_file
 
 README_NAME = "README.md"
 #: License of the archived results unless the study says otherwise (config archive.license): the
@@ -95,11 +103,21 @@ def _add_file(tar: tarfile.TarFile, member: Member) -> Packed:
     return Packed(member, reader.digest.hexdigest(), stat.st_size)
 
 
+def _reference_file(member: Member) -> Packed:
+    """A referenced member, hashed where it lies (its bytes stay out of the tarball)."""
+    size = member.source.stat().st_size
+    digest = sha256_file(member.source)
+    if member.source.stat().st_size != size:
+        raise ArchiveError(f"{member.source} changed size while being hashed")
+    return Packed(member, digest, size)
+
+
 def readme_text(title: str, selection: Selection, dag: list[DagJob] | None, excludes: tuple[str, ...],
                 attribution: Attribution, version: str | None = None) -> str:
     """The archive's README.md: what it holds, what was left out, and how to check it."""
     members = selection.members
-    count = Counter(m.role for m in members)
+    count = Counter(m.role for m in members if not m.referenced)
+    referenced = [m for m in members if m.referenced]
     configs = [m for m in members if m.role == "config"]
     lines = [
         f"# {title}: an archived run of the parallel-scaling workflow", "",
@@ -121,6 +139,13 @@ def readme_text(title: str, selection: Selection, dag: list[DagJob] | None, excl
     ]
     if count["report"]:
         lines.append("* The Snakemake report, built from the run's config.")
+    if referenced:
+        size = sum(m.source.stat().st_size for m in referenced)
+        lines.append(f"* Listed but **not included**: {len(referenced)} files of model weights "
+                     f"({_gb(size)}), each by its path relative to the run's working directory, its size "
+                     "and its sha256 (in the crate: `File` entities with a `#` id and `localPath`, parts "
+                     "of `#model-weights`). Their checkpoints' other files are included. The archive was "
+                     "made with `archive.weights: reference`; `copy` packs the weights too.")
     lines += ["", "## Left out", ""]
     why = " (optimizer and scheduler state: they only resume training)" if set(excludes) == set(
         DEFAULT_EXCLUDES) else ""
@@ -138,21 +163,20 @@ def readme_text(title: str, selection: Selection, dag: list[DagJob] | None, excl
         "With the workflow's code (a clone of its repository, `pip install -e .` or the `.venv` of "
         "`make setup`):", "",
         "```bash",
-        "python -m parallel_scaling verify-archive <this .tar.gz>",
+        "python -m parallel_scaling verify-archive <this .tar.gz> --run-dir <the run's working directory>",
         "```", "",
         "It checks every file against its sha256 in the crate, each job's recorded inputs against the "
         "archived files (a checkpoint's initial model and mixture must be the archived ones), and the "
         "crate against each declared profile with roc-validator 0.13.0, offline; it prints `OK` or the "
-        "problems. roc-validator alone, on the unpacked archive (it fetches the JSON-LD contexts):", "",
+        "problems. Referenced model weights are checked (size and sha256) where they lie under "
+        "`--run-dir` (default: the current directory); those not there are reported as not checked "
+        "(`--require-weights` makes that a failure). "
+        "roc-validator alone, on the unpacked archive (it fetches the JSON-LD contexts):", "",
         "```bash",
         "pip install roc-validator==0.13.0",
         "rocrate-validator validate -p provenance-run-crate-0.5 --requirement-severity RECOMMENDED <unpacked dir>",
         "```", ""]
     return "\n".join(lines)
-
-
-#: file suffixes of model weights, reported apart in the size estimate (at 7-8B, nearly all of it)
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
 def _gb(n: float) -> str:
@@ -161,13 +185,18 @@ def _gb(n: float) -> str:
 
 def size_estimate(members: list[Member], free_bytes: int | None) -> tuple[str, str | None]:
     """Before anything is written: the line saying how much the archive will pack (its files'
-    bytes; gzip barely shrinks model weights) and of that how much is model weights, and an error
-    when the destination's free space (``free_bytes``) cannot hold it, or None."""
-    sizes = [(m, m.source.stat().st_size) for m in members]
+    bytes; gzip barely shrinks model weights), of that how much is model weights, and how much it
+    references instead of packing; and an error when the destination's free space (``free_bytes``)
+    cannot hold what is packed, or None."""
+    sizes = [(m, m.source.stat().st_size) for m in members if not m.referenced]
     total = sum(n for _, n in sizes)
-    weights = [(m, n) for m, n in sizes if m.name.endswith(WEIGHT_SUFFIXES)]
+    weights = [n for m, n in sizes if is_weights(m.name)]
+    referenced = [m.source.stat().st_size for m in members if m.referenced]
     line = (f"about to pack {len(sizes)} files, {_gb(total)} before compression, of which "
-            f"{_gb(sum(n for _, n in weights))} model weights in {len(weights)} files")
+            f"{_gb(sum(weights))} model weights in {len(weights)} files; "
+            + (f"{len(referenced)} files of model weights ({_gb(sum(referenced))}) referenced by path, "
+               "size and sha256, not packed (archive.weights: copy packs them)" if referenced else
+               "no model weights referenced"))
     if free_bytes is not None and total > free_bytes:
         return line, (f"the archive needs up to {_gb(total)} but its destination has {_gb(free_bytes)} free; "
                       "free space or archive elsewhere")
@@ -179,8 +208,12 @@ def build_archive(results: Path, config: Path | list[Path], out: Path, logs: Pat
                   snakefile: Path | None = None, excludes: tuple[str, ...] = DEFAULT_EXCLUDES,
                   name: str | None = None, license_id: str | None = None,
                   run_config: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None,
-                  snakemake_dag: bool = False, attribution: Attribution | None = None) -> Path:
+                  snakemake_dag: bool = False, attribution: Attribution | None = None,
+                  weights: str = "reference") -> Path:
     """Pack a run into ``out`` (a .tar.gz Workflow Run RO-Crate); returns ``out``.
+
+    ``weights``: ``"reference"`` lists model weights in the crate by path, size and sha256 without
+    packing them; ``"copy"`` packs them (:mod:`.members`).
 
     With ``snakemake_dag`` (needs ``run_config``), Snakemake is asked, with the run's merged config,
     to build ``report`` and to list the run's DAG, and only the DAG's files are packed. The tarball
@@ -208,7 +241,7 @@ def build_archive(results: Path, config: Path | list[Path], out: Path, logs: Pat
             dag = plan_run(snakefile.resolve(), workflow_dir, run_config_file)
         selection = collect_members(Path(results), Path(logs) if logs else None, config_list, workflow_dir,
                                     snakefile, Path(report) if report else None, tuple(excludes),
-                                    skip=(out, tmp), dag=dag)
+                                    skip=(out, tmp), dag=dag, weights=weights)
         if selection.stale:
             more = " ..." if len(selection.stale) > 5 else ""
             warn(f"left out {len(selection.stale)} files under {results} that no job of this run wrote "
@@ -227,9 +260,10 @@ def build_archive(results: Path, config: Path | list[Path], out: Path, logs: Pat
         logs_root = crate_name(Path(logs), workflow_dir.resolve(), "logs") if logs else "logs"
         try:
             with tarfile.open(tmp, "w:gz") as tar:
-                packed = [_add_file(tar, m) for m in members]
+                packed = [_add_file(tar, m) for m in members if not m.referenced]
+                referenced = [_reference_file(m) for m in members if m.referenced]
                 recs = [r for _, r in selection.records]
-                builder = CrateBuilder(packed, title, attribution, recs)
+                builder = CrateBuilder(packed, title, attribution, recs, referenced)
                 workflow = builder.add_files(recs)
                 results_name = crate_name(Path(results), workflow_dir.resolve(), "results")
                 builder.add_results_dataset(results_name)
@@ -288,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave out results files matching GLOB (relative to --results); repeatable")
     parser.add_argument("--no-default-excludes", action="store_true",
                         help=f"also pack {', '.join(DEFAULT_EXCLUDES)}")
+    parser.add_argument("--weights", choices=WEIGHT_MODES, default="reference",
+                        help="model weights of the results: 'reference' lists each in the crate by path "
+                             "relative to --workflow-dir, size and sha256 without packing it (default); "
+                             "'copy' packs them")
     parser.add_argument("--name", help="name of the archived run")
     parser.add_argument("--license", dest="license_id", default=DEFAULT_LICENSE,
                         help=f"SPDX license id of the archived results (default: {DEFAULT_LICENSE})")
@@ -312,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                             excludes=excludes, name=args.name,
                             run_config=_json_arg(args.run_config, "--run-config"),
                             overrides=_json_arg(args.overrides, "--overrides"),
-                            snakemake_dag=args.snakemake_dag, attribution=attribution)
+                            snakemake_dag=args.snakemake_dag, attribution=attribution,
+                            weights=args.weights)
     except ValueError as exc:  # ArchiveError, or an unreadable provenance record naming its file
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,11 +10,18 @@ alone, the three things an archive made by ``archive`` (:mod:`parallel_scaling.a
    with that same hash: a checkpoint whose recorded initial-model files (or mixture) differ from the
    ones in the archive was not trained from them, and the check names the job, the file and both
    hashes. Inputs outside the run directory (pretrained models, datasets) are not part of the
-   archive and are not checked.
+   archive and are not checked. A recorded input archived by reference (model weights) must have
+   the sha256 the crate lists for it.
 3. **Profiles.** The crate passes an independent validator, roc-validator, for every profile it
    declares in ``conformsTo``, with no REQUIRED issue, offline (:mod:`parallel_scaling.archive.
    profiles`). Without roc-validator installed this step is skipped with a clear note
    (``pip install roc-validator==0.13.0``); the test suite requires it.
+
+**Model weights archived by reference** (a ``File`` with a ``#`` id and ``localPath``, see
+:mod:`parallel_scaling.archive.crate`) are not in the tarball. They are checked where the run's
+files are: ``--run-dir DIR`` (default: the current directory, where ``snakemake archive`` ran)
+holds each at its ``localPath``; a file there whose size or sha256 differs from the crate's fails,
+named. Files not there are reported as not checked, which fails only with ``--require-weights``.
 
 Steps 1 and 2 are ours: the validator checks that each described file exists, not its bytes, and
 knows nothing of provenance records. The crate is read with the ``rocrate`` library; each file is
@@ -56,6 +63,7 @@ from parallel_scaling.archive.profiles import (
     validate_crate,
     validator_version,
 )
+from parallel_scaling.common.integrity import sha256_file
 from parallel_scaling.common.provenance import RECORD_SUFFIX
 
 _CHUNK = 1 << 20
@@ -76,6 +84,16 @@ def declared_profiles(crate: ROCrate) -> list[str]:
     return [_id(ref) for ref in _refs(crate.root_dataset, "conformsTo")]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A file the crate lists by reference: its path relative to the run's working directory
+    (``localPath``), its size and sha256."""
+
+    name: str
+    size: int | None
+    sha256: str | None
+
+
 @dataclass
 class Verification:
     """What :func:`verify` found; ``problems`` empty means the archive checks out."""
@@ -92,6 +110,11 @@ class Verification:
     covered: dict[str, str] = field(default_factory=dict)
     validator: str | None = None  # "roc-validator 0.13.0", or why it did not run
     missing_contexts: list[str] = field(default_factory=list)
+    #: files archived by reference (model weights), and what became of their check
+    referenced: list[Reference] = field(default_factory=list)
+    run_dir: Path | None = None  # where referenced files were looked for; None: not looked for
+    weights_checked: int = 0  # referenced files found under run_dir and compared
+    weights_absent: list[str] = field(default_factory=list)  # referenced files not under run_dir
 
     def recommended(self) -> list[ProfileIssue]:
         return [i for issues in (self.profiles or {}).values() for i in issues if i.severity == "RECOMMENDED"]
@@ -190,6 +213,50 @@ def check_files(tar: tarfile.TarFile, infos: dict[str, tarfile.TarInfo], crate: 
     return problems, hashes
 
 
+def referenced_files(crate: ROCrate) -> tuple[list[Reference], list[str]]:
+    """The files listed by reference (``File`` entities with a local ``#`` id and a ``localPath``),
+    and problems with their descriptions (no sha256, a path leaving the run directory)."""
+    refs: list[Reference] = []
+    problems: list[str] = []
+    for entity in crate.get_entities():
+        if not entity.id.startswith("#") or "File" not in as_list(entity.type) or not entity.get("localPath"):
+            continue
+        name = str(entity["localPath"])
+        if not safe_name(name):
+            problems.append(f"{entity.id}: localPath {name!r} leaves the run directory")
+            continue
+        if not entity.get("sha256"):
+            problems.append(f"{name} is referenced without a sha256 in the crate")
+        size = entity.get("contentSize")
+        refs.append(Reference(name, int(size) if str(size).isdigit() else None, entity.get("sha256")))
+    return refs, problems
+
+
+def check_weights(refs: list[Reference], run_dir: Path) -> tuple[list[str], int, list[str]]:
+    """Each referenced file present under ``run_dir`` against its size and sha256 in the crate.
+
+    Returns the problems, how many were compared, and the names of those not under ``run_dir``.
+    The size is compared first, so a truncated or replaced checkpoint fails without being read.
+    """
+    problems: list[str] = []
+    absent: list[str] = []
+    checked = 0
+    for ref in refs:
+        path = run_dir / ref.name
+        if not path.is_file():
+            absent.append(ref.name)
+            continue
+        checked += 1
+        size = path.stat().st_size
+        if ref.size is not None and size != ref.size:
+            problems.append(f"{ref.name} under {run_dir} is {size} bytes, the crate says {ref.size}: "
+                            "not the referenced model weights")
+        elif ref.sha256 and sha256_file(path) != ref.sha256:
+            problems.append(f"{ref.name} under {run_dir} does not match its sha256 in the crate (checksum "
+                            "mismatch): not the referenced model weights")
+    return problems, checked, absent
+
+
 # --------------------------------------------------------------------------------------------
 # 2. provenance chain
 
@@ -221,12 +288,13 @@ def record_name(path: str, cwd: str | None) -> str | None:
     return None if norm.startswith("..") else PurePosixPath(norm).as_posix()
 
 
-def check_chain(records: dict[str, dict[str, Any]], hashes: dict[str, str], roots: list[str]) -> \
-        tuple[list[str], int]:
+def check_chain(records: dict[str, dict[str, Any]], hashes: dict[str, str], roots: list[str],
+                referenced: dict[str, str] | None = None) -> tuple[list[str], int]:
     """Each recorded input inside the archived results is archived with the hash the job read.
 
-    ``records`` maps a record's archive path to its content; returns the problems and how many
-    inputs were compared. A record's job is named by its record path (``logs/train_grpo/tiny/k1/
+    ``records`` maps a record's archive path to its content; ``referenced`` maps the path of each
+    file archived by reference to its sha256 in the crate, which must be the hash the job read.
+    Returns the problems and how many inputs were compared. A record's job is named by its record path (``logs/train_grpo/tiny/k1/
     s0.prov.json`` is the k1 GRPO checkpoint of seed 0).
     """
     problems: list[str] = []
@@ -240,7 +308,12 @@ def check_chain(records: dict[str, dict[str, Any]], hashes: dict[str, str], root
             recorded = entry.get("sha256")
             archived = hashes.get(name)
             checked += 1
-            if archived is None:
+            if archived is None and name in (referenced or {}):
+                listed = (referenced or {})[name]
+                if listed != recorded:
+                    problems.append(f"{job}: recorded input {name} has sha256 {recorded}, the crate references "
+                                    f"it with {listed}: the job did not read the referenced file")
+            elif archived is None:
                 problems.append(f"{job}: recorded input {name} (sha256 {recorded}) is not in the archive, "
                                 "so the chain cannot be checked")
             elif archived != recorded:
@@ -253,9 +326,13 @@ def check_chain(records: dict[str, dict[str, Any]], hashes: dict[str, str], root
 # entry points
 
 
-def verify(path: str | os.PathLike[str], profiles: str | None = "each", contexts_dir: Path = CONTEXTS_DIR) -> \
-        Verification:
+def verify(path: str | os.PathLike[str], profiles: str | None = "each", contexts_dir: Path = CONTEXTS_DIR,
+           run_dir: str | os.PathLike[str] | None = None, require_weights: bool = False) -> Verification:
     """Check an archive as a reviewer would: files, provenance chain, and the declared profiles.
+
+    Model weights archived by reference are checked under ``run_dir`` (the run's working
+    directory) when they are there; None checks none of them (``archive`` itself, which has just
+    hashed them). ``require_weights``: a referenced file not under ``run_dir`` is a problem.
 
     ``profiles``: ``"each"`` runs the validator once per declared profile; ``"inherited"`` only for
     the declared profiles no other declared profile inherits (the validator runs an heir's inherited
@@ -265,7 +342,7 @@ def verify(path: str | os.PathLike[str], profiles: str | None = "each", contexts
     if profiles not in ("each", "inherited", None):
         raise ValueError(f"profiles must be 'each', 'inherited' or None, not {profiles!r}")
     path = Path(path)
-    out = Verification(path)
+    out = Verification(path, run_dir=Path(run_dir).resolve() if run_dir is not None else None)
     try:
         tar = tarfile.open(path, "r:*")
     except (OSError, tarfile.TarError) as exc:
@@ -299,7 +376,19 @@ def verify(path: str | os.PathLike[str], profiles: str | None = "each", contexts
                     continue
                 if isinstance(data, dict):
                     records[name] = data
-        chain_problems, out.chain_inputs = check_chain(records, hashes, results_roots(crate))
+        out.referenced, ref_problems = referenced_files(crate)
+        out.problems += ref_problems
+        if out.run_dir is not None:
+            weight_problems, out.weights_checked, out.weights_absent = check_weights(out.referenced, out.run_dir)
+            out.problems += weight_problems
+            if require_weights and out.weights_absent:
+                more = " ..." if len(out.weights_absent) > 3 else ""
+                out.problems.append(f"{len(out.weights_absent)} referenced model weight files are not under "
+                                    f"{out.run_dir} (--require-weights): {', '.join(out.weights_absent[:3])}{more}")
+        elif require_weights and out.referenced:
+            out.problems.append("referenced model weights required but no run directory given")
+        chain_problems, out.chain_inputs = check_chain(
+            records, hashes, results_roots(crate), {r.name: str(r.sha256) for r in out.referenced})
         out.problems += chain_problems
         out.records = len(records)
         if profiles:
@@ -332,9 +421,10 @@ def _validate_profiles(out: Verification, crate: ROCrate, infos: dict[str, tarfi
                 out.problems.append(f"{profile}: REQUIRED {issue.check}: {issue.message}{where}")
 
 
-def verify_archive(path: str | os.PathLike[str], profiles: str | None = "each") -> list[str]:
+def verify_archive(path: str | os.PathLike[str], profiles: str | None = "each",
+                   run_dir: str | os.PathLike[str] | None = None) -> list[str]:
     """Problems with an archive (empty list: it checks out), each prefixed with the archive path."""
-    result = verify(path, profiles=profiles)
+    result = verify(path, profiles=profiles, run_dir=run_dir)
     return [f"{result.path}: {p}" for p in result.problems]
 
 
@@ -345,6 +435,8 @@ def render(result: Verification) -> str:
              f"{result.path}: {result.files} files read, {result.file_problems} problem(s) with them",
              f"provenance chain: {result.records} job records, {result.chain_inputs} recorded inputs "
              "inside the results compared with the archived files"]
+    if result.referenced:
+        lines.append(render_weights(result))
     if result.profiles is None:
         lines.append(f"profiles: {result.validator or 'not checked (--no-profiles)'}")
     else:
@@ -369,6 +461,25 @@ def render(result: Verification) -> str:
     return "\n".join(lines)
 
 
+def _size(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e7 else f"{n / 1e6:.2f} MB"
+
+
+def render_weights(result: Verification) -> str:
+    """The report's line on the files archived by reference: how many, and which were checked."""
+    refs = result.referenced
+    line = (f"model weights: {len(refs)} files ({_size(sum(r.size or 0 for r in refs))}) referenced by path, "
+            "size and sha256, not in the archive: ")
+    if result.run_dir is None:
+        return line + "not compared with files on disk here (verify-archive --run-dir DIR does)"
+    line += f"{result.weights_checked} compared with the files under {result.run_dir}"
+    if result.weights_absent:
+        more = " ..." if len(result.weights_absent) > 3 else ""
+        line += (f"; {len(result.weights_absent)} not there, NOT CHECKED ({', '.join(result.weights_absent[:3])}"
+                 f"{more}; --run-dir names the run's working directory)")
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     """``verify-archive``: check an archive tarball's files, provenance chain and profiles."""
     parser = argparse.ArgumentParser(
@@ -381,18 +492,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inherited", action="store_true",
                         help="validate only the declared profiles no other declared profile inherits "
                              "(their runs include the inherited checks): faster")
+    parser.add_argument("--run-dir", type=Path, default=Path("."), metavar="DIR",
+                        help="the run's working directory (where snakemake ran): model weights archived by "
+                             "reference are checked there, at their recorded paths (default: the current "
+                             "directory)")
+    parser.add_argument("--require-weights", action="store_true",
+                        help="fail when a model weight file archived by reference is not under --run-dir "
+                             "(default: report it as not checked)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     if not args.archive.is_file():
         raise FileNotFoundError(f"archive {args.archive} does not exist")
     mode = None if args.no_profiles else ("inherited" if args.inherited else "each")
-    result = verify(args.archive, profiles=mode)
+    result = verify(args.archive, profiles=mode, run_dir=args.run_dir, require_weights=args.require_weights)
     if args.json:
         payload = {"archive": str(result.path), "files": result.files, "records": result.records,
                    "chain_inputs": result.chain_inputs, "validator": result.validator,
                    "profiles": None if result.profiles is None else
                    {p: [vars(i) for i in issues] for p, issues in result.profiles.items()},
                    "covered": result.covered,
+                   "weights": {"referenced": [vars(r) for r in result.referenced],
+                               "run_dir": None if result.run_dir is None else str(result.run_dir),
+                               "checked": result.weights_checked, "not_checked": result.weights_absent},
                    "problems": result.problems, "ok": not result.problems}
         print(json.dumps(payload, indent=2))
     else:
