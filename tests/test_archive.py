@@ -141,7 +141,7 @@ def test_archive_is_a_workflow_run_crate(run_dir: Path, tmp_path: Path) -> None:
     assert any(o.get("name") == "resources/prompts.txt" and o.get("sha256") for o in gen["object"]
                if not isinstance(o, str))
     assert _ids(gen["result"]) == {"results/gen/tiny/generations.jsonl",
-                                   "results/gen/tiny/ckpt/model.safetensors",
+                                   "#results/gen/tiny/ckpt/model.safetensors",  # weights: by reference
                                    "results/gen/tiny/ckpt/tokenizer.json"}
     assert "results/gen/tiny/generations.jsonl" in _ids(score["object"])  # step chaining
     assert _ids(score["result"]) == {"results/metrics/tiny.json"}
@@ -190,7 +190,7 @@ def test_every_file_checksum_matches_tarball(run_dir: Path) -> None:
             assert entity["sha256"] == hashlib.sha256(data).hexdigest(), name
             assert entity["contentSize"] == str(len(data))
     expected_results = {p.relative_to(run_dir).as_posix() for p in (run_dir / "results").rglob("*")
-                        if p.is_file() and p.name not in {".env", "hf_token", "optimizer.pt"}}
+                        if p.is_file() and p.name not in {".env", "hf_token", "optimizer.pt", "model.safetensors"}}
     assert {n for n in names if n.startswith("results/")} == expected_results
     assert verify_archive(tarball, profiles=None) == []
 
@@ -504,9 +504,12 @@ def test_archive_rule_passes_the_runs_config_files_and_overrides(tmp_path: Path)
     def option(argv: list[str], name: str) -> list[str]:
         return [argv[i + 1] for i, a in enumerate(argv) if a == name]
 
-    study = archive_command("--configfile", "smoke.yaml", "--config", "seeds=[0,1]", "archive={agent: Ada}")
+    study = archive_command("--configfile", "smoke.yaml", "--config", "seeds=[0,1]",
+                            "archive={agent: Ada, weights: copy}")
     assert [Path(c).name for c in option(study, "--config")] == ["smoke.yaml"]
-    assert json.loads(option(study, "--overrides")[0]) == {"seeds": [0, 1], "archive": {"agent": "Ada"}}
+    assert json.loads(option(study, "--overrides")[0]) == {"seeds": [0, 1], "archive": {"agent": "Ada",
+                                                                                       "weights": "copy"}}
+    assert option(study, "--weights") == ["copy"]
     merged = json.loads(option(study, "--run-config")[0])
     assert merged["study"] == "smoke" and merged["seeds"] == [0, 1]
     assert option(study, "--agent") == ["Ada"] and option(study, "--license") == ["CC-BY-4.0"]
@@ -516,6 +519,7 @@ def test_archive_rule_passes_the_runs_config_files_and_overrides(tmp_path: Path)
     assert [Path(c).name for c in option(default, "--config")] == ["config.yaml"]
     assert json.loads(option(default, "--overrides")[0]) == {}
     assert json.loads(option(default, "--run-config")[0])["study"] == "tiny"
+    assert option(default, "--weights") == ["reference"]  # the schema's default
 
 
 def test_rule_of_a_record_without_the_dag() -> None:
@@ -552,11 +556,160 @@ def test_expected_size_is_printed_before_writing(run_dir: Path, tmp_path: Path,
     _build(run_dir)
     err = capsys.readouterr().err
     assert re.search(r"archive: about to pack \d+ files, [\d.]+ MB before compression, of which 0.00 MB model "
-                     r"weights in [1-9]\d* files", err), err
+                     r"weights in 0 files; 2 files of model weights \(0.00 MB\) referenced by path, size and "
+                     r"sha256, not packed \(archive.weights: copy packs them\)", err), err
+    _build(run_dir, "--weights", "copy")
+    err = capsys.readouterr().err
+    assert re.search(r"of which 0.00 MB model weights in 2 files; no model weights referenced", err), err
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"\0" * 20_000_000)
-    line, problem = size_estimate([Member(weights, "results/m/model.safetensors", "result")], 10_000_000)
-    assert line == "about to pack 1 files, 0.02 GB before compression, of which 0.02 GB model weights in 1 files"
+    copied = Member(weights, "results/m/model.safetensors", "result")
+    line, problem = size_estimate([copied], 10_000_000)
+    assert line == ("about to pack 1 files, 0.02 GB before compression, of which 0.02 GB model weights in 1 files; "
+                    "no model weights referenced")
     assert problem == ("the archive needs up to 0.02 GB but its destination has 0.01 GB free; free space or "
                        "archive elsewhere")
     assert size_estimate([Member(weights, "x.txt", "result")], None)[1] is None
+    # referenced weights take no room in the archive
+    line, problem = size_estimate([Member(weights, copied.name, "result", referenced=True)], 10_000_000)
+    assert line == ("about to pack 0 files, 0.00 MB before compression, of which 0.00 MB model weights in 0 files; "
+                    "1 files of model weights (0.02 GB) referenced by path, size and sha256, not packed "
+                    "(archive.weights: copy packs them)")
+    assert problem is None
+
+
+# --------------------------------------------------------------------------------------------
+# model weights by reference (archive.weights)
+
+WEIGHTS = "results/gen/tiny/ckpt/model.safetensors"
+
+
+def _metadata(tarball: Path) -> dict[str, dict]:
+    with tarfile.open(tarball, "r:gz") as tar:
+        return {e["@id"]: e for e in json.load(tar.extractfile("ro-crate-metadata.json"))["@graph"]}
+
+
+def test_weight_file_names() -> None:
+    from parallel_scaling.archive.members import is_weights
+
+    for name in ("model.safetensors", "ckpt/model-00001-of-00004.safetensors", "pytorch_model.bin",
+                 "pytorch_model-00002-of-00002.bin", "adapter_model.bin", "consolidated.00.pth", "m.gguf"):
+        assert is_weights(name), name
+    for name in ("training_args.bin", "model.safetensors.index.json", "tokenizer.json", "optimizer.pt",
+                 "rng_state.pth", "config.json", "curves.csv"):
+        assert not is_weights(name), name
+
+
+def test_weights_are_listed_by_reference_not_packed(run_dir: Path, tmp_path: Path) -> None:
+    """By default the tarball holds no weight bytes; the crate lists the weights with their path,
+    size and sha256 as RO-Crate 1.2 describes a file deliberately not in the payload, and the
+    checkpoint's small files are packed."""
+    tarball = _build(run_dir)
+    data = (run_dir / WEIGHTS).read_bytes()
+    with tarfile.open(tarball, "r:gz") as tar:
+        names = set(tar.getnames())
+        blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+        readme = tar.extractfile("README.md").read().decode()
+    assert WEIGHTS not in names and data not in blob
+    assert {"results/gen/tiny/ckpt/tokenizer.json", "results/gen/tiny/generations.jsonl"} <= names
+    graph = _metadata(tarball)
+    ref = graph["#" + WEIGHTS]
+    assert ref["@type"] == "File" and ref["localPath"] == WEIGHTS and ref["name"] == WEIGHTS
+    assert ref["sha256"] == _sha(data) and ref["contentSize"] == str(len(data))
+    assert "not included" in ref["description"]
+    group = graph["#model-weights"]
+    assert {"@id": "#model-weights"} in graph["./"]["hasPart"] and group["hasPart"] == {"@id": "#" + WEIGHTS}
+    with tarfile.open(tarball, "r:gz") as tar:
+        context = json.load(tar.extractfile("ro-crate-metadata.json"))["@context"]
+    assert {"localPath": "https://w3id.org/ro/terms#localPath"}.items() <= context[-1].items()  # RO-Crate 1.2's term
+    assert "not included" in readme and "--run-dir" in readme
+    result = archive_verify.verify(tarball, profiles=None, run_dir=run_dir)
+    assert result.problems == [] and result.weights_checked == 1 and result.weights_absent == []
+    assert [r.name for r in result.referenced] == [WEIGHTS]
+    assert f"model weights: 1 files (0.00 MB) referenced by path, size and sha256, not in the archive: 1 compared " \
+           f"with the files under {run_dir.resolve()}" in archive_verify.render(result)
+
+
+def test_verify_checks_referenced_weights_where_they_lie(run_dir: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """verify-archive --run-dir: one flipped byte of a checkpoint's weights fails naming the file;
+    without the run's files the weights are reported as not checked, a failure only when required."""
+    tarball = _build(run_dir)
+    capsys.readouterr()
+    assert archive_verify.main([str(tarball), "--no-profiles", "--run-dir", str(run_dir)]) == 0
+    assert "1 compared with the files under" in capsys.readouterr().out
+    assert archive_verify.main([str(tarball), "--no-profiles"]) == 0  # default: the current directory (run_dir)
+    capsys.readouterr()
+
+    absent = tmp_path / "elsewhere"
+    result = archive_verify.verify(tarball, profiles=None, run_dir=absent)
+    assert result.problems == [] and result.weights_checked == 0 and result.weights_absent == [WEIGHTS]
+    assert f"0 compared with the files under {absent}; 1 not there, NOT CHECKED ({WEIGHTS};" in \
+        archive_verify.render(result)
+    assert archive_verify.main([str(tarball), "--no-profiles", "--run-dir", str(absent), "--require-weights"]) == 1
+    out = capsys.readouterr().out
+    assert f"PROBLEM: 1 referenced model weight files are not under {absent} (--require-weights): {WEIGHTS}" in out
+
+    weights = run_dir / WEIGHTS
+    data = weights.read_bytes()
+    weights.write_bytes(data[:10] + bytes([data[10] ^ 1]) + data[11:])  # one byte flipped, same size
+    assert archive_verify.main([str(tarball), "--no-profiles", "--run-dir", str(run_dir)]) == 1
+    out = capsys.readouterr().out
+    assert f"PROBLEM: {WEIGHTS} under {run_dir.resolve()} does not match its sha256 in the crate" in out
+    assert out.rstrip().endswith("FAILED: 1 problem(s)")
+    weights.write_bytes(data[:-1])  # truncated: found by its size, without reading it
+    problems = verify_archive(tarball, profiles=None, run_dir=run_dir)
+    assert len(problems) == 1 and WEIGHTS in problems[0] and f"is {len(data) - 1} bytes, the crate says " \
+        f"{len(data)}" in problems[0]
+
+
+def test_weights_copy_packs_them(run_dir: Path, tmp_path: Path) -> None:
+    """archive.weights: copy (--weights copy) packs the weights as every other file, as before."""
+    tarball = _build(run_dir, "--weights", "copy")
+    with tarfile.open(tarball, "r:gz") as tar:
+        assert tar.extractfile(WEIGHTS).read() == (run_dir / WEIGHTS).read_bytes()
+    graph = _metadata(tarball)
+    assert graph[WEIGHTS]["@type"] == "File" and "#model-weights" not in graph and "#" + WEIGHTS not in graph
+    result = archive_verify.verify(tarball, profiles=None, run_dir=run_dir)
+    assert result.problems == [] and result.referenced == []
+    assert "model weights:" not in archive_verify.render(result)
+    with pytest.raises(ArchiveError, match="archive.weights"):
+        build_archive(Path("results"), Path("config/config.yaml"), tmp_path / "a.tar.gz", weights="link")
+
+
+def test_chain_checks_an_input_archived_by_reference(run_dir: Path, tmp_path: Path) -> None:
+    """A job that read referenced weights: its action links the reference, and the chain compares
+    the hash it read with the crate's; a crate whose reference was changed fails naming both."""
+    eval_argv = ["--model", WEIGHTS, "--out", "results/metrics/eval.json"]
+
+    def evaluate() -> int:
+        _write(Path("results/metrics/eval.json"), json.dumps({"bytes": len(Path(WEIGHTS).read_bytes())}))
+        return 0
+
+    run_with_provenance(Path("logs/evaluate/tiny.prov.json"), "evaluate", eval_argv, evaluate)
+    tarball = _build(run_dir)
+    result = archive_verify.verify(tarball, profiles=None)
+    assert result.problems == [] and result.chain_inputs == 2  # generations.jsonl, and the weights
+    graph = _metadata(tarball)
+    job = next(e for e in graph.values() if e.get("@type") == "CreateAction" and "evaluate" in e.get("name", ""))
+    assert {"@id": "#" + WEIGHTS} in (job["object"] if isinstance(job["object"], list) else [job["object"]])
+
+    forged = "e" * 64
+    edited = tmp_path / "edited.tar.gz"
+
+    def forge(name: str, data: bytes) -> bytes:
+        if name != "ro-crate-metadata.json":
+            return data
+        meta = json.loads(data)
+        for entity in meta["@graph"]:
+            if entity["@id"] == "#" + WEIGHTS:
+                entity["sha256"] = forged
+        return json.dumps(meta).encode()
+
+    _rewrite(tarball, edited, forge)
+    problems = archive_verify.verify(edited, profiles=None).problems  # no run directory: the chain alone
+    real = _sha((run_dir / WEIGHTS).read_bytes())
+    assert len(problems) == 1, problems
+    assert all(s in problems[0] for s in ("logs/evaluate/tiny.prov.json", WEIGHTS, real, forged, "referenced"))
+    with_files = archive_verify.verify(edited, profiles=None, run_dir=run_dir).problems
+    assert len(with_files) == 2 and any("does not match its sha256 in the crate" in p for p in with_files)
