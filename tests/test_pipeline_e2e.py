@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from helpers import SHARED, REPO, assert_archive_valid, copy_workflow, load_yaml, planned_jobs, snakemake, write_config
-from parallel_scaling.archive.verify import verify_archive
+from parallel_scaling.archive.members import is_weights
+from parallel_scaling.archive.verify import verify, verify_archive
 
 pytestmark = pytest.mark.slow
 
@@ -113,8 +114,9 @@ def test_adding_a_language_adds_only_new_jobs(study_dir):
 def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
     """`snakemake archive` of the smoke study, with a --config override: the study's own config and
     report (config.yaml is not merged in), only the files of the run's DAG, a crate that passes
-    roc-validator for every profile it declares, and a provenance chain that catches a swapped
-    initial model."""
+    roc-validator for every profile it declares, model weights listed by reference (path, size,
+    sha256) and checked where they lie, and a provenance chain that catches a swapped initial
+    model."""
     os.environ.setdefault("HF_TOKEN", "hf_" + "x" * 30)
     stale = study_dir / "results/smoke/checkpoints/tiny/grpo/k9/s0/model.safetensors"  # as if K had been 9 once
     stale.parent.mkdir(parents=True)
@@ -137,7 +139,9 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
         blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile() and m.size < 2_000_000)
     assert {"ro-crate-metadata.json", "README.md", "smoke.yaml", "config/run-config.yaml",
             "results/smoke/report.zip", "results/smoke/tables/accuracy.csv", "logs/smoke/train_grpo/tiny/k1/s0.prov.json",
-            "results/smoke/models/tiny/init/model.safetensors", "workflow/parallel_scaling/train/grpo.py"} <= names
+            "results/smoke/models/tiny/init/config.json", "results/smoke/checkpoints/tiny/grpo/k1/s0/tokenizer.json",
+            "workflow/parallel_scaling/train/grpo.py"} <= names
+    assert not any(is_weights(n) for n in names)  # archive.weights: reference, the default
     assert "config.yaml" not in names  # the default study's config took no part in this run
     assert not any("k9" in n for n in names)  # stale: no job of this run wrote or read it
     assert run_config["study"] == "smoke" and run_config["languages"]["K"] == SMOKE["languages"]["K"]
@@ -147,6 +151,27 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
     mixtures = set(re.search(r"\{mixture,([^}]*)\}", html).group(1).split("|"))
     assert mixtures == {"init", "public", *(f"k{k}" for k in range(SMOKE["languages"]["K"] + 1))}
     graph = {e["@id"]: e for e in meta["@graph"]}
+    weights = ["results/smoke/models/tiny/init/model.safetensors",
+               *(f"results/smoke/checkpoints/tiny/{paradigm}/k{k}/s0/model.safetensors"
+                 for paradigm in ("grpo", "sft") for k in range(SMOKE["languages"]["K"] + 1))]
+    for name in weights:
+        ref = graph["#" + name]
+        assert ref["localPath"] == name and ref["sha256"] == hashlib.sha256((study_dir / name).read_bytes()).hexdigest()
+        assert {"@id": "#" + name} in graph["#model-weights"]["hasPart"]
+    assert len(result.referenced) == len(graph["#model-weights"]["hasPart"]) >= len(weights)
+    checked = verify(tarball, profiles=None, run_dir=study_dir)
+    assert checked.problems == [] and checked.weights_checked == len(result.referenced)
+    elsewhere = verify(tarball, profiles=None, run_dir=study_dir / "absent")
+    assert elsewhere.problems == [] and len(elsewhere.weights_absent) == len(result.referenced)
+    flipped = study_dir / weights[-1]
+    data, stat = flipped.read_bytes(), flipped.stat()
+    try:
+        flipped.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])
+        problems = verify_archive(tarball, profiles=None, run_dir=study_dir)
+    finally:  # the module's study stays as it was
+        flipped.write_bytes(data)
+        os.utime(flipped, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert len(problems) == 1 and weights[-1] in problems[0] and "does not match its sha256" in problems[0]
     workflow = graph["Snakefile"]
     steps = {graph[s["@id"]]["name"] for s in workflow["step"]}
     assert {"build_init_model", "train_grpo", "train_sft", "predict", "score", "analyze", "qc_table"} <= steps
@@ -158,25 +183,22 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
     assert all(graph[j["agent"]["@id"]]["name"] == "Ada Lovelace" and j.get("result") for j in jobs)
     assert b"hf_" + b"x" * 30 not in blob
 
-    # a reviewer's check fails when the checkpoints were not trained from the archived initial model
+    # a reviewer's check fails when the checkpoints were not trained from the referenced initial model
     swapped = study_dir / "archive/swapped.tar.gz"
     name = "results/smoke/models/tiny/init/model.safetensors"
+    old_sha, new_sha = graph["#" + name]["sha256"], "0" * 64
     with tarfile.open(tarball) as src, tarfile.open(swapped, "w:gz") as dst:
         for member in src.getmembers():
             data = src.extractfile(member).read() if member.isfile() else None
-            if member.name == name:
-                old, data = data, data[:-1] + bytes([data[-1] ^ 1])
-                new = data
-            elif member.name == "ro-crate-metadata.json":
+            if member.name == "ro-crate-metadata.json":
                 crate = json.loads(data)
                 for entity in crate["@graph"]:
-                    if entity["@id"] == name:
-                        entity["sha256"] = hashlib.sha256(new).hexdigest()
+                    if entity["@id"] == "#" + name:
+                        entity["sha256"] = new_sha
                 data = json.dumps(crate).encode()
             member.size = len(data or b"")
             dst.addfile(member, io.BytesIO(data) if data is not None else None)
     problems = verify_archive(swapped, profiles=None)
-    old_sha, new_sha = hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()
     for paradigm in ("grpo", "sft"):
         for k in range(SMOKE["languages"]["K"] + 1):
             record = f"logs/smoke/train_{paradigm}/tiny/k{k}/s0.prov.json"
