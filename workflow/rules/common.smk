@@ -394,7 +394,14 @@ def archive_flags():
     """The study's archive section as command-line flags (unset values left out)."""
     a = config["archive"]
     flags = []
-    for key in ("license", "agent", "agent_id", "organization", "organization_id", "weights"):
+    for key in (
+        "license",
+        "agent",
+        "agent_id",
+        "organization",
+        "organization_id",
+        "weights",
+    ):
         if a.get(key):
             flags += [f"--{key.replace('_', '-')}", str(a[key])]
     return shlex.join(flags)
