@@ -294,9 +294,10 @@ def check_chain(records: dict[str, dict[str, Any]], hashes: dict[str, str], root
 
     ``records`` maps a record's archive path to its content; ``referenced`` maps the path of each
     file archived by reference to its sha256 in the crate, which must be the hash the job read.
-    Returns the problems and how many inputs were compared. A record's job is named by its record path (``logs/train_grpo/tiny/k1/
-    s0.prov.json`` is the k1 GRPO checkpoint of seed 0).
+    Returns the problems and how many inputs were compared. A record's job is named by its record
+    path (``logs/train_grpo/tiny/k1/s0.prov.json`` is the k1 GRPO checkpoint of seed 0).
     """
+    referenced = referenced or {}
     problems: list[str] = []
     checked = 0
     for rec_name, rec in sorted(records.items()):
@@ -308,8 +309,8 @@ def check_chain(records: dict[str, dict[str, Any]], hashes: dict[str, str], root
             recorded = entry.get("sha256")
             archived = hashes.get(name)
             checked += 1
-            if archived is None and name in (referenced or {}):
-                listed = (referenced or {})[name]
+            if archived is None and name in referenced:
+                listed = referenced[name]
                 if listed != recorded:
                     problems.append(f"{job}: recorded input {name} has sha256 {recorded}, the crate references "
                                     f"it with {listed}: the job did not read the referenced file")
