@@ -638,8 +638,11 @@ def test_verify_checks_referenced_weights_where_they_lie(run_dir: Path, tmp_path
     capsys.readouterr()
     assert archive_verify.main([str(tarball), "--no-profiles", "--run-dir", str(run_dir)]) == 0
     assert "1 compared with the files under" in capsys.readouterr().out
-    assert archive_verify.main([str(tarball), "--no-profiles"]) == 0  # default: the current directory (run_dir)
-    capsys.readouterr()
+    assert archive_verify.main([str(tarball), "--no-profiles", "--json"]) == 0  # default: the current directory
+    weights = json.loads(capsys.readouterr().out)["weights"]
+    assert weights["run_dir"] == str(run_dir.resolve()) and weights["checked"] == 1 and weights["not_checked"] == []
+    assert weights["referenced"] == [{"name": WEIGHTS, "size": len((run_dir / WEIGHTS).read_bytes()),
+                                      "sha256": _sha((run_dir / WEIGHTS).read_bytes())}]
 
     absent = tmp_path / "elsewhere"
     result = archive_verify.verify(tarball, profiles=None, run_dir=absent)
