@@ -142,6 +142,7 @@ CASES = [
     Case("synthetic-template-unknown", "tiny", _set("source.synthetic.templates", ["add", "div"]),
          "source.synthetic.templates.1"),
     Case("archive-licence-misspelled", "tiny", _set("archive.licence", "MIT"), "archive.licence"),
+    Case("archive-weights-unknown", "tiny", _set("archive.weights", "link"), "archive.weights"),
     # --- languages ---
     Case("language-without-templates", "tiny", lambda c: c["languages"]["evaluate"].append("xx"), "languages"),
     Case("language-code-uppercase", "tiny", lambda c: c["languages"]["evaluate"].append("EN"), "languages.evaluate"),
