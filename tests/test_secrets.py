@@ -76,3 +76,14 @@ def test_snakemake_refuses_before_any_job_and_never_prints_it(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "archive.agent: holds a GitHub token" in out
     assert SECRETS["GitHub token"] not in out
+
+
+def test_no_file_of_the_workflow_looks_like_a_secret():
+    """The archive leaves out a file that looks like a secret (archive/members.py): a file of the
+    workflow's own code that did (a docstring's sample URL with a password) would be missing from
+    every archive's code."""
+    from parallel_scaling.archive.members import has_secret_content, is_secret_name, source_files
+
+    flagged = [str(p.relative_to(REPO)) for p in source_files(REPO / "Snakefile")
+               if is_secret_name(p.name) or has_secret_content(p)]
+    assert flagged == []

@@ -13,7 +13,7 @@ here there is one of each kind:
   checkpoints need them;
 * secret **values** -- the common token kinds (:data:`SECRET_VALUE_PATTERNS`: Hugging Face,
   GitHub, OpenAI-style ``sk-`` keys, AWS access key ids, Slack, Google API keys, private key
-  blocks) and the password of a URL (``https://user:password@host``), found anywhere in text;
+  blocks) and the password of a URL (``https://user:`` *password* ``@host``), found anywhere in text;
 * secret **files** -- names that hold secrets by convention (``.env*``, ``.netrc``, ``*.pem``, SSH
   keys, Hugging Face ``stored_tokens``, ...): :data:`SECRET_FILE_NAMES` and its prefix and suffix
   lists, on top of any name with a secret word (``hf_token``, ``client_secret.json``).
@@ -46,7 +46,7 @@ SECRET_VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
     "Google API key": re.compile(r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}"),
     "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
 }
-#: ``scheme://user:password@host``: the password (group ``secret``) is a credential
+#: ``scheme://user:`` *password* ``@host``: the password (group ``secret``) is a credential
 URL_CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:)(?P<secret>[^/\s@]+)(?=@)")
 #: File names (lower-cased) that hold secrets by convention, whatever their words.
 SECRET_FILE_NAMES = frozenset({".netrc", ".pgpass", ".git-credentials", "stored_tokens", "credentials"})
