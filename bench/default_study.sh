@@ -17,10 +17,12 @@ ln -s "$repo/models" "$out/models"   # config.yaml's initial model, models/tiny-
 # bash's `time`: wall, and the user + system CPU of Snakemake and every job it ran (each process
 # waits for its children, so their CPU time adds up to the top)
 TIMEFORMAT="%R %U %S"
+before="$(machine_cpu)"
 { time "$py" -m snakemake --snakefile "$repo/Snakefile" --configfile "$repo/config.yaml" \
     --directory "$out" --cores "$cores" --quiet rules "${@:2}" > "$out/run.log" 2>&1; } 2> "$out/time.txt"
 read -r wall user sys < "$out/time.txt"
 cpu_report "$wall" "$user" "$sys" "$cores"
+machine_report "$before" "$(machine_cpu)" "$wall" "$(nproc)"
 echo "per rule, summed over jobs (benchmarks/tiny/*.tsv: wall s, cpu_time s):"
 find "$out/benchmarks/tiny" -name '*.tsv' | while read -r f; do
     rule=$(echo "$f" | sed -E "s#$out/benchmarks/tiny/([^/]+)/.*#\1#")

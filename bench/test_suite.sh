@@ -15,7 +15,9 @@ echo "test suite, $workers worker(s), $(nproc) cores"
 times_file="$(mktemp)"
 # bash's `time`: wall, and the user + system CPU of pytest, its workers and every process they ran
 TIMEFORMAT="%R %U %S"
+before="$(machine_cpu)"
 { time "$py" -m pytest "${args[@]}" 2>&3 | grep -E "^[0-9.]+s (setup|call)|passed|failed" | sed 's/@[^ ]*$//'; } 3>&2 2> "$times_file"
 read -r wall user sys < <(tail -n 1 "$times_file")
 rm -f "$times_file"
 cpu_report "$wall" "$user" "$sys" "$(nproc)"
+machine_report "$before" "$(machine_cpu)" "$wall" "$(nproc)"

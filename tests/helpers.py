@@ -17,9 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
-def offline_env() -> dict[str, str]:
+def offline_env(warm: bool = True) -> dict[str, str]:
+    """The tests' environment: offline, and (``warm``) jobs forked from a warm server that imported
+    torch & co. once per workflow copy (parallel_scaling/common/warm.py; tests/test_warm.py)."""
     env = dict(os.environ)
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONUNBUFFERED="1",
+               PARALLEL_SCALING_WARM="1" if warm else "0")
     return env
 
 
@@ -76,10 +79,11 @@ def kill_snakemake_when(wd: Path, target: str, configfile: str, ready: Callable[
                         extra_args: list[str] | None = None) -> Any:
     """Start snakemake for ``target`` and SIGKILL it with every process it started (snakemake, the
     launcher, every rank), as a pre-empted SLURM job ends, as soon as ``ready()`` returns something
-    true; the target must not exist then. Returns what ``ready()`` returned."""
+    true; the target must not exist then. Returns what ``ready()`` returned. Its jobs start cold,
+    as on a cluster: each is the process that the kill ends."""
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), target, "--configfile", configfile,
            *(extra_args or [])]
-    proc = subprocess.Popen(cmd, cwd=wd, env=offline_env(), start_new_session=True,
+    proc = subprocess.Popen(cmd, cwd=wd, env=offline_env(warm=False), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seen = None
     deadline = time.monotonic() + 600

@@ -46,8 +46,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, warm: bool = True) -> int:
+    """Run one command; with ``PARALLEL_SCALING_WARM=1`` (local runs) in a worker forked from a
+    process that has imported torch & co. already (:mod:`parallel_scaling.common.warm`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from parallel_scaling.common import warm as warm_start
+
+    if warm and argv and argv[0] not in {"-h", "--help"}:
+        if warm_start.eligible():
+            code = warm_start.run_warm(argv)
+            if code is not None:
+                return code
     from parallel_scaling.common.console import adopt_console
 
     adopt_console()  # first: the console descriptor a rule's shell keeps open (console.warn)

@@ -427,6 +427,9 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         "inputs": collect_inputs(argv),
         # processes of the job (accelerate launch sets WORLD_SIZE; rank 0 writes this record)
         "processes": int(os.environ.get("WORLD_SIZE", "1")),
+        # forked from a warm server that had imported torch & co. (common/warm.py): its pid, else None
+        "warm_start": int(os.environ["PARALLEL_SCALING_WARM_SERVER"])
+        if os.environ.get("PARALLEL_SCALING_WARM_SERVER", "").isdigit() else None,
     }
     out_roots = option_values(argv, OUTPUT_OPTIONS)
     out_roots += [str(Path(r)) + MANIFEST_SUFFIX for r in out_roots]  # integrity manifests beside them

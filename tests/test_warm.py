@@ -1,0 +1,179 @@
+"""Warm start (parallel_scaling/common/warm.py): a command run by a worker forked from a warm
+server behaves as the same command run by a fresh process: same output, files, exit status and
+provenance; a killed or signalled job ends its worker; an edited module gets a server of its own.
+That a whole study computes the same bits warm and cold is shown by the end-to-end tests, which run
+warm (tests/helpers.py) while the released model was built cold: tests/test_released_model.py
+rebuilds it warm, bit for bit; the SLURM and killed-run tests run cold."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO
+from parallel_scaling.common import warm
+
+
+@pytest.fixture()
+def runtime(tmp_path):
+    """A private runtime folder for the servers (short: a socket path has at most 107 bytes), and
+    every server started there stopped at the end."""
+    path = Path(tempfile.mkdtemp(prefix="psw"))
+    yield path
+    for proc_dir in Path("/proc").iterdir():
+        if proc_dir.name.isdigit():
+            try:
+                cmdline = (proc_dir / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"parallel_scaling.common.warm" in cmdline and str(path).encode() in cmdline:
+                try:
+                    os.kill(int(proc_dir.name), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def env_for(runtime: Path, warm_on: bool) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "workflow"), XDG_RUNTIME_DIR=str(runtime),
+               PARALLEL_SCALING_WARM="1" if warm_on else "0", PARALLEL_SCALING_WARM_IDLE="30",
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.pop("PARALLEL_SCALING_WARM_SERVER", None)
+    return env
+
+
+def cli(args: list[str], env: dict[str, str], cwd: Path, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "parallel_scaling", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def write_scored(path: Path) -> Path:
+    rows = [{"id": f"q{i}", "lang": lang, "benchmark": "b", "response": f"The answer is {i}.", "gold": str(i % 3)}
+            for i in range(6) for lang in ("en", "de")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_a_warm_command_gives_what_a_fresh_one_gives(tmp_path, runtime):
+    preds = write_scored(tmp_path / "preds.jsonl")
+    runs = {}
+    for mode in ("cold", "warm", "warm again"):
+        out = tmp_path / mode
+        out.mkdir()
+        proc = cli(["--provenance", str(out / "p.json"), "score", str(preds), "--out", str(out / "scored.jsonl")],
+                   env_for(runtime, mode != "cold"), cwd=tmp_path)
+        prov = json.loads((out / "p.json").read_text())
+        runs[mode] = (proc, (out / "scored.jsonl").read_bytes(), prov)
+    cold, warm_run, again = runs["cold"], runs["warm"], runs["warm again"]
+    for run in (warm_run, again):
+        assert run[0].returncode == cold[0].returncode == 0
+        assert run[0].stdout == cold[0].stdout and run[0].stdout.strip()
+        assert run[1] == cold[1]
+        assert run[2]["code"] == cold[2]["code"]  # the same modules executed
+        assert run[2]["status"] == "ok" and run[2]["cpu"]["env"] == cold[2]["cpu"]["env"]
+    assert cold[2]["warm_start"] is None
+    assert warm_run[2]["warm_start"] and warm_run[2]["warm_start"] == again[2]["warm_start"]  # one server
+
+
+def test_a_failing_command_fails_the_same_way(tmp_path, runtime):
+    for args in (["fit-law", str(tmp_path / "missing.csv")], ["no-such-command"], ["score", "--no-such-option"]):
+        cold = cli(args, env_for(runtime, False), cwd=tmp_path)
+        warm_run = cli(args, env_for(runtime, True), cwd=tmp_path)
+        assert (warm_run.returncode, warm_run.stdout, warm_run.stderr) == (cold.returncode, cold.stdout, cold.stderr)
+        assert cold.returncode != 0
+
+
+def _blocked_job(tmp_path: Path, runtime: Path) -> tuple[subprocess.Popen, int]:
+    """A warm job (`check-config`) reading a FIFO that nobody writes; returns it and its worker's pid."""
+    fifo = tmp_path / "study.yaml"
+    os.mkfifo(fifo)
+    client = subprocess.Popen([sys.executable, "-m", "parallel_scaling", "check-config", "--configfile", str(fifo)],
+                              env=env_for(runtime, True), cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        for pid in _pids():
+            if _opened(pid, fifo) and pid != client.pid:
+                return client, pid
+        assert client.poll() is None, client.communicate()
+        time.sleep(0.1)
+    raise AssertionError("the worker never opened its input")
+
+
+def _pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _opened(pid: int, path: Path) -> bool:
+    """Whether the process is a worker blocked opening a FIFO (``path``: nobody else opens one here)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+    return b"parallel_scaling.common.warm" in cmd and wchan == "wait_for_partner"  # open() of a FIFO
+
+
+def _gone(pid: int, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_killed_job_takes_its_worker_with_it(tmp_path, runtime):
+    """SIGKILL to the job (as Snakemake's kill or a pre-emption does) leaves no worker running."""
+    client, worker = _blocked_job(tmp_path, runtime)
+    ppid = int(Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert ppid != client.pid  # a child of the server, not of the job: the kernel does not end it with the job
+    os.kill(client.pid, signal.SIGKILL)
+    client.wait(timeout=30)
+    assert _gone(worker), "the worker outlived its job"
+
+
+def test_a_signal_to_the_job_reaches_its_worker(tmp_path, runtime):
+    """SIGTERM (Snakemake's cancel, SLURM's time limit) ends the worker, and the job ends as a
+    fresh process would: killed by that signal."""
+    client, worker = _blocked_job(tmp_path, runtime)
+    os.kill(client.pid, signal.SIGTERM)
+    client.wait(timeout=30)
+    assert client.returncode == -signal.SIGTERM
+    assert _gone(worker)
+
+
+def test_an_edited_module_or_other_numerics_get_another_server(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "sub" / "m.py").write_text("x = 1\n")
+    env = {"PATH": "/usr/bin", "ATEN_CPU_CAPABILITY": "avx2"}
+    key = warm.server_key(env, package, "/usr/bin/python3")
+    assert warm.server_key({**env, "SHLVL": "3", "_": "/bin/x"}, package, "/usr/bin/python3") == key
+    assert warm.server_key({**env, "ATEN_CPU_CAPABILITY": "default"}, package, "/usr/bin/python3") != key
+    assert warm.server_key(env, package, "/other/python") != key
+    (package / "sub" / "m.py").write_text("x = 2\n")  # same size, new mtime
+    os.utime(package / "sub" / "m.py", ns=(1, 1))
+    assert warm.server_key(env, package, "/usr/bin/python3") != key
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, False), ({"PARALLEL_SCALING_WARM": "0"}, False), ({"PARALLEL_SCALING_WARM": "1"}, True),
+    ({"PARALLEL_SCALING_WARM": "1", "WORLD_SIZE": "2"}, False),  # accelerate launch's ranks start fresh
+    ({"PARALLEL_SCALING_WARM": "1", "SLURM_JOB_ID": "7"}, False),  # as does every cluster job
+])
+def test_who_runs_warm(env, expected):
+    assert warm.eligible(env) is expected
