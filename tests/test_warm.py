@@ -177,3 +177,11 @@ def test_an_edited_module_or_other_numerics_get_another_server(tmp_path):
 ])
 def test_who_runs_warm(env, expected):
     assert warm.eligible(env) is expected
+
+
+def test_a_runtime_folder_others_can_write_is_not_used(tmp_path, monkeypatch):
+    """Another user's socket there could run anything as this user: then no job runs warm."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert warm.runtime_dir() == tmp_path / f"parallel-scaling-warm-{os.getuid()}"
+    (tmp_path / f"parallel-scaling-warm-{os.getuid()}").chmod(0o777)
+    assert warm.runtime_dir() is None

@@ -102,11 +102,18 @@ def server_key(environ: dict[str, str], package: Path, executable: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def runtime_dir() -> Path:
-    """Where the servers' sockets live: private to the user (a socket path must stay short)."""
+def runtime_dir() -> Path | None:
+    """Where the servers' sockets live: a folder private to the user (a socket path must stay
+    short), or None when the folder there is not this user's alone (then nothing runs warm)."""
     base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
     path = Path(base) / f"parallel-scaling-warm-{os.getuid()}"
-    path.mkdir(mode=0o700, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = path.lstat()
+    except OSError:
+        return None
+    if not path.is_dir() or path.is_symlink() or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
     return path
 
 
@@ -118,7 +125,12 @@ def run_warm(argv: list[str]) -> int | None:
     None when no server can be reached (the caller then runs the command itself)."""
     package = Path(__file__).resolve().parents[1]
     env = dict(os.environ)
-    sock_path = runtime_dir() / f"{server_key(env, package, sys.executable)}.sock"
+    folder = runtime_dir()
+    if folder is None:
+        return None
+    sock_path = folder / f"{server_key(env, package, sys.executable)}.sock"
+    if sock_path.with_suffix(".refused").exists():
+        return None  # this key's server could not serve (its log says why): run it here, at once
     conn = _connect(sock_path) or _start_server(sock_path, env)
     if conn is None:
         return None
@@ -219,8 +231,9 @@ def serve(sock_path: Path, idle: float) -> socket.socket | None:
     if threading.active_count() != 1:
         # a Python thread could hold a lock the worker needs (the BLAS and allocator pools of numpy,
         # scipy and pyarrow are native and prepare for fork themselves, as multiprocessing relies on)
-        print(f"warm server: {threading.enumerate()} after the imports; forking would be unsafe, not serving",
-              file=sys.stderr)
+        reason = f"warm server: {threading.enumerate()} after the imports; forking would be unsafe, not serving"
+        print(reason, file=sys.stderr)
+        sock_path.with_suffix(".refused").write_text(reason + "\n")
         return None
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = sock_path.with_suffix(f".{os.getpid()}.tmp")
@@ -244,6 +257,8 @@ def serve(sock_path: Path, idle: float) -> socket.socket | None:
         except (TimeoutError, socket.timeout):
             continue
         last = time.monotonic()
+        for stream in (sys.stdout, sys.stderr):  # nothing of the server's may reach a job's output
+            stream.flush()
         pid = os.fork()
         if pid == 0:
             listener.close()
@@ -287,7 +302,7 @@ def work(conn: socket.socket) -> int:
     os.environ.clear()
     os.environ.update(request["env"], **{SERVER: str(os.getppid())})  # recorded in the job's provenance
     os.chdir(request["cwd"])
-    sys.argv = [sys.argv[0], *request["argv"]]
+    sys.argv = [str(Path(__file__).resolve().parents[1] / "__main__.py"), *request["argv"]]  # as `-m parallel_scaling`
     status = {"exit": 1}
 
     def report() -> None:  # registered first, so it runs after every handler the command registers
