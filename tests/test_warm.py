@@ -2,8 +2,8 @@
 server behaves as the same command run by a fresh process: same output, files, exit status and
 provenance; a killed or signalled job ends its worker; an edited module gets a server of its own.
 That a whole study computes the same bits warm and cold is shown by the end-to-end tests, which run
-warm (tests/helpers.py) while the released model was built cold: tests/test_released_model.py
-rebuilds it warm, bit for bit; the SLURM and killed-run tests run cold."""
+warm (tests/helpers.py), while the released model was built cold: tests/test_released_model.py
+rebuilds it warm, bit for bit. The SLURM tests and those that kill a run mid-way run cold."""
 
 from __future__ import annotations
 
@@ -156,18 +156,38 @@ def test_a_signal_to_the_job_reaches_its_worker(tmp_path, runtime):
     assert _gone(worker)
 
 
-def test_an_edited_module_or_other_numerics_get_another_server(tmp_path):
-    package = tmp_path / "pkg"
-    (package / "sub").mkdir(parents=True)
-    (package / "sub" / "m.py").write_text("x = 1\n")
-    env = {"PATH": "/usr/bin", "ATEN_CPU_CAPABILITY": "avx2"}
-    key = warm.server_key(env, package, "/usr/bin/python3")
-    assert warm.server_key({**env, "SHLVL": "3", "_": "/bin/x"}, package, "/usr/bin/python3") == key
-    assert warm.server_key({**env, "ATEN_CPU_CAPABILITY": "default"}, package, "/usr/bin/python3") != key
-    assert warm.server_key(env, package, "/other/python") != key
-    (package / "sub" / "m.py").write_text("x = 2\n")  # same size, new mtime
-    os.utime(package / "sub" / "m.py", ns=(1, 1))
-    assert warm.server_key(env, package, "/usr/bin/python3") != key
+def test_an_edited_module_runs_its_new_code_in_the_same_server(tmp_path, runtime):
+    """The server holds no module of the package: each worker imports it from the job's checkout."""
+    checkout = tmp_path / "checkout" / "workflow"
+    shutil.copytree(REPO / "workflow", checkout, ignore=shutil.ignore_patterns("__pycache__"))
+    preds = write_scored(tmp_path / "preds.jsonl")
+    env = {**env_for(runtime, True), "PYTHONPATH": str(checkout)}
+    score = checkout / "parallel_scaling/evaluate/score.py"
+
+    def run(name: str) -> tuple[str, int]:
+        proc = cli(["--provenance", str(tmp_path / f"{name}.json"), "score", str(preds)], env, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout, json.loads((tmp_path / f"{name}.json").read_text())["warm_start"]
+
+    before, server = run("before")
+    score.write_text(score.read_text().replace("def main(", "print('edited')\n\n\ndef main(", 1))
+    after, server_after = run("after")
+    assert after == "edited\n" + before and server_after == server and server
+
+
+def test_the_key_of_a_server(tmp_path):
+    """Numerics read at import (ATEN_CPU_CAPABILITY, OMP_NUM_THREADS) and foreign PYTHONPATH entries
+    get servers of their own; the checkout's own folder and per-shell variables do not."""
+    checkout = tmp_path / "workflow"
+    (checkout / "parallel_scaling").mkdir(parents=True)
+    (checkout / "parallel_scaling" / "__init__.py").write_text("")
+    env = {"PATH": "/usr/bin", "ATEN_CPU_CAPABILITY": "avx2", "OMP_NUM_THREADS": "1"}
+    key = warm.server_key(env, "/usr/bin/python3")
+    same = {**env, "SHLVL": "3", "_": "/bin/x", "PYTEST_CURRENT_TEST": "t", "PYTHONPATH": str(checkout)}
+    assert warm.server_key(same, "/usr/bin/python3") == key
+    for other in ({"ATEN_CPU_CAPABILITY": "default"}, {"OMP_NUM_THREADS": "2"}, {"PYTHONPATH": str(tmp_path)}):
+        assert warm.server_key({**env, **other}, "/usr/bin/python3") != key, other
+    assert warm.server_key(env, "/other/python") != key
 
 
 @pytest.mark.parametrize("env,expected", [

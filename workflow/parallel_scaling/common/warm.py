@@ -17,13 +17,16 @@ as the command, so Snakemake and a job's kill work as before:
 * when the client dies without a word (SIGKILL), the worker's watchdog sees its connection close
   and kills the worker's process group at once.
 
-One server per *key*: the Python executable, the package's folder and the size and mtime of each of
-its modules, and the environment. An edited module, another checkout or another
-``ATEN_CPU_CAPABILITY`` (read by torch when it is imported) gets a server of its own, never a
-worker with stale code or numerics. A server exits after ``PARALLEL_SCALING_WARM_IDLE`` seconds
-(default 60) without a command. A server whose imports started a Python thread refuses to serve (a
-fork could copy a held lock), and the client then runs the command itself, as it does whenever no
-server can be reached. The server never runs a torch operation, so no OpenMP pool exists to fork.
+The server imports third-party libraries only; each worker imports this package afresh from the
+client's ``PYTHONPATH``, so an edited module or another checkout runs its own code, and one server
+serves every checkout of one environment. One server per *key*: the Python executable, this
+module's own bytes and the environment (without ``PYTHONPATH``'s entries that hold this package,
+nor variables that change from shell to shell); another ``ATEN_CPU_CAPABILITY`` or
+``OMP_NUM_THREADS`` (read when torch is imported) gets a server of its own, never a worker with
+other numerics. A server exits after ``PARALLEL_SCALING_WARM_IDLE`` seconds (default 60) without a
+command. A server whose imports started a Python thread refuses to serve (a fork could copy a held
+lock), and the client then runs the command itself, as it does whenever no server can be reached.
+The server never runs a torch operation, so no OpenMP pool exists to fork.
 
 Not for multi-process launches (``WORLD_SIZE`` > 1: ``accelerate launch`` starts the ranks) and not
 under SLURM (``SLURM_JOB_ID``): each rank and each cluster job starts fresh. Snakemake's
@@ -33,10 +36,10 @@ count the worker's CPU time or memory (docs/performance.md).
 
 from __future__ import annotations
 
-import array
 import atexit
 import fcntl
 import hashlib
+import importlib
 import json
 import os
 import signal
@@ -51,7 +54,9 @@ ENABLE = "PARALLEL_SCALING_WARM"
 IDLE = "PARALLEL_SCALING_WARM_IDLE"
 SERVER = "PARALLEL_SCALING_WARM_SERVER"
 #: variables that differ between two shells of one run without changing what a command computes
-_VOLATILE = {"_", "SHLVL", "OLDPWD", "PWD", "PARALLEL_SCALING_CONSOLE_FD", SERVER}
+_VOLATILE = {"_", "SHLVL", "OLDPWD", "PWD", "PYTHONPATH", "PARALLEL_SCALING_CONSOLE_FD", SERVER,
+             "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER_COUNT"}
+PACKAGE = "parallel_scaling"
 #: what the client passes on to its worker: the signals that stop or pre-empt a job
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 #: imported by the server, before any fork: the slow imports of the commands (measured with
@@ -86,19 +91,18 @@ def eligible(environ: os._Environ | dict[str, str] | None = None) -> bool:
     return True
 
 
-def package_stamp(package: Path) -> list[tuple[str, int, int]]:
-    """(path, size, mtime) of every module of the package: an edit changes the server's key."""
-    stamp = []
-    for path in sorted(package.rglob("*.py")):
-        st = path.stat()
-        stamp.append((str(path.relative_to(package)), st.st_size, st.st_mtime_ns))
-    return stamp
+def foreign_path(environ: dict[str, str]) -> list[str]:
+    """``PYTHONPATH``'s entries other than a folder holding this package (a checkout's
+    ``workflow/``): those could change what the server's imports find."""
+    return [p for p in environ.get("PYTHONPATH", "").split(os.pathsep)
+            if p and not (Path(p) / PACKAGE / "__init__.py").is_file()]
 
 
-def server_key(environ: dict[str, str], package: Path, executable: str) -> str:
+def server_key(environ: dict[str, str], executable: str) -> str:
     """What a worker inherits from its server and could otherwise differ from a fresh process."""
     env = {k: v for k, v in environ.items() if k not in _VOLATILE}
-    blob = json.dumps([executable, str(package.resolve()), package_stamp(package), sorted(env.items())])
+    own = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    blob = json.dumps([executable, own, foreign_path(environ), sorted(env.items())])
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -123,12 +127,11 @@ def runtime_dir() -> Path | None:
 def run_warm(argv: list[str]) -> int | None:
     """Run ``python -m parallel_scaling <argv>`` in a warm worker and return its exit status, or
     None when no server can be reached (the caller then runs the command itself)."""
-    package = Path(__file__).resolve().parents[1]
     env = dict(os.environ)
     folder = runtime_dir()
     if folder is None:
         return None
-    sock_path = folder / f"{server_key(env, package, sys.executable)}.sock"
+    sock_path = folder / f"{server_key(env, sys.executable)}.sock"
     if sock_path.with_suffix(".refused").exists():
         return None  # this key's server could not serve (its log says why): run it here, at once
     conn = _connect(sock_path) or _start_server(sock_path, env)
@@ -221,8 +224,6 @@ def _forward_signals(worker: int) -> list[int]:
 def serve(sock_path: Path, idle: float) -> socket.socket | None:
     """Import :data:`PRELOAD`, listen on ``sock_path`` and fork a worker per connection. Returns
     None in the server when it has been idle for ``idle`` seconds, and the connection in a worker."""
-    import importlib
-
     for name in PRELOAD:
         try:
             importlib.import_module(name)
@@ -302,7 +303,10 @@ def work(conn: socket.socket) -> int:
     os.environ.clear()
     os.environ.update(request["env"], **{SERVER: str(os.getppid())})  # recorded in the job's provenance
     os.chdir(request["cwd"])
-    sys.argv = [str(Path(__file__).resolve().parents[1] / "__main__.py"), *request["argv"]]  # as `-m parallel_scaling`
+    _adopt_package(request["env"], request["cwd"])
+    from parallel_scaling import cli
+
+    sys.argv = [str(Path(cli.__file__).with_name("__main__.py")), *request["argv"]]  # as `-m parallel_scaling`
     status = {"exit": 1}
 
     def report() -> None:  # registered first, so it runs after every handler the command registers
@@ -319,16 +323,33 @@ def work(conn: socket.socket) -> int:
     atexit.register(report)
     conn.sendall((json.dumps({"pid": os.getpid()}) + "\n").encode())
     threading.Thread(target=_watchdog, args=(conn,), daemon=True).start()
-    from parallel_scaling.cli import main
-
     try:
-        status["exit"] = int(main(request["argv"], warm=False) or 0)
+        status["exit"] = int(cli.main(request["argv"], warm=False) or 0)
     except SystemExit as exc:
         code = exc.code
         status["exit"] = code if isinstance(code, int) else (0 if code is None else 1)
         if code is not None and not isinstance(code, int):
             print(code, file=sys.stderr)
     return status["exit"]
+
+
+#: the server's module search path without its script folder and its own ``PYTHONPATH`` entries
+_BASE_PATH: list[str] = []
+
+
+def _remember_base_path() -> None:
+    own = {p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    own |= {os.path.abspath(p) for p in own}
+    _BASE_PATH[:] = [p for p in sys.path[1:] if p not in own]
+
+
+def _adopt_package(env: dict[str, str], cwd: str) -> None:
+    """Search path of a fresh ``python -m`` in ``cwd`` with the client's ``PYTHONPATH``, and none
+    of this package's modules loaded: the command imports them from the client's checkout."""
+    for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
+        del sys.modules[name]
+    sys.path[:] = [cwd, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p), *_BASE_PATH]
+    importlib.invalidate_caches()
 
 
 def _watchdog(conn: socket.socket) -> None:
@@ -343,6 +364,7 @@ def _watchdog(conn: socket.socket) -> None:
 
 
 def _server_main(sock_path: str) -> int:
+    _remember_base_path()
     conn = serve(Path(sock_path), float(os.environ.get(IDLE, "60")))
     if conn is None:
         return 0
