@@ -283,15 +283,19 @@ def collect_members(results: Path, logs: Path | None, configs: list[Member], wor
     base = workflow_dir.resolve()
     members: list[Member] = []
     taken: dict[str, Path] = {}
+    # a set, not a scan of members: a study of 10,000 jobs packs some 200,000 files, and a scan per
+    # file made the selection quadratic (bench/large_steps.py, docs/performance.md)
+    packed: set[Path] = set()
     skipped = {p.resolve() for p in skip}
 
     def add(path: Path, name: str, role: str, description: str | None = None) -> None:
         real = path.resolve()
-        if real in skipped or any(m.source == real for m in members):
+        if real in skipped or real in packed:
             return
         if name in taken and taken[name] != real:
             raise ArchiveError(f"{path} and {taken[name]} would both be archived as {name}")
         taken[name] = real
+        packed.add(real)
         members.append(Member(real, name, role, description))
 
     def safe(path: Path) -> bool:
