@@ -20,6 +20,7 @@ Prints one line per step: CPU seconds (process time) and wall seconds. No GPU or
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -96,22 +97,24 @@ def write_tree(root: Path, config: dict[str, Any], files_per_run: int) -> list[t
                      [f"logs/{name}/score/{rel}.{s}" for s in ("log", "prov.json")]))
     if not (root / "results").is_dir():
         for rule, outs, logs in jobs:
+            files: list[str] = []
             for out in outs:
                 path = root / out
                 if "." in path.name:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text("{}\n" if path.name.endswith(".json") else "")
+                    files.append(out)
                 elif rule == "predict":
-                    for b, lg in pairs:
-                        (path / b).mkdir(parents=True, exist_ok=True)
-                        (path / b / f"{lg}.jsonl").write_text("")
+                    files += [f"{out}/{b}/{lg}.jsonl" for b, lg in pairs]
                 else:
-                    path.mkdir(parents=True, exist_ok=True)
-                    (path / "model.safetensors").write_text("")
+                    files.append(f"{out}/model.safetensors")
+            for rel in files:
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_text("{}\n" if rel.endswith(".json") else "")
+            # the job's provenance record lists what it wrote, as a real one does
+            record = {"command": rule, "start_time": "2026-01-01T00:00:00+00:00", "status": "ok",
+                      "cwd": str(root), "outputs": [{"path": rel} for rel in files]}
             for log in logs:
                 (root / log).parent.mkdir(parents=True, exist_ok=True)
-                # a provenance record the archive reads (no inputs or outputs listed)
-                (root / log).write_text('{"command": "x"}\n' if log.endswith(".prov.json") else "")
+                (root / log).write_text(json.dumps(record) if log.endswith(".prov.json") else "")
     return jobs
 
 

@@ -565,32 +565,40 @@ def test_expected_size_is_printed_before_writing(run_dir: Path, tmp_path: Path,
 def test_member_selection_is_linear_in_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Choosing what to pack compares paths a bounded number of times per file (a set of what is
     already packed), not once per file already chosen: a study of 10,000 jobs packs some 200,000
-    files, which the scan per file made hours of CPU (bench/large_steps.py)."""
+    files, which the scan per file made hours of CPU (bench/large_steps.py). Twice the files, twice
+    the comparisons (the scan made it four times)."""
     import pathlib
 
-    n = 1500
-    outs = []
-    for i in range(n):
-        _write(tmp_path / "results" / "pred" / f"r{i}" / "en.jsonl", "")
-        outs.append(f"results/pred/r{i}")
-    _write(tmp_path / "logs" / "predict.log", "")
-    _write(tmp_path / "config.yaml", "study: x\n")
-    _write(tmp_path / "Snakefile", "")
-    # every prediction folder listed by two jobs: each file is reached twice, packed once
-    dag = [DagJob("predict", tuple(outs), ("logs/predict.log",)), DagJob("score", tuple(outs), ())]
-    configs = [Member((tmp_path / "config.yaml").resolve(), "config.yaml", "config")]
-    comparisons = 0
     equal = pathlib.PurePath.__eq__
 
-    def counting(self: pathlib.PurePath, other: object) -> bool:
-        nonlocal comparisons
-        comparisons += 1
-        return equal(self, other)
+    def comparisons(n: int) -> int:
+        root = tmp_path / str(n)
+        outs = []
+        for i in range(n):
+            _write(root / "results" / "pred" / f"r{i}" / "en.jsonl", "")
+            outs.append(f"results/pred/r{i}")
+        _write(root / "logs" / "predict.log", "")
+        _write(root / "config.yaml", "study: x\n")
+        _write(root / "Snakefile", "")
+        # every prediction folder listed by two jobs: each file is reached twice, packed once
+        dag = [DagJob("predict", tuple(outs), ("logs/predict.log",)), DagJob("score", tuple(outs), ())]
+        configs = [Member((root / "config.yaml").resolve(), "config.yaml", "config")]
+        count = 0
 
-    monkeypatch.setattr(pathlib.PurePath, "__eq__", counting)
-    selection = collect_members(tmp_path / "results", tmp_path / "logs", configs, tmp_path,
-                                tmp_path / "Snakefile", None, (), dag=dag)
-    monkeypatch.undo()
-    names = [m.name for m in selection.members]
-    assert len(names) == len(set(names)) == n + 3  # the files, the log, the config, the Snakefile
-    assert comparisons < 10 * n, f"{comparisons} path comparisons for {n} files"
+        def counting(self: pathlib.PurePath, other: object) -> bool:
+            nonlocal count
+            count += 1
+            return equal(self, other)
+
+        monkeypatch.setattr(pathlib.PurePath, "__eq__", counting)
+        try:
+            selection = collect_members(root / "results", root / "logs", configs, root, root / "Snakefile",
+                                        None, (), dag=dag)
+        finally:
+            monkeypatch.undo()
+        names = [m.name for m in selection.members]
+        assert len(names) == len(set(names)) == n + 3  # the files, the log, the config, the Snakefile
+        return count
+
+    small, large = comparisons(600), comparisons(1200)
+    assert large < 2.5 * small, f"{small} path comparisons for 600 files, {large} for 1,200"
