@@ -72,13 +72,19 @@ if [ "${TOUCH:-0}" = 1 ]; then
     sm=("$snakemake" -s "$repo/Snakefile" --workflow-profile "$repo/profiles/default" --directory "$out/touch"
         --configfile "$out/study.yaml")
     "${sm[@]}" --summary 2>/dev/null | awk -F'\t' 'NR > 1 && $1 != "" {print $1}' > "$out/outputs.txt"
-    while read -r f; do  # as bench/replan.sh: folders for model/predictions directories, files else
-        case "$(basename "$f")" in
-            *.manifest.json) mkdir -p "$out/touch/$(dirname "$f")"; echo '{"token": "new", "files": {}}' > "$out/touch/$f" ;;
-            *.*) mkdir -p "$out/touch/$(dirname "$f")"; : > "$out/touch/$f" ;;
-            *) mkdir -p "$out/touch/$f" ;;
-        esac
-    done < "$out/outputs.txt"
+    "$python" - "$out/touch" "$out/outputs.txt" <<'EOF'
+import sys
+from pathlib import Path
+# as bench/replan.sh: a folder for a model or predictions directory, a token manifest, else a file
+root = Path(sys.argv[1])
+for rel in Path(sys.argv[2]).read_text().split():
+    path = root / rel
+    if "." not in path.name:
+        path.mkdir(parents=True, exist_ok=True)
+        continue
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"token": "new", "files": {}}' if path.name.endswith(".manifest.json") else "")
+EOF
     uptime
     /usr/bin/time -f "%e %U %S" -o "$out/time" "${sm[@]}" --touch --cores 1 "${extra[@]}" 2>&1 | progress "$out/touch.tsv"
     rates "snakemake --touch, real workflow (${SCHEDULER:-profile})" "$out/touch.tsv"
