@@ -192,14 +192,6 @@ def expand(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-        return True
-    except ValueError:
-        return False
-
-
 def crate_name(path: Path, base: Path, fallback: str) -> str:
     """Archive path of ``path``: relative to ``base`` when inside it, else ``fallback``."""
     try:
@@ -312,16 +304,39 @@ def collect_members(results: Path, logs: Path | None, configs: list[Member], wor
     base = workflow_dir.resolve()
     members: list[Member] = []
     taken: dict[str, Path] = {}
-    skipped = {p.resolve() for p in skip}
+    # a set, not a scan of members: a study of 10,000 jobs packs some 200,000 files, and a scan per
+    # file made the selection quadratic; and each path resolved once (resolving costs an lstat per
+    # component, and was done up to ten times per file) (bench/large_steps.py, docs/performance.md)
+    packed: set[Path] = set()
+    resolved: dict[Path, Path] = {}
+
+    def real(path: Path) -> Path:
+        hit = resolved.get(path)
+        if hit is None:
+            hit = resolved[path] = path.resolve()
+            resolved[hit] = hit
+        return hit
+
+    def name_of(path: Path, fallback: str) -> str:  # crate_name, with the cache
+        try:
+            return real(path).relative_to(base).as_posix()
+        except ValueError:
+            return fallback
+
+    skipped = {real(p) for p in skip}
+    results_real = real(results)
+    logs_real = real(logs) if logs is not None else None
+    report_real = real(report) if report is not None else None
 
     def add(path: Path, name: str, role: str, description: str | None = None, referenced: bool = False) -> None:
-        real = path.resolve()
-        if real in skipped or any(m.source == real for m in members):
+        resolved_path = real(path)
+        if resolved_path in skipped or resolved_path in packed:
             return
-        if name in taken and taken[name] != real:
+        if name in taken and taken[name] != resolved_path:
             raise ArchiveError(f"{path} and {taken[name]} would both be archived as {name}")
-        taken[name] = real
-        members.append(Member(real, name, role, description, referenced))
+        taken[name] = resolved_path
+        packed.add(resolved_path)
+        members.append(Member(resolved_path, name, role, description, referenced))
 
     def safe(path: Path) -> bool:
         if is_secret_name(path.name) or has_secret_content(path):
@@ -329,15 +344,15 @@ def collect_members(results: Path, logs: Path | None, configs: list[Member], wor
             return False
         return True
 
-    add(snakefile, crate_name(snakefile, base, f"workflow/{snakefile.name}"), "workflow")
+    add(snakefile, name_of(snakefile, f"workflow/{snakefile.name}"), "workflow")
     for path in source_files(snakefile):
         if safe(path):
             fallback = f"workflow/{path.relative_to(snakefile.parent).as_posix()}"
-            add(path, crate_name(path, base, fallback), "source")
+            add(path, name_of(path, fallback), "source")
     for member in configs:
         add(member.source, member.name, "config", member.description)
     if report is not None:
-        add(report, crate_name(report, base, f"report/{report.name}"), "report")
+        add(report, name_of(report, f"report/{report.name}"), "report")
 
     # logs and provenance records
     if dag is None:
@@ -347,10 +362,10 @@ def collect_members(results: Path, logs: Path | None, configs: list[Member], wor
     for path in log_files:
         if not safe(path):
             continue
-        rel = path.resolve().relative_to(logs.resolve()).as_posix() if logs is not None and _inside(path, logs) \
-            else path.name
+        inside_logs = logs_real is not None and real(path).is_relative_to(logs_real)
+        rel = real(path).relative_to(logs_real).as_posix() if inside_logs else path.name
         role = "provenance" if path.name.endswith(RECORD_SUFFIX) else "log"
-        add(path, crate_name(path, base, f"logs/{rel}"), role)
+        add(path, name_of(path, f"logs/{rel}"), role)
     records = [(m, load_record(m.source)) for m in members if m.role == "provenance"]
 
     # results
@@ -358,30 +373,30 @@ def collect_members(results: Path, logs: Path | None, configs: list[Member], wor
     if dag is None:
         chosen = all_results
     else:
-        wanted = {p.resolve() for p in expand([in_run(o, workflow_dir) for job in dag for o in job.outputs])}
+        wanted = {real(p) for p in expand([in_run(o, workflow_dir) for job in dag for o in job.outputs])}
         for _, rec in records:
             for path in _record_paths(rec, "outputs") + _record_paths(rec, "inputs"):
-                if path.is_file() and _inside(path, results):
-                    wanted.add(path.resolve())
+                if path.is_file() and real(path).is_relative_to(results_real):
+                    wanted.add(real(path))
         chosen = sorted(wanted)
     stale: list[str] = []
-    chosen_set = {p.resolve() for p in chosen}
+    chosen_set = {real(p) for p in chosen}
     for path in all_results:
-        if path.resolve() not in chosen_set and (report is None or path.resolve() != report.resolve()):
+        if real(path) not in chosen_set and real(path) != report_real:
             rel = path.relative_to(results).as_posix()
             if not matches_any(rel, excludes) and not is_secret_name(path.name):
                 stale.append(rel)
     for path in chosen:
         if not safe(path):
             continue
-        if _inside(path, results):
-            rel = path.resolve().relative_to(results.resolve()).as_posix()
+        if real(path).is_relative_to(results_real):
+            rel = real(path).relative_to(results_real).as_posix()
             if matches_any(rel, excludes):
                 continue
             fallback = f"results/{rel}"
         else:
             fallback = f"results/{path.name}"
-        name = crate_name(path, base, fallback)
+        name = name_of(path, fallback)
         add(path, name, "result", referenced=weights == "reference" and is_weights(name))
     return Selection(members, records, stale)
 
