@@ -570,7 +570,6 @@ def test_expected_size_is_printed_before_writing(run_dir: Path, tmp_path: Path,
     assert problem == ("the archive needs up to 0.02 GB but its destination has 0.01 GB free; free space or "
                        "archive elsewhere")
     assert size_estimate([Member(weights, "x.txt", "result")], None)[1] is None
-<<<<<<< HEAD
     # referenced weights take no room in the archive
     line, problem = size_estimate([Member(weights, copied.name, "result", referenced=True)], 10_000_000)
     assert line == ("about to pack 0 files, 0.00 MB before compression, of which 0.00 MB model weights in 0 files; "
@@ -717,7 +716,6 @@ def test_chain_checks_an_input_archived_by_reference(run_dir: Path, tmp_path: Pa
     assert all(s in problems[0] for s in ("logs/evaluate/tiny.prov.json", WEIGHTS, real, forged, "referenced"))
     with_files = archive_verify.verify(edited, profiles=None, run_dir=run_dir).problems
     assert len(with_files) == 2 and any("does not match its sha256 in the crate" in p for p in with_files)
-=======
 
 
 def test_member_selection_is_linear_in_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -760,4 +758,3 @@ def test_member_selection_is_linear_in_the_files(tmp_path: Path, monkeypatch: py
 
     small, large = comparisons(600), comparisons(1200)
     assert large < 2.5 * small, f"{small} path comparisons for 600 files, {large} for 1,200"
->>>>>>> scale10k
