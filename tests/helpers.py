@@ -47,8 +47,9 @@ def load_yaml(path: Path) -> dict:
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir`` (which holds a Snakefile) with the test's offline environment."""
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+    """Run snakemake in ``workdir`` (which holds a Snakefile) with the test's offline environment,
+    forked from a warm server (tests/warm_snakemake.py)."""
+    cmd = [sys.executable, str(Path(__file__).with_name("warm_snakemake.py")), "--cores", "2", *args]
     proc = subprocess.run(cmd, cwd=workdir, env=offline_env(), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"

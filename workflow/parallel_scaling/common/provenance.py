@@ -428,8 +428,8 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         # processes of the job (accelerate launch sets WORLD_SIZE; rank 0 writes this record)
         "processes": int(os.environ.get("WORLD_SIZE", "1")),
         # forked from a warm server that had imported torch & co. (common/warm.py): its pid, else None
-        "warm_start": int(os.environ["PARALLEL_SCALING_WARM_SERVER"])
-        if os.environ.get("PARALLEL_SCALING_WARM_SERVER", "").isdigit() else None,
+        # (the variable names the server; a process the job starts inherits it but is not forked from it)
+        "warm_start": os.getppid() if os.environ.get("PARALLEL_SCALING_WARM_SERVER") == str(os.getppid()) else None,
     }
     out_roots = option_values(argv, OUTPUT_OPTIONS)
     out_roots += [str(Path(r)) + MANIFEST_SUFFIX for r in out_roots]  # integrity manifests beside them

@@ -40,7 +40,9 @@ import atexit
 import fcntl
 import hashlib
 import importlib
+import importlib.util
 import json
+import runpy
 import os
 import signal
 import socket
@@ -78,6 +80,9 @@ PRELOAD = (
     "trl.trainer.sft_trainer",
     "math_verify",
     "matplotlib.pyplot",
+    "snakemake.cli",
+    "snakemake.api",
+    "snakemake_executor_plugin_slurm",
 )
 
 
@@ -124,9 +129,10 @@ def runtime_dir() -> Path | None:
 # --- client -----------------------------------------------------------------------------------
 
 
-def run_warm(argv: list[str]) -> int | None:
-    """Run ``python -m parallel_scaling <argv>`` in a warm worker and return its exit status, or
-    None when no server can be reached (the caller then runs the command itself)."""
+def run_warm(argv: list[str], module: str = PACKAGE) -> int | None:
+    """Run ``python -m <module> <argv>`` in a warm worker and return its exit status, or None when
+    no server can be reached (the caller then runs the command itself). ``module`` is this package,
+    or ``snakemake`` (the test suite runs Snakemake itself so: tests/warm_snakemake.py)."""
     env = dict(os.environ)
     folder = runtime_dir()
     if folder is None:
@@ -142,7 +148,7 @@ def run_warm(argv: list[str]) -> int | None:
     if console.isdigit() and int(console) not in fds:
         fds.append(int(console))
     fds = [fd for fd in fds if _is_open(fd)]
-    request = json.dumps({"argv": argv, "env": env, "cwd": os.getcwd(), "fds": fds}).encode()
+    request = json.dumps({"argv": argv, "module": module, "env": env, "cwd": os.getcwd(), "fds": fds}).encode()
     with conn:
         socket.send_fds(conn, [len(request).to_bytes(8, "big") + request], fds)
         reader = conn.makefile("r", encoding="utf-8")
@@ -301,12 +307,16 @@ def work(conn: socket.socket) -> int:
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.clear()
-    os.environ.update(request["env"], **{SERVER: str(os.getppid())})  # recorded in the job's provenance
+    module = request.get("module", PACKAGE)
+    os.environ.update(request["env"])
+    if module == PACKAGE:
+        os.environ[SERVER] = str(os.getppid())  # recorded in the job's provenance
     os.chdir(request["cwd"])
     _adopt_package(request["env"], request["cwd"])
     from parallel_scaling import cli
 
-    sys.argv = [str(Path(cli.__file__).with_name("__main__.py")), *request["argv"]]  # as `-m parallel_scaling`
+    main_file = importlib.util.find_spec(f"{module}.__main__").origin
+    sys.argv = [str(main_file), *request["argv"]]  # as `python -m <module>` sets it
     status = {"exit": 1}
 
     def report() -> None:  # registered first, so it runs after every handler the command registers
@@ -324,7 +334,11 @@ def work(conn: socket.socket) -> int:
     conn.sendall((json.dumps({"pid": os.getpid()}) + "\n").encode())
     threading.Thread(target=_watchdog, args=(conn,), daemon=True).start()
     try:
-        status["exit"] = int(cli.main(request["argv"], warm=False) or 0)
+        if module == PACKAGE:
+            status["exit"] = int(cli.main(request["argv"], warm=False) or 0)
+        else:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+            status["exit"] = 0
     except SystemExit as exc:
         code = exc.code
         status["exit"] = code if isinstance(code, int) else (0 if code is None else 1)
