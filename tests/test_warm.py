@@ -1,6 +1,7 @@
 """Warm start (parallel_scaling/common/warm.py): a command run by a worker forked from a warm
 server behaves as the same command run by a fresh process: same output, files, exit status and
-provenance; a killed or signalled job ends its worker; an edited module gets a server of its own.
+provenance; a killed or signalled job ends its worker; an edited module runs its new code; Snakemake
+run so (as the suite runs it) plans as Snakemake does.
 That a whole study computes the same bits warm and cold is shown by the end-to-end tests, which run
 warm (tests/helpers.py), while the released model was built cold: tests/test_released_model.py
 rebuilds it warm, bit for bit. The SLURM tests and those that kill a run mid-way run cold."""
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, copy_workflow, planned_jobs
 from parallel_scaling.common import warm
 
 
@@ -205,3 +206,15 @@ def test_a_runtime_folder_others_can_write_is_not_used(tmp_path, monkeypatch):
     assert warm.runtime_dir() == tmp_path / f"parallel-scaling-warm-{os.getuid()}"
     (tmp_path / f"parallel-scaling-warm-{os.getuid()}").chmod(0o777)
     assert warm.runtime_dir() is None
+
+
+def test_snakemake_forked_warm_plans_as_snakemake_does(tmp_path, runtime):
+    """tests/warm_snakemake.py (how the suite runs Snakemake) against `python -m snakemake`."""
+    wd = copy_workflow(tmp_path / "wf")
+    runs = {}
+    for name, cmd in (("cold", ["-m", "snakemake"]), ("warm", [str(REPO / "tests/warm_snakemake.py")])):
+        env = {**env_for(runtime, name == "warm"), "PYTHONPATH": str(REPO / "workflow")}
+        runs[name] = subprocess.run([sys.executable, *cmd, "--cores", "2", "-n", "--configfile", "config.yaml"],
+                                    cwd=wd, env=env, capture_output=True, text=True, timeout=300)
+    assert runs["warm"].returncode == runs["cold"].returncode == 0, runs["warm"].stderr[-2000:]
+    assert planned_jobs(runs["warm"]) == planned_jobs(runs["cold"]) != {}

@@ -313,8 +313,6 @@ def work(conn: socket.socket) -> int:
         os.environ[SERVER] = str(os.getppid())  # recorded in the job's provenance
     os.chdir(request["cwd"])
     _adopt_package(request["env"], request["cwd"])
-    from parallel_scaling import cli
-
     main_file = importlib.util.find_spec(f"{module}.__main__").origin
     sys.argv = [str(main_file), *request["argv"]]  # as `python -m <module>` sets it
     status = {"exit": 1}
@@ -335,6 +333,8 @@ def work(conn: socket.socket) -> int:
     threading.Thread(target=_watchdog, args=(conn,), daemon=True).start()
     try:
         if module == PACKAGE:
+            from parallel_scaling import cli  # from the job's checkout (its PYTHONPATH), as `-m` would
+
             status["exit"] = int(cli.main(request["argv"], warm=False) or 0)
         else:
             runpy.run_module(module, run_name="__main__", alter_sys=True)
