@@ -10,13 +10,13 @@ cd "$(dirname "$0")/.."
 workers="${1:-2}"
 py="${PYTHON:-.venv/bin/python}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
-args=(-q -p no:cacheprovider --durations=25 -n "$workers")
+args=(-q -ra -p no:cacheprovider --durations=25 -n "$workers")
 echo "test suite, $workers worker(s), $(nproc) cores"
 times_file="$(mktemp)"
 # bash's `time`: wall, and the user + system CPU of pytest, its workers and every process they ran
 TIMEFORMAT="%R %U %S"
 before="$(machine_cpu)"
-{ time "$py" -m pytest "${args[@]}" 2>&3 | grep -E "^[0-9.]+s (setup|call)|passed|failed" | sed 's/@[^ ]*$//'; } 3>&2 2> "$times_file"
+{ time "$py" -m pytest "${args[@]}" 2>&3 | grep -E "^[0-9.]+s (setup|call)|^(FAILED|ERROR) |passed|failed" | sed 's/@[^ ]*$//'; } 3>&2 2> "$times_file"
 read -r wall user sys < <(tail -n 1 "$times_file")
 rm -f "$times_file"
 cpu_report "$wall" "$user" "$sys" "$(nproc)"
