@@ -227,6 +227,21 @@ def _rewrite(tarball: Path, out: Path, edit) -> None:
             dst.addfile(member, io.BytesIO(data))
 
 
+def _edit_entity(tarball: Path, out: Path, entity_id: str, edit) -> None:
+    """Copy an archive with ``edit(entity)`` applied to one entity of its RO-Crate metadata."""
+
+    def rewrite(name: str, data: bytes) -> bytes:
+        if name != "ro-crate-metadata.json":
+            return data
+        meta = json.loads(data)
+        for entity in meta["@graph"]:
+            if entity["@id"] == entity_id:
+                edit(entity)
+        return json.dumps(meta).encode()
+
+    _rewrite(tarball, out, rewrite)
+
+
 def test_verify_detects_tampering(run_dir: Path, tmp_path: Path) -> None:
     tarball = _build(run_dir)
     tampered = tmp_path / "tampered.tar.gz"
@@ -246,17 +261,11 @@ def test_verify_reports_missing_profile(run_dir: Path, tmp_path: Path) -> None:
     tarball = _build(run_dir)
     edited = tmp_path / "edited.tar.gz"
 
-    def drop_profile(name: str, data: bytes) -> bytes:
-        if name != "ro-crate-metadata.json":
-            return data
-        meta = json.loads(data)
-        for entity in meta["@graph"]:
-            if entity["@id"] == "./":
-                entity["conformsTo"] = [{"@id": "https://w3id.org/ro/wfrun/process/0.5"}]
-                del entity["mainEntity"]
-        return json.dumps(meta).encode()
+    def drop_profile(entity: dict) -> None:
+        entity["conformsTo"] = [{"@id": "https://w3id.org/ro/wfrun/process/0.5"}]
+        del entity["mainEntity"]
 
-    _rewrite(tarball, edited, drop_profile)
+    _edit_entity(tarball, edited, "./", drop_profile)
     problems = verify_archive(edited, profiles=None)
     assert any("https://w3id.org/ro/wfrun/provenance/0.5" in p for p in problems)
     assert any("mainEntity" in p for p in problems)
@@ -700,16 +709,7 @@ def test_chain_checks_an_input_archived_by_reference(run_dir: Path, tmp_path: Pa
     forged = "e" * 64
     edited = tmp_path / "edited.tar.gz"
 
-    def forge(name: str, data: bytes) -> bytes:
-        if name != "ro-crate-metadata.json":
-            return data
-        meta = json.loads(data)
-        for entity in meta["@graph"]:
-            if entity["@id"] == "#" + WEIGHTS:
-                entity["sha256"] = forged
-        return json.dumps(meta).encode()
-
-    _rewrite(tarball, edited, forge)
+    _edit_entity(tarball, edited, "#" + WEIGHTS, lambda entity: entity.update(sha256=forged))
     problems = archive_verify.verify(edited, profiles=None).problems  # no run directory: the chain alone
     real = _sha((run_dir / WEIGHTS).read_bytes())
     assert len(problems) == 1, problems
