@@ -19,7 +19,7 @@ SHARED = REPO.parent / "shared" / "data"
 
 def offline_env(warm: bool = True) -> dict[str, str]:
     """The tests' environment: offline, and (``warm``) jobs forked from a warm server that imported
-    torch & co. once per workflow copy (parallel_scaling/common/warm.py; tests/test_warm.py)."""
+    torch & co. once (parallel_scaling/common/warm.py; tests/test_warm.py)."""
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONUNBUFFERED="1",
                PARALLEL_SCALING_WARM="1" if warm else "0")

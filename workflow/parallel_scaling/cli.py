@@ -52,11 +52,10 @@ def main(argv: list[str] | None = None, warm: bool = True) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from parallel_scaling.common import warm as warm_start
 
-    if warm and argv and argv[0] not in {"-h", "--help"}:
-        if warm_start.eligible():
-            code = warm_start.run_warm(argv)
-            if code is not None:
-                return code
+    if warm and argv and argv[0] not in {"-h", "--help"} and warm_start.eligible():
+        code = warm_start.run_warm(argv)
+        if code is not None:
+            return code
     from parallel_scaling.common.console import adopt_console
 
     adopt_console()  # first: the console descriptor a rule's shell keeps open (console.warn)

@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from parallel_scaling.common import warm
 from parallel_scaling.common.cpu_numerics import cpu_record
 from parallel_scaling.common.integrity import sha256_file
 from parallel_scaling.common.paths import RESOURCE_DIR
@@ -427,9 +428,8 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         "inputs": collect_inputs(argv),
         # processes of the job (accelerate launch sets WORLD_SIZE; rank 0 writes this record)
         "processes": int(os.environ.get("WORLD_SIZE", "1")),
-        # forked from a warm server that had imported torch & co. (common/warm.py): its pid, else None
-        # (the variable names the server; a process the job starts inherits it but is not forked from it)
-        "warm_start": os.getppid() if os.environ.get("PARALLEL_SCALING_WARM_SERVER") == str(os.getppid()) else None,
+        # the warm server this job was forked from (common/warm.py): its pid, else None
+        "warm_start": warm.forked_from(),
     }
     out_roots = option_values(argv, OUTPUT_OPTIONS)
     out_roots += [str(Path(r)) + MANIFEST_SUFFIX for r in out_roots]  # integrity manifests beside them

@@ -42,8 +42,8 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import runpy
 import os
+import runpy
 import signal
 import socket
 import subprocess
@@ -94,6 +94,12 @@ def eligible(environ: os._Environ | dict[str, str] | None = None) -> bool:
     if int(env.get("WORLD_SIZE", "1") or 1) > 1 or "SLURM_JOB_ID" in env:
         return False
     return True
+
+
+def forked_from() -> int | None:
+    """The pid of the warm server this process was forked from to run a command, else None (a
+    process a warm job starts inherits the variable but is no child of the server)."""
+    return os.getppid() if os.environ.get(SERVER) == str(os.getppid()) else None
 
 
 def foreign_path(environ: dict[str, str]) -> list[str]:
@@ -368,9 +374,8 @@ def _adopt_package(env: dict[str, str], cwd: str) -> None:
 
 def _watchdog(conn: socket.socket) -> None:
     """Kill the worker's process group when the client goes away (SIGKILL leaves no other trace)."""
-    dup = socket.socket(fileno=os.dup(conn.fileno()))
     try:
-        while dup.recv(1):
+        while conn.recv(1):
             pass
     except OSError:
         pass
