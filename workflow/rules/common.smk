@@ -7,6 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from parallel_scaling.common import cpu_numerics, integrity
+from parallel_scaling.common import served
 from parallel_scaling.common.codedeps import code_hash
 from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck

@@ -8,6 +8,14 @@ localrules:
     benchmark_manifest,
 
 
+# a served model's endpoint (URL, concurrency, timeout, retries, key variable) travels apart from the
+# prediction settings, which are the job's params: a server moved to another node reruns nothing
+PREDICTION_SETTINGS, _endpoint = served.split_settings(config["prediction"])
+PREDICT_SERVED = (
+    f"--served {as_json(_endpoint)}" if config["prediction"]["engine"] == "served" else ""
+)
+
+
 rule benchmark_manifest:
     input:
         lambda wc: [
@@ -52,7 +60,7 @@ rule predict:
         model=checkpoint_of,
         inputs=predict_args,
         meta=lambda wc: as_json(study.run_meta(config, _run(wc))),
-        settings=lambda wc: as_json(config["prediction"]),
+        settings=lambda wc: as_json(PREDICTION_SETTINGS),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
         prompts=prompts_of,
         given_model=predict_model_param,
@@ -68,7 +76,7 @@ rule predict:
         "python -m parallel_scaling --provenance {log.prov} predict --model {params.model:q} {params.inputs}"
         " --meta {params.meta} --settings {params.settings} --prompt-set {params.prompt_set}"
         " --outdir {output.predictions} --threads {threads} --manifest-token {params.state}"
-        " --journal {params.journal} > {log.log} 2>&1"
+        " --journal {params.journal} {PREDICT_SERVED} > {log.log} 2>&1"
 
 
 rule score:

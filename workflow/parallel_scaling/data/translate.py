@@ -3,7 +3,8 @@
 Why several backends: the embedded study needs exact translations (``template``: the synthetic
 generator renders the same spec in every language), a real-data reproduction reuses published
 translations (``import``, e.g. MGSM8KInstruct joined to GSM8K by index), and new languages need
-machine translation (``transformers`` on any machine, ``vllm`` on a GPU; its CPU build in the tests). The two LLM backends share
+machine translation (``transformers`` on any machine, ``vllm`` on a GPU; its CPU build in the tests;
+``served``: a model behind an OpenAI-compatible API, :mod:`parallel_scaling.common.served`). The LLM backends share
 prompt building, sampling settings, output cleaning and row writing; only the engine object that
 turns prompt strings into completions differs, so a CPU test of ``transformers`` exercises
 everything ``vllm`` runs except ``vllm.LLM.generate`` itself.
@@ -33,8 +34,9 @@ from parallel_scaling.common.jsonl import DataError, read_jsonl, read_jsonl_line
 from parallel_scaling.common import schema
 from parallel_scaling.common.jsonl import parse_settings
 from parallel_scaling.common.paths import RESOURCE_DIR
+from parallel_scaling.common.served import EndpointError, merge_transport
 
-BACKENDS = ("template", "import", "transformers", "vllm")
+BACKENDS = ("template", "import", "transformers", "vllm", "served")
 
 #: the prompt file shipped with the workflow (workflow/resources/translation_prompts.yaml)
 DEFAULT_PROMPTS_FILE = RESOURCE_DIR / "translation_prompts.yaml"
@@ -366,10 +368,12 @@ def llm_rows(source: Sequence[Mapping[str, Any]], lang: str, engine: Engine, tem
             text = row.get(fld)
             if text:
                 messages = build_messages(templates, str(text), FIELD_KINDS[fld])
-                prompts.append(render_prompt(engine.tokenizer, messages, model_cfg.get("chat_template_kwargs")))
+                chat = getattr(engine, "takes_messages", False)  # served, chat API: the server's template
+                prompts.append(messages if chat else render_prompt(engine.tokenizer, messages,
+                                                                   model_cfg.get("chat_template_kwargs")))
                 jobs.append((index, fld))
     context, where = engine.context
-    if prompts:
+    if prompts and engine.tokenizer is not None:
         check_prompt_lengths(encode_prompts(engine.tokenizer, prompts), context, prompt_file=prompt_file,
                              source=f"{where} of {model_cfg['path']}" if "config" in where else where,
                              labels=[f"the {fld} of row {source[i].get('id')!r} into {lang!r}" for i, fld in jobs])
@@ -388,6 +392,10 @@ def make_engine(backend: str, settings: Mapping[str, Any]) -> Engine:
     from parallel_scaling.common.preflight import check_model_path, resolve_device
 
     model_cfg = _section(settings, "model")
+    if backend == "served":
+        from parallel_scaling.data.translate_served import served_engine
+
+        return served_engine(settings)
     if not model_cfg.get("path"):
         raise TranslationError(f"translation.model.path: required for backend {backend!r}")
     # before the model is loaded: a GPU (and vLLM) where they are needed, and the model itself
@@ -428,7 +436,7 @@ def translate(source: Sequence[Mapping[str, Any]], lang: str, settings: Mapping[
         print(f"translate: {lang}: {len(rows)} of {len(source)} source items have a translation in {result.path}, "
               f"{result.n_missing} have none", file=sys.stderr)
         coverage_warning(str(result.path), len(rows), len(source), f"English items of {origin} have a translation")
-    elif backend in {"transformers", "vllm"}:
+    elif backend in {"transformers", "vllm", "served"}:
         fields = list(settings.get("fields") or DEFAULTS["fields"])
         unknown = sorted(set(fields) - set(FIELD_KINDS))
         if unknown:
@@ -445,6 +453,8 @@ def translate(source: Sequence[Mapping[str, Any]], lang: str, settings: Mapping[
                     strip_thinking=bool(model_cfg.get("strip_thinking", True)))
         if backend == "vllm":
             meta["vllm"] = _section(settings, "vllm")
+        if backend == "served":  # what answered: the URL without credentials, the server's own words
+            meta.update(model=getattr(engine, "model", meta["model"]), served=getattr(engine, "record", {}))
     else:
         raise TranslationError(f"translation.backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
     meta["n_written"] = len(rows)
@@ -464,14 +474,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lang", required=True, help="target language code (en = identity)")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--settings", default="{}", help="the config's translation section, as JSON (or a JSON file)")
+    parser.add_argument("--served", default=None,
+                        help="backend served: base_url and transport settings, as JSON (kept out of --settings)")
     args = parser.parse_args(argv)
     try:
-        settings = parse_settings(args.settings)
+        settings = merge_transport(parse_settings(args.settings), parse_settings(args.served) if args.served else None)
         source = read_jsonl(args.source, required=("id", "question", "answer"))
         if not source:
             raise TranslationError(f"{args.source}: no rows to translate")
         rows, meta = translate(source, args.lang, settings, origin=str(args.source))
-    except (DataError, ValueError) as exc:
+    except (DataError, ValueError, EndpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     write_jsonl(args.out, rows)

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from parallel_scaling.plan.study import (
-    ENGLISH, LLM_BACKENDS, TRAIN_SECTIONS, accelerate_config_path, benchmark_languages, gpus, never_trained,
+    ENGLISH, LLM_BACKENDS, TRAIN_SECTIONS, accelerate_config_path, benchmark_languages, gpus, never_trained, runs,
     train_processes, trained_languages, translated_languages,
 )
 
@@ -117,6 +117,31 @@ def check(config: dict[str, Any], template_languages: tuple[str, ...], prompt_mi
     errors += _check_prompts(config, template_languages, prompt_missing)
     errors += gpu_problems(config)
     errors += sampling_problems(config)
+    errors += served_problems(config)
+    return errors
+
+
+def served_problems(config: dict[str, Any]) -> list[str]:
+    """A served engine or backend needs its endpoint; a served study evaluates given models only
+    (a checkpoint trained by this study is on no server), and one declared server-side name cannot
+    answer for several models."""
+    errors: list[str] = []
+    p, t = config["prediction"], config["translation"]
+    if p.get("engine") == "served":
+        served = p.get("served") or {}
+        if not served.get("base_url"):
+            errors.append("prediction.served.base_url: required when prediction.engine is 'served' "
+                          "(e.g. http://HOST:8000/v1; docs/served-models.md)")
+        trained = sorted({f"{r.model} ({r.paradigm})" for r in runs(config) if r.paradigm in ("grpo", "sft")})
+        if trained:
+            errors.append(f"prediction.engine: 'served' answers with a model on a server, but this study trains "
+                          f"{', '.join(trained)} here; evaluate trained checkpoints with transformers or vllm")
+        evaluated = sorted({r.model if r.paradigm == "init" else f"{r.model} ({r.paradigm})" for r in runs(config)})
+        if served.get("model") and len(evaluated) > 1:
+            errors.append(f"prediction.served.model: {served['model']!r} would answer for every model "
+                          f"({', '.join(evaluated)}); leave it null, so that each model's path is its served name")
+    if t["backend"] == "served" and not (t.get("served") or {}).get("base_url"):
+        errors.append("translation.served.base_url: required when translation.backend is 'served'")
     return errors
 
 
@@ -272,7 +297,11 @@ def _check_translation(config: dict[str, Any]) -> list[str]:
                 errors += [e for e in [_missing_file("translation.import.path", str(pattern).format(lang=lg))] if e]
         return errors
     model = t.get("model") or {}
-    if not model.get("path"):
+    served = t.get("served") or {}
+    if t["backend"] == "served" and served.get("api") == "chat" and not model.get("path"):
+        if not served.get("model"):
+            errors.append("translation.served.model: required for backend 'served' without translation.model.path")
+    elif not model.get("path"):
         errors.append(f"translation.model.path: required for backend {t['backend']!r} (hub id or local directory)")
     else:
         errors += _model_path_errors("translation.model.path", str(model["path"]))

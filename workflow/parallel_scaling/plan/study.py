@@ -18,7 +18,7 @@ from parallel_scaling.common.paths import REPO_DIR
 GPU_RULES = ("translate", "build_init_model", "train_grpo", "train_sft", "predict")
 #: the config section of each training rule
 TRAIN_SECTIONS = {"train_grpo": "grpo", "train_sft": "sft"}
-LLM_BACKENDS = ("transformers", "vllm")
+LLM_BACKENDS = ("transformers", "vllm", "served")
 #: The source language of every study. Not configurable: sources (GSM8K, the synthetic generator),
 #: translation prompts, QC and the answer-format warm-up are English-centric, and the paper's
 #: question is transfer *from English*; a study that pivots on another language needs other data.
@@ -204,9 +204,11 @@ def gpus(config: dict[str, Any], rule: str) -> int:
             return int(given)
         if backend == "vllm":
             return int((config["translation"].get("vllm") or {}).get("tensor_parallel_size", 1))
-        return 1 if backend == "transformers" else 0
+        return 1 if backend == "transformers" else 0  # served: the server has the GPUs, the job none
     if rule == "predict" and given is None:
         p = config["prediction"]
+        if p.get("engine") == "served":
+            return 0
         return int(p.get("vllm_tensor_parallel_size", 1)) if p.get("engine") == "vllm" else 1
     return 1 if given is None else int(given)
 
@@ -253,7 +255,7 @@ def translation_files(config: dict[str, Any], lang: str) -> list[str]:
         return files
     if t["backend"] == "import" and (t.get("import") or {}).get("path"):
         files.append(str(t["import"]["path"]).format(lang=lang))
-    if t["backend"] in ("transformers", "vllm") and (t.get("model") or {}).get("prompts_file"):
+    if t["backend"] in LLM_BACKENDS and (t.get("model") or {}).get("prompts_file"):
         files.append(str(t["model"]["prompts_file"]))
     return files
 
@@ -261,7 +263,7 @@ def translation_files(config: dict[str, Any], lang: str) -> list[str]:
 def translation_prompts(config: dict[str, Any], lang: str) -> dict[str, str] | None:
     """The LLM translation prompt of ``lang`` as shipped (None for template/import backends)."""
     t = config["translation"]
-    if t["backend"] not in ("transformers", "vllm") or (t.get("model") or {}).get("prompts_file"):
+    if t["backend"] not in LLM_BACKENDS or (t.get("model") or {}).get("prompts_file"):
         return None
     if lang == ENGLISH:
         return None
