@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+from helpers import REPO
 from parallel_scaling.evaluate import predict
 from parallel_scaling.common.jsonl import read_jsonl, write_jsonl
 from parallel_scaling.train.build_init_model import build_model, save_tokenizer, train_tokenizer
@@ -38,7 +40,29 @@ def test_predict_writes_one_file_per_benchmark_language_with_samples(tmp_path, c
     assert all(isinstance(r["response"], str) and r["prompt"].endswith("\n") for r in en + zh)
     recorded = json.loads((tmp_path / "out/_settings.json").read_text())
     assert recorded["settings"] == settings and recorded["engine"] == "transformers"
-    assert "3/3 prompts" in capsys.readouterr().err  # progress in the job's log
+    err = capsys.readouterr().err
+    assert "3/3 prompts" in err  # progress in the job's log
+    # every row says how its response ended and what it cost
+    assert all((r["finish_reason"], r["completion_tokens"]) == ("length", 5) or
+               (r["finish_reason"] == "eos" and 1 <= r["completion_tokens"] <= 5) for r in en + zh), en + zh
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tmp_path / "m")
+    assert all(r["prompt_tokens"] == len(tok(r["prompt"])["input_ids"]) for r in en + zh)
+    lengths = [r["completion_tokens"] for r in en + zh]
+    cut = {lg: sum(r["finish_reason"] == "length" for r in rows) / len(rows) for lg, rows in (("en", en), ("zh", zh))}
+    # the summary beside the predictions, and in the log: per (benchmark, language) and in all
+    summary = json.loads((tmp_path / "out/_summary.json").read_text())
+    assert summary["completion_tokens"] == sum(lengths) and summary["responses"] == 6
+    assert summary["prompt_tokens"] == sum(r["prompt_tokens"] for r in en + zh)
+    assert [(f["benchmark"], f["lang"], f["responses"], f["cut_by_length"]) for f in summary["files"]] == [
+        ("b1", "en", 4, cut["en"]), ("b1", "zh", 2, cut["zh"])]
+    assert summary["files"][0]["completion_length"]["max"] == max(lengths[:4])
+    run = summary["this_run"]
+    assert run["prompts"] == 3 and run["completion_tokens"] == sum(lengths) and run["tokens_per_s"] > 0
+    assert f"[summary] b1/zh: 2 responses, {100 * cut['zh']:.1f}% cut at max_new_tokens (5)" in err
+    assert re.search(rf"\[summary\] this run: 3 prompts, {sum(lengths)} completion tokens in [\d.]+ s of generation: [\d.]+ tokens/s",
+                     err), err
 
 
 def test_length_sorted_batches_answer_each_prompt_as_alone(tmp_path):
@@ -107,17 +131,48 @@ def test_killed_prediction_resumes_with_the_output_of_an_uninterrupted_run(tmp_p
     assert not journal.exists()
 
 
+#: the released tiny model: trained, so some answers end with EOS and others run to max_new_tokens
+RELEASED = REPO / "models" / "tiny-qwen2"
+QUESTIONS = ["Tom has 3 apples and buys 4 more. How many apples does he have?", "What is 7 + 5?",
+             "A box holds 6 eggs. How many eggs are in 3 boxes?", "Anna has 10 pens and gives away 3. How many are left?"]
 
-def test_journal_of_other_inputs_is_set_aside(tmp_path, capsys):
-    """A journal whose header names other inputs is moved aside, never mixed in; a line cut off by
-    the kill is ignored (its batch is generated again)."""
-    from parallel_scaling.evaluate.journal import Journal
 
-    path = tmp_path / "run.journal.jsonl"
-    Journal(path, "sha256:a").append(0, {0: ["x"], 1: ["y"]})
-    with open(path, "a") as fh:
-        fh.write('{"batch": 1, "responses": {"2": ["cut')
-    assert Journal(path, "sha256:a").load() == {0: ["x"], 1: ["y"]}
-    assert Journal(path, "sha256:b").load() == {}
-    assert "written for other inputs" in capsys.readouterr().err
-    assert not path.exists() and (tmp_path / "run.journal.jsonl.stale").is_file()
+def test_finish_reason_and_token_counts_are_those_of_each_prompt_generated_alone():
+    """Batched with left padding (the padded rows of a batch run to its longest), each sample's
+    finish reason and token counts equal those of its prompt generated alone by plain
+    ``model.generate``: EOS ends it ("eos", the EOS token counted, as vLLM counts it), else it is
+    cut at max_new_tokens ("length"); padding is never counted."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from parallel_scaling.common.decoding import transformers_generation_config
+    from parallel_scaling.common.prompts import build_prompt
+
+    tok = AutoTokenizer.from_pretrained(RELEASED)
+    prompts = [build_prompt(q, "en", "plain", tok) for q in QUESTIONS]
+    settings = {"temperature": 0.0, "max_new_tokens": 40, "batch_size": 4, "seed": 0}
+    batched = predict.generate_transformers(str(RELEASED), prompts, settings, "cpu")
+
+    model = AutoModelForCausalLM.from_pretrained(RELEASED).eval()
+    config = transformers_generation_config(settings, tok, model.generation_config)
+    for prompt, samples in zip(prompts, batched, strict=True):
+        enc = tok(prompt, return_tensors="pt", add_special_tokens=True)
+        alone = model.generate(**enc, generation_config=config)[0, enc["input_ids"].shape[1]:].tolist()
+        (got,) = samples
+        assert got["prompt_tokens"] == enc["input_ids"].shape[1]
+        assert got["completion_tokens"] == len(alone)
+        assert got["finish_reason"] == ("eos" if alone[-1] in config.eos_token_id else "length")
+        assert got["text"] == tok.decode(alone, skip_special_tokens=True)
+    reasons = [s[0]["finish_reason"] for s in batched]
+    assert set(reasons) == {"eos", "length"}, reasons  # both ends are covered
+    assert all(s[0]["completion_tokens"] == 40 for s, r in zip(batched, reasons) if r == "length")
+
+
+def test_finish_of_a_padded_row():
+    from parallel_scaling.evaluate.samples import transformers_finish
+
+    # pad == EOS (0): the first EOS ends the response, the rest is the batch's padding
+    assert transformers_finish([5, 6, 0, 0, 0], [0], 5) == ("eos", 3)
+    assert transformers_finish([5, 6, 7, 8, 9], [0], 5) == ("length", 5)
+    # a distinct pad token (9) is never mistaken for a stop; any of the stop ids ends it
+    assert transformers_finish([5, 2, 9, 9], [0, 2], 4) == ("eos", 2)
+    assert transformers_finish([0], [0], 1) == ("eos", 1)  # EOS as the last allowed token: finished

@@ -7,9 +7,17 @@ everywhere (CPU in the tests and the laptop study). A prompt longer than the mod
 refused by both, before the model is loaded (:func:`check_context`). The settings used are written beside the predictions
 (``_settings.json``) so a table can always be traced to how its responses were produced.
 
-Responses are saved batch by batch as they are made (:mod:`parallel_scaling.evaluate.journal`):
-a job killed at its time limit and run again generates only what is missing, and ends with the
-files an uninterrupted run writes. Both engines print progress (prompts done, rate, time left).
+Every row records how its response ended and what it cost: ``finish_reason`` ("eos", "length",
+"stop_string"), ``prompt_tokens``, ``completion_tokens`` (:mod:`parallel_scaling.evaluate.samples`);
+``_summary.json`` and the log give the token totals, this run's tokens per second and, per
+(benchmark, language), the share of answers cut by ``max_new_tokens`` (:mod:`~parallel_scaling.evaluate.summary`).
+
+The vLLM engine runs the whole job as one continuous stream of requests (the GPU stays full until
+the last answer; :mod:`parallel_scaling.common.vllm_stream`); the transformers engine keeps its
+length-sorted batches, each with its own seed. Responses are saved as they are made
+(:mod:`parallel_scaling.evaluate.journal`): a job killed at its time limit and run again generates
+only what is missing, and ends with the files an uninterrupted run writes. Both engines print
+progress (prompts done, rate, tokens per second, time left).
 """
 
 from __future__ import annotations
@@ -20,9 +28,11 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from parallel_scaling.evaluate.journal import Journal, identity
+from parallel_scaling.evaluate.samples import Done, Sample, Save, sample, transformers_finish, vllm_finish
+from parallel_scaling.evaluate.summary import SUMMARY_FILE, log_lines, summarize
 
 from parallel_scaling.common.jsonl import parse_settings, read_jsonl, write_json, write_jsonl
 from parallel_scaling.train.shared import add_token_argument
@@ -31,37 +41,44 @@ log = logging.getLogger(__name__)
 
 
 class Progress:
-    """Items done, rate and time left, printed to the job's log at most every ``every`` seconds."""
+    """Prompts done, their rate, completion tokens per second and the time left, printed to the job's
+    log at most every ``every`` seconds. An engine calls :meth:`start` once its model is loaded, so
+    the rates are those of generation; ``seconds`` and ``tokens`` are what the job's summary gives."""
 
-    def __init__(self, total: int, label: str, every: float = 10.0) -> None:
+    def __init__(self, label: str = "generate", every: float = 10.0) -> None:
+        self.label, self.every = label, every
+        self.total = self.done = self.tokens = 0
+        self.began = self.last = self.at = time.monotonic()
+
+    def start(self, total: int, label: str | None = None) -> "Progress":
+        self.label = label or self.label
         if total == 0:
-            print(f"[{label}] 0 prompts left to generate", file=sys.stderr, flush=True)
-        self.total, self.label, self.every = total, label, every
-        self.start = self.last = time.monotonic()
-        self.done = 0
+            print(f"[{self.label}] 0 prompts left to generate", file=sys.stderr, flush=True)
+        self.total, self.done, self.tokens = total, 0, 0
+        self.began = self.last = self.at = time.monotonic()
+        return self
 
-    def update(self, n: int) -> None:
+    @property
+    def seconds(self) -> float:
+        """Generation time: from :meth:`start` to the last prompt done."""
+        return self.at - self.began
+
+    def update(self, n: int, tokens: int = 0) -> None:
         self.done += n
-        now = time.monotonic()
+        self.tokens += tokens
+        now = self.at = time.monotonic()
         if now - self.last >= self.every or self.done >= self.total:
             self.last = now
-            rate = self.done / max(now - self.start, 1e-9)
+            elapsed = max(now - self.began, 1e-9)
+            rate = self.done / elapsed
             left = (self.total - self.done) / rate if rate > 0 else float("inf")
-            print(f"[{self.label}] {self.done}/{self.total} prompts, {rate:.1f}/s, ~{left:.0f}s left",
-                  file=sys.stderr, flush=True)
+            print(f"[{self.label}] {self.done}/{self.total} prompts, {rate:.1f}/s, {self.tokens / elapsed:.1f} "
+                  f"tokens/s, ~{left:.0f}s left", file=sys.stderr, flush=True)
 
-
-#: prompts per vLLM generate call: each call's responses are saved before the next starts (vLLM
-#: schedules within a call; per-request seeds make a response independent of its call)
-VLLM_CHUNK = 512
 
 #: vLLM's dtype when ``prediction.vllm_dtype`` is not given (the schema's default): bf16 on GPUs; on
 #: CPU only float32 gives the transformers engine's greedy responses exactly (docs/gpu.md)
 VLLM_DTYPE = "bfloat16"
-
-Done = dict[int, list[str]]
-Save = Callable[[int, Done], None]
-
 
 def _pending(batches: list[list[int]], done: Done) -> list[int]:
     """Indices of the batches with a prompt not answered yet."""
@@ -69,16 +86,19 @@ def _pending(batches: list[list[int]], done: Done) -> list[int]:
 
 
 def generate_transformers(model_path: str, prompts: list[str], s: dict[str, Any], device: str,
-                          done: Done | None = None, save: Save | None = None) -> list[list[str]]:
+                          done: Done | None = None, save: Save | None = None,
+                          progress: Progress | None = None) -> list[list[Sample]]:
     """Batched generation with transformers: left padding, greedy or sampled, ``n`` samples each.
 
     Prompt ids and decoding come from :mod:`parallel_scaling.common.decoding`, as for vLLM: the prompt text is
     tokenized with the tokenizer's special tokens (one BOS), and the model's own generation config is
     replaced by one built from the settings (only its stop tokens are kept).
 
-    ``done``: responses of an interrupted run, by prompt index; only the batches they do not cover
+    ``done``: samples of an interrupted run, by prompt index; only the batches they do not cover
     are generated, each with its own seed (``seed`` + batch number) and the same prompts as in an
-    uninterrupted run, and ``save(batch, responses)`` gets each as soon as it is made."""
+    uninterrupted run, and ``save`` gets each batch's samples as soon as they are made. A sample's
+    finish reason and token counts come from its generated ids: the first stop token ends it
+    ("eos"), else it ran to ``max_new_tokens`` ("length"); padding is never counted."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -90,25 +110,33 @@ def generate_transformers(model_path: str, prompts: list[str], s: dict[str, Any]
         tok.pad_token = tok.eos_token
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device).eval()
-    model.generation_config = transformers_generation_config(s, tok, model.generation_config)
-    n = model.generation_config.num_return_sequences
+    config = model.generation_config = transformers_generation_config(s, tok, model.generation_config)
+    n, stops = config.num_return_sequences, list(config.eos_token_id)
     bs = s["batch_size"]
-    order = by_length(encode_prompts(tok, prompts))
+    prompt_ids = encode_prompts(tok, prompts)
+    order = by_length(prompt_ids)
     batches = [order[i:i + bs] for i in range(0, len(order), bs)]
     pending = _pending(batches, done)
-    progress = Progress(sum(len(batches[b]) for b in pending), "transformers")
+    progress = (progress or Progress()).start(sum(len(batches[b]) for b in pending), "transformers")
     for b in pending:
         batch = batches[b]
         torch.manual_seed(s["seed"] + b)  # a batch's samples do not depend on the batches before it
         enc = tok([prompts[j] for j in batch], return_tensors="pt", padding=True, add_special_tokens=True).to(device)
         with torch.no_grad():
-            gen = model.generate(**enc, generation_config=model.generation_config)
-        texts = tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        made = {j: texts[slot * n:(slot + 1) * n] for slot, j in enumerate(batch)}
+            gen = model.generate(**enc, generation_config=config)
+        new_ids = gen[:, enc["input_ids"].shape[1]:]
+        texts = tok.batch_decode(new_ids, skip_special_tokens=True)
+        rows = new_ids.tolist()
+        made: Done = {}
+        for slot, j in enumerate(batch):  # num_return_sequences: a prompt's n samples are adjacent rows
+            made[j] = []
+            for k in range(slot * n, (slot + 1) * n):
+                reason, length = transformers_finish(rows[k], stops, config.max_new_tokens)
+                made[j].append(sample(texts[k], reason, len(prompt_ids[j]), length))
         done.update(made)
         if save:
-            save(b, made)
-        progress.update(len(batch))
+            save(made)
+        progress.update(len(batch), sum(x["completion_tokens"] for samples in made.values() for x in samples))
     return [done[j] for j in range(len(prompts))]
 
 
@@ -134,28 +162,43 @@ def vllm_arguments(model_path: str, prompts: list[str], s: dict[str, Any], token
 
 
 def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any], tokenizer: Any,
-                  done: Done | None = None, save: Save | None = None) -> list[list[str]]:
-    """The same prompt token ids and decoding through vLLM (GPUs; its CPU build in the tests), in chunks of VLLM_CHUNK
-    prompts, each saved and reported as it finishes; ``done``/``save`` as for the transformers engine."""
+                  done: Done | None = None, save: Save | None = None, progress: Progress | None = None,
+                  llm: Any = None) -> list[list[Sample]]:
+    """The same prompt token ids and decoding through vLLM (GPUs; its CPU build in the tests), as one
+    continuous stream (:func:`parallel_scaling.common.vllm_stream.stream`): every prompt not in
+    ``done`` is queued at once, and ``save`` gets the finished ones every ``SAVE_EVERY`` seconds.
+    Each request has its own seeded generator (the settings' ``seed``, ``+ i`` for the i-th of ``n``
+    samples), so a response depends only on its prompt and the settings, never on what ran beside it
+    or on an earlier, interrupted run. ``llm``: an engine already started (tests, benchmarks)."""
     from vllm import LLM, SamplingParams
+
+    from parallel_scaling.common.vllm_stream import stream
 
     done = dict(done or {})
     llm_kwargs, sampling_kwargs, token_prompts = vllm_arguments(model_path, prompts, s, tokenizer)
-    chunks = [list(range(i, min(i + VLLM_CHUNK, len(prompts)))) for i in range(0, len(prompts), VLLM_CHUNK)]
-    pending = _pending(chunks, done)
-    progress = Progress(sum(len(chunks[c]) for c in pending), "vllm", every=0.0)
+    pending = {j: token_prompts[j] for j in range(len(prompts)) if j not in done}
+    progress = progress or Progress()
     if not pending:
+        progress.start(0, "vllm")
         return [done[j] for j in range(len(prompts))]
-    llm = LLM(**llm_kwargs)
-    params = SamplingParams(**sampling_kwargs)
-    for c in pending:
-        results = llm.generate([token_prompts[j] for j in chunks[c]], params, use_tqdm=False)
-        made = {j: [o.text for o in r.outputs] for j, r in zip(chunks[c], results)}
+    llm = llm or LLM(**llm_kwargs)
+    progress.start(len(pending), "vllm")
+
+    def finished(outputs: dict[int, Any]) -> None:
+        made = {j: vllm_samples(out) for j, out in sorted(outputs.items())}
         done.update(made)
         if save:
-            save(c, made)
-        progress.update(len(chunks[c]))
+            save(made)
+        progress.update(len(made), sum(x["completion_tokens"] for samples in made.values() for x in samples))
+
+    stream(llm, pending, SamplingParams(**sampling_kwargs), finished)
     return [done[j] for j in range(len(prompts))]
+
+
+def vllm_samples(output: Any) -> list[Sample]:
+    """The samples of one finished vLLM ``RequestOutput`` (its ``n`` completions, in order)."""
+    prompt_tokens = len(output.prompt_token_ids or [])
+    return [sample(o.text, vllm_finish(o), prompt_tokens, len(o.token_ids)) for o in output.outputs]
 
 
 def check_context(model_path: str, prompts: list[str], tokenizer: Any, s: dict[str, Any], engine: str,
@@ -234,26 +277,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[journal] resuming: {len(done)} of {len(prompts)} prompts were answered by an earlier run of "
               f"this job ({journal.path}); generating the other {len(prompts) - len(done)}", file=sys.stderr,
               flush=True)
+    progress = Progress()
     if engine == "vllm":
-        responses = generate_vllm(a.model, prompts, s, tokenizer, done, journal.append)
+        responses = generate_vllm(a.model, prompts, s, tokenizer, done, journal.save, progress)
     else:
-        responses = generate_transformers(a.model, prompts, s, device, done, journal.append)
+        responses = generate_transformers(a.model, prompts, s, device, done, journal.save, progress)
 
     i = 0
+    files: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for bench, lang, rows in jobs:
         out_rows = []
         for r in rows:
             # an item's difficulty level travels with it, for the difficulty-weighted accuracy
             extra = {"difficulty": r["difficulty"]} if r.get("difficulty") is not None else {}
-            for sample, resp in enumerate(responses[i]):
-                out_rows.append({**meta, "benchmark": bench, "lang": lang, "id": str(r["id"]), "sample": sample,
+            for index, resp in enumerate(responses[i]):
+                out_rows.append({**meta, "benchmark": bench, "lang": lang, "id": str(r["id"]), "sample": index,
                                  "question": r["question"], "prompt": prompts[i], "gold": str(r["answer"]),
-                                 "answer_type": r.get("answer_type", "number"), **extra, "response": resp})
+                                 "answer_type": r.get("answer_type", "number"), **extra, "response": resp["text"],
+                                 "finish_reason": resp["finish_reason"], "prompt_tokens": resp["prompt_tokens"],
+                                 "completion_tokens": resp["completion_tokens"]})
             i += 1
         write_jsonl(outdir / bench / f"{lang}.jsonl", out_rows)
+        files[(bench, lang)] = out_rows
     write_json(outdir / "_settings.json", {"engine": engine, "device": device, "model": a.model,
                                            "model_digest": model_digest, "prompt_set": a.prompt_set,
                                            "settings": s, "meta": meta})
+    summary = summarize(files, max_new_tokens=int(s["max_new_tokens"]), generated_prompts=progress.done,
+                        generated_tokens=progress.tokens, seconds=progress.seconds)
+    write_json(outdir / SUMMARY_FILE, summary)
+    print("\n".join(log_lines(summary)), file=sys.stderr, flush=True)
     write_manifest(outdir, a.manifest_token)
     journal.remove()  # everything it held is in the files now
     return 0
