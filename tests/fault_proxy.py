@@ -144,14 +144,15 @@ def free_port() -> int:
 
 
 def wait_ready(port: int, timeout: float = 300.0, proc: Any = None) -> None:
-    """Until ``GET /v1/models`` answers on 127.0.0.1:port (bounded; a dead process fails at once)."""
+    """Until vLLM's ``GET /health`` (no key needed) answers on 127.0.0.1:port (bounded; a dead process
+    fails at once)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"vllm serve exited with {proc.returncode} before it answered")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/v1/models")
+            conn.request("GET", "/health")
             if conn.getresponse().status == 200:
                 return
         except OSError:

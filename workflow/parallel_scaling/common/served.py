@@ -138,11 +138,12 @@ def endpoint_of(cfg: Mapping[str, Any], key_name: str) -> Endpoint:
 def generate_served(prompts: Sequence[Prompt], s: Mapping[str, Any], model: str, *, key_name: str = "prediction.served",
                     labels: Sequence[str] | None = None, count: Callable[[str], int] | None = None,
                     done: Done | None = None, save: Save | None = None,
-                    endpoint: Endpoint | None = None) -> list[list[Sample]]:
+                    endpoint: Endpoint | None = None, progress: Any = None) -> list[list[Sample]]:
     """Every prompt's ``n`` samples from the endpoint of ``s["served"]``; only prompts not in ``done``
     are asked for, each finished one is given to ``save`` as it arrives.
 
-    ``model``: the name the server knows; ``labels`` name the prompts in messages (item ids)."""
+    ``model``: the name the server knows; ``labels`` name the prompts in messages (item ids);
+    ``progress``: the job's progress line (``start(total, label)``, ``update(prompts, tokens)``)."""
     cfg = dict(s.get("served") or {})
     api = cfg.get("api", "completions")
     ep = endpoint or endpoint_of(cfg, key_name)
@@ -155,6 +156,8 @@ def generate_served(prompts: Sequence[Prompt], s: Mapping[str, Any], model: str,
     log(f"[served] {len(todo)} of {len(prompts)} prompts to ask {ep.url}{path} (model {model!r}), "
         f"at most {int(cfg.get('concurrency', 8))} in flight")
     label = (lambda i: labels[i]) if labels else (lambda i: f"prompt {i}")
+    if progress is not None:
+        progress.start(len(todo), "served")
 
     def one(i: int) -> list[Sample]:
         answer = ep.post(path, body_of(prompts[i], cfg, model, params), item=label(i))
@@ -188,7 +191,9 @@ def generate_served(prompts: Sequence[Prompt], s: Mapping[str, Any], model: str,
                 if save:
                     save(made)
                 finished += len(made)
-                if finished == len(todo) or finished % max(1, len(todo) // 10) < len(made):
+                if progress is not None:
+                    progress.update(len(made), sum(x["completion_tokens"] or 0 for v in made.values() for x in v))
+                elif finished == len(todo) or finished % max(1, len(todo) // 10) < len(made):
                     log(f"[served] {finished}/{len(todo)} prompts answered")
     st = ep.stats
     log(f"[served] tokens: {st.prompt_tokens} prompt, {st.completion_tokens} completion; "
@@ -227,7 +232,8 @@ def server_record(cfg: Mapping[str, Any], model: str, endpoint: Endpoint | None 
             record["server_version"] = None
     if record.get("server_models") and model not in [m.get("id") for m in record["server_models"]]:
         raise EndpointError(f"{key_name}.model: {ep.url} serves {[m.get('id') for m in record['server_models']]}, "
-                            f"not {model!r}")
+                            f"not {model!r}: serve this model there (vllm serve PATH, or --served-model-name "
+                            f"{model!r}), or name the served one in {key_name}.model")
     return record
 
 

@@ -233,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--journal", default=None,
                    help="responses saved as they are made (default: OUTDIR.journal.jsonl, beside the "
                         "output directory, which Snakemake deletes when a job fails)")
+    p.add_argument("--served", default=None, help="engine served: the endpoint (base_url, concurrency, timeout_s, "
+                   "retries, key_env) as JSON, kept out of --settings (evaluate/served.py)")
     add_token_argument(p)
     a = p.parse_args(argv)
 
@@ -243,15 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     from parallel_scaling.common.prompts import build_prompt
 
     torch.set_num_threads(a.threads)
-    s = parse_settings(a.settings)
+    from parallel_scaling.evaluate import served
+
+    s = served.merge_transport(parse_settings(a.settings), parse_settings(a.served) if a.served else None)
     meta = json.loads(a.meta)
     engine = s["engine"]
     device = resolve_device(s["device"], use_vllm=engine == "vllm", key="prediction.device",
                             vllm_key="prediction.engine: 'vllm'")
-    check_model_path(a.model, key="model")
-    from transformers import AutoTokenizer
+    if engine == "served":  # the chat API needs no local tokenizer: the server applies its template
+        tokenizer = served.load_tokenizer(a.model, s)
+    else:
+        check_model_path(a.model, key="model")
+        from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(a.model)  # both engines: prompts from its chat template, its ids
+        tokenizer = AutoTokenizer.from_pretrained(a.model)  # both engines: prompts from its chat template, its ids
 
     jobs: list[tuple[str, str, list[dict[str, Any]]]] = []
     prompts: list[str] = []
@@ -262,23 +269,28 @@ def main(argv: list[str] | None = None) -> int:
         jobs.append((bench, lang, rows))
         prompts += [build_prompt(r["question"], lang, a.prompt_set, tokenizer) for r in rows]
     log.info("predict: %d prompts over %d files with %s on %s", len(prompts), len(jobs), engine, device)
-    if engine not in ("vllm", "transformers"):
-        raise ValueError(f"prediction.engine: {engine!r} is not one of transformers, vllm")
-    check_context(a.model, prompts, tokenizer, s, engine, a.prompt_set,
-                  [(path, rows) for (_, _, path), (_, _, rows) in zip(a.input, jobs)])
+    if engine not in ("vllm", "transformers", "served"):
+        raise ValueError(f"prediction.engine: {engine!r} is not one of transformers, vllm, served")
+    if tokenizer is not None:
+        check_context(a.model, prompts, tokenizer, s, engine, a.prompt_set,
+                      [(path, rows) for (_, _, path), (_, _, rows) in zip(a.input, jobs)])
 
     outdir = Path(a.outdir)
     model_digest = digest(a.model)
     prompts_hash = identity(prompts=prompts)
     journal = Journal(a.journal or f"{outdir}.journal.jsonl",
-                      identity(model=model_digest, prompts=prompts_hash, settings=s, engine=engine, device=device))
+                      identity(model=model_digest, prompts=prompts_hash, settings=served.identity_settings(s),
+                               engine=engine, device=device))
     done = journal.load()
     if done:
         print(f"[journal] resuming: {len(done)} of {len(prompts)} prompts were answered by an earlier run of "
               f"this job ({journal.path}); generating the other {len(prompts) - len(done)}", file=sys.stderr,
               flush=True)
     progress = Progress()
-    if engine == "vllm":
+    if engine == "served":
+        responses = served.generate(a.model, prompts, s, tokenizer, a.prompt_set, jobs, outdir, done, journal.save,
+                                    progress)
+    elif engine == "vllm":
         responses = generate_vllm(a.model, prompts, s, tokenizer, done, journal.save, progress)
     else:
         responses = generate_transformers(a.model, prompts, s, device, done, journal.save, progress)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 from parallel_scaling.common import served
 from parallel_scaling.common.jsonl import write_json
 from parallel_scaling.common.prompts import prompt_set
+from parallel_scaling.common.served import identity_settings, merge_transport  # noqa: F401 (predict's names)
 
 KEY = "prediction.served"
 
@@ -57,7 +58,7 @@ def load_tokenizer(model: str, s: Mapping[str, Any]) -> Any:
 
 def generate(model: str, prompts: list[str], s: Mapping[str, Any], tokenizer: Any, prompt_set_name: str,
              jobs: Sequence[tuple[str, str, list[dict[str, Any]]]], outdir: str | Path,
-             done: served.Done | None, save: served.Save | None) -> list[list[served.Sample]]:
+             done: served.Done | None, save: served.Save | None, progress: Any = None) -> list[list[served.Sample]]:
     """Every prompt's samples from the endpoint (only those not in ``done``); writes
     ``OUTDIR/_served.json`` once every prompt is answered."""
     cfg = dict(s.get("served") or {})
@@ -70,7 +71,7 @@ def generate(model: str, prompts: list[str], s: Mapping[str, Any], tokenizer: An
         asked = [chat_messages(r["question"], lang, prompt_set_name) for _, lang, rows in jobs for r in rows]
     count: Callable[[str], int] | None = served._counter(tokenizer)
     samples = served.generate_served(asked, s, name, key_name=KEY, labels=labels, count=count, done=done,
-                                     save=save, endpoint=endpoint)
+                                     save=save, endpoint=endpoint, progress=progress)
     st = endpoint.stats
     record.update(answered_by=served.answered(endpoint), requests=st.requests, retried=st.retries,
                   tokens={"prompt": sum(x[0]["prompt_tokens"] or 0 for x in samples),

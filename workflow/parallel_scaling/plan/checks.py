@@ -122,9 +122,9 @@ def check(config: dict[str, Any], template_languages: tuple[str, ...], prompt_mi
 
 
 def served_problems(config: dict[str, Any]) -> list[str]:
-    """A served engine or backend needs its endpoint; a served study evaluates given models only
-    (a checkpoint trained by this study is on no server), and one declared server-side name cannot
-    answer for several models."""
+    """A served engine or backend needs its endpoint, and one declared server-side name cannot answer
+    for several models (each is asked by its path, the name ``vllm serve PATH`` registers; a job
+    whose model the server does not list fails at its start, naming both)."""
     errors: list[str] = []
     p, t = config["prediction"], config["translation"]
     if p.get("engine") == "served":
@@ -132,10 +132,6 @@ def served_problems(config: dict[str, Any]) -> list[str]:
         if not served.get("base_url"):
             errors.append("prediction.served.base_url: required when prediction.engine is 'served' "
                           "(e.g. http://HOST:8000/v1; docs/served-models.md)")
-        trained = sorted({f"{r.model} ({r.paradigm})" for r in runs(config) if r.paradigm in ("grpo", "sft")})
-        if trained:
-            errors.append(f"prediction.engine: 'served' answers with a model on a server, but this study trains "
-                          f"{', '.join(trained)} here; evaluate trained checkpoints with transformers or vllm")
         evaluated = sorted({r.model if r.paradigm == "init" else f"{r.model} ({r.paradigm})" for r in runs(config)})
         if served.get("model") and len(evaluated) > 1:
             errors.append(f"prediction.served.model: {served['model']!r} would answer for every model "
