@@ -50,7 +50,9 @@ rule copy_english:
 
 
 # an LLM translation by a served model: the endpoint travels apart from the settings (evaluate.smk)
-TRANSLATION_SETTINGS, _translation_endpoint = served.split_settings(config["translation"])
+TRANSLATION_SETTINGS, _translation_endpoint = served.split_settings(
+    config["translation"]
+)
 TRANSLATE_SERVED = (
     f"--served {as_json(_translation_endpoint)}"
     if config["translation"]["backend"] == "served"

@@ -12,7 +12,9 @@ localrules:
 # prediction settings, which are the job's params: a server moved to another node reruns nothing
 PREDICTION_SETTINGS, _endpoint = served.split_settings(config["prediction"])
 PREDICT_SERVED = (
-    f"--served {as_json(_endpoint)}" if config["prediction"]["engine"] == "served" else ""
+    f"--served {as_json(_endpoint)}"
+    if config["prediction"]["engine"] == "served"
+    else ""
 )
 
 
