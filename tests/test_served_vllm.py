@@ -49,6 +49,7 @@ MODEL = REPO / "models" / "tiny-qwen2"
 SERVED_NAME = "models/tiny-qwen2"
 LIMIT = 3  # items per (benchmark, language): 9 languages x 3 = 27 prompts
 TARGET = "results/tiny/predictions/tiny/init/init/s0"
+MAX_NEW = 12  # the tiny model's answers take 10-13 tokens: some stop at EOS, some are cut
 KEY_ENV = "SERVED_TEST_API_KEY"
 KEY = "sk-test-" + "k3y" * 10  # shaped like an OpenAI key: the redaction rules would know it too
 CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}
@@ -118,7 +119,7 @@ def study(tmp_path_factory, server) -> dict[str, Any]:
         wd = copy_workflow(tmp_path_factory.mktemp("study") / "wd")
         config = load_yaml(REPO / "config.yaml")
         url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-        config["prediction"].update(engine="served", limit=LIMIT, served=_served(url, revision="released-0.1"))
+        config["prediction"].update(engine="served", limit=LIMIT, max_new_tokens=MAX_NEW, served=_served(url, revision="released-0.1"))
         write_config(wd / "study.yaml", config)
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv(KEY_ENV, KEY)  # the jobs inherit it; nothing else carries it
@@ -170,8 +171,8 @@ def test_the_record_says_what_answered_and_the_key_is_in_no_file(study):
     assert rec["answered_by"][0]["system_fingerprint"].startswith("vllm-0.30.0")
     assert rec["tokens"]["completion"] == sum(r["completion_tokens"] for rows in _rows(study["served"]).values()
                                               for r in rows)
-    log = (wd / "logs/tiny/predict/tiny/init/init/s0.log").read_text()
-    assert "[served] tokens:" in log and "27 requests, 0 retried" in log, log[-2000:]
+    log = (wd / "logs/tiny/predict/tiny/init/init/s0.log").read_text()  # 27 prompts + the model list
+    assert "[served] tokens:" in log and "28 requests, 0 retried" in log, log[-2000:]
     leaks = [p for p in wd.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
     assert leaks == []
 
