@@ -295,6 +295,26 @@ def test_the_server_killed_mid_job_loses_nothing_and_the_rerun_asks_only_for_the
     assert "[journal] resuming" in capfd.readouterr().err
 
 
+def test_every_field_we_send_is_one_the_server_reads():
+    """vLLM ignores unknown request fields (logged at debug level only): each field of our bodies,
+    for both APIs, must be a field of its request model, else a setting would be silently dropped."""
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+    from vllm.entrypoints.openai.completion.protocol import CompletionRequest
+
+    from parallel_scaling.common import served
+
+    params, _ = served.request_params({"temperature": 0.7, "top_p": 0.9, "top_k": 5, "repetition_penalty": 1.1,
+                                       "max_new_tokens": 8, "n": 2, "seed": 1})
+    completion = served.body_of("text", {"api": "completions"}, "m", params)
+    chat = served.body_of([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                          {"api": "chat"}, "m", params)
+    assert set(completion) - set(CompletionRequest.model_fields) == set()
+    assert set(chat) - set(ChatCompletionRequest.model_fields) == set()
+    request = CompletionRequest(**completion).to_sampling_params(max_tokens=8, default_sampling_params={})
+    assert (request.temperature, request.top_p, request.top_k, request.repetition_penalty, request.n,
+            request.seed) == (0.7, 0.9, 5, 1.1, 2, 1)
+
+
 def _translation(backend: str, url: str | None, prompts_file: Path) -> dict[str, Any]:
     model = {"path": SERVED_NAME if backend == "served" else str(MODEL), "dtype": "float32", "device": "cpu",
              "temperature": 0.0, "max_new_tokens": 24, "batch_size": 16, "seed": 0, "prompts_file": str(prompts_file)}

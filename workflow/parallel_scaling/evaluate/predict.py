@@ -250,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     s = served.merge_transport(parse_settings(a.settings), parse_settings(a.served) if a.served else None)
     meta = json.loads(a.meta)
     engine = s["engine"]
-    device = resolve_device(s["device"], use_vllm=engine == "vllm", key="prediction.device",
-                            vllm_key="prediction.engine: 'vllm'")
+    # a served model runs on its server: no local device (nor one in the journal's identity)
+    device = "server" if engine == "served" else resolve_device(
+        s["device"], use_vllm=engine == "vllm", key="prediction.device", vllm_key="prediction.engine: 'vllm'")
     if engine == "served":  # the chat API needs no local tokenizer: the server applies its template
         tokenizer = served.load_tokenizer(a.model, s)
     else:

@@ -344,7 +344,7 @@ def job_gpu_needs(config: dict[str, Any], rule: str, wildcards: Mapping[str, str
     elif rule == "predict":
         if config["prediction"]["engine"] == "vllm" and vllm_needs_gpu:
             needs.append("prediction.engine: 'vllm'")
-        if config["prediction"].get("device") == "cuda":
+        if config["prediction"].get("device") == "cuda" and config["prediction"]["engine"] != "served":
             needs.append("prediction.device: 'cuda'")
     elif rule == "build_init_model":
         name = wildcards.get("model", "")
