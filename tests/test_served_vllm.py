@@ -348,3 +348,31 @@ def test_the_served_translation_backend_equals_the_transformers_backend(study, p
     meta = json.loads((tmp_path / "served.meta.json").read_text())
     assert meta["backend"] == "served" and meta["served"]["server_version"] == "0.30.0"
     assert meta["served"]["base_url"] == proxy.url and KEY not in json.dumps(meta)
+
+
+def test_a_translate_job_run_by_snakemake_asks_the_server_once_per_text(study, proxy):
+    """The translate rule with ``translation.backend: served``: the endpoint reaches the job apart from
+    its settings (data.smk), every source question is asked once, the sidecar says what answered."""
+    wd = study["wd"]
+    names = {"de": "German", "fr": "French", "es": "Spanish", "ru": "Russian", "zh": "Chinese", "ja": "Japanese",
+             "th": "Thai", "sw": "Swahili", "en": "English"}
+    (wd / "short.yaml").write_text("languages: " + json.dumps(names) + "\ndefault:\n  user: \"{language}: {text}\"\n")
+    config = json.loads(json.dumps(study["config"]))
+    config["translation"] = {"backend": "served", "fields": ["question"],
+                             "model": {"path": SERVED_NAME, "prompts_file": "short.yaml", "max_new_tokens": 16,
+                                       "temperature": 0.0, "seed": 0},
+                             "served": {"base_url": proxy.url, "key_env": KEY_ENV, "concurrency": 4}}
+    write_config(wd / "translate.yaml", config)
+    target = "results/tiny/data/translated/test/de.jsonl"
+    snakemake(wd, target, "--configfile", "translate.yaml", "--allowed-rules", "translate", timeout=900)
+    from parallel_scaling.common.jsonl import read_jsonl
+
+    rows, source = read_jsonl(wd / target), read_jsonl(wd / "results/tiny/data/source/test.jsonl")
+    assert [r["id"] for r in rows] == [r["id"] for r in source] and all(r["lang"] == "de" for r in rows)
+    # one request per row: as many prompts as distinct questions, as many requests as rows
+    assert sum(proxy.forwarded.values()) == len(source) and len(proxy.forwarded) == len({r["question"] for r in source})
+    meta = json.loads((wd / "results/tiny/data/translated/test/de.meta.json").read_text())
+    assert meta["backend"] == "served" and meta["served"]["model"] == SERVED_NAME
+    assert meta["served"]["answered_by"][0]["model"] == SERVED_NAME
+    prov = (wd / "logs/tiny/translate/test/de.prov.json").read_text()
+    assert proxy.url in prov and KEY not in prov
