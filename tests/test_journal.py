@@ -35,11 +35,10 @@ def test_a_line_cut_off_by_the_kill_is_ignored(tmp_path):
     with open(path, "a") as fh:
         fh.write(whole[: len(whole) // 2])
     assert Journal(path, "sha256:a").load() == {0: _samples(0), 1: _samples(1)}
-    # the rerun appends after the cut line: both its saves and the earlier ones count
-    with open(path, "a") as fh:
-        fh.write("\n")
+    # the rerun's saves go after the cut line, not glued to it: they and the earlier ones count
     Journal(path, "sha256:a").save({2: _samples(2)})
-    assert Journal(path, "sha256:a").load() == {i: _samples(i) for i in range(3)}
+    Journal(path, "sha256:a").save({3: _samples(3)})
+    assert Journal(path, "sha256:a").load() == {i: _samples(i) for i in range(4)}
 
 
 def test_journal_of_other_inputs_is_set_aside(tmp_path, capsys):

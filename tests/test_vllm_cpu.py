@@ -6,13 +6,20 @@ runs them in its own environment (``.venv-vllm``: its numpy pin conflicts with t
 The tests reach it through the switch ``PARALLEL_SCALING_VLLM_CPU=1``
 (``common.preflight.VLLM_CPU_ENV``); without it vLLM still needs a GPU, as for users.
 
-What runs, with two vLLM engines in all (each start costs 35-65 s and about 2 GB):
+What runs, with two vLLM engines in all (each start costs 35-100 s and about 2 GB):
 
 * a Snakemake run of the default study's ``predict`` job for the released tiny model with
   ``prediction.engine: vllm`` (the real ``predict`` command, as the rule runs it), compared item by
-  item with the transformers engine on the same command line: float32, greedy, equal;
-* the ``vllm`` translation backend (in this process), compared row by row with the ``transformers``
-  backend: equal; vLLM generates from exactly the prompt token ids the transformers engine uses;
+  item with the transformers engine on the same command line: float32, greedy, equal -- the text,
+  the finish reason and the prompt and completion token counts;
+* the shipped streaming engine (``predict.generate_vllm``: one continuous stream of requests)
+  against the chunked code it replaced (``bench/vllm_stream.py``'s ``chunked``), item by item,
+  greedy and seeded sampling with two samples per prompt: equal; and a stream stopped after its
+  second journal save (as a kill would) resumed from that journal: the samples of an uninterrupted
+  run (one engine in this process, shared with the translation test);
+* the ``vllm`` translation backend (through the same streaming helper), compared row by row with
+  the ``transformers`` backend: equal; vLLM generates from exactly the prompt token ids the
+  transformers engine uses;
 * prompts longer than the model's context are refused by both engines, naming the prompt file and
   the lengths, before any engine starts.
 
@@ -118,6 +125,8 @@ def test_vllm_predictions_equal_the_transformers_engine_item_by_item(study):
         for v, h in zip(rows, hf_rows[name], strict=True):
             assert (v["id"], v["sample"], v["prompt"]) == (h["id"], h["sample"], h["prompt"])
             assert v["response"] == h["response"], f"{name} item {v['id']}: {v['response']!r} != {h['response']!r}"
+            for field in ("finish_reason", "prompt_tokens", "completion_tokens"):
+                assert v[field] == h[field], f"{name} item {v['id']}: {field} {v[field]!r} != {h[field]!r}"
             n += 1
     assert n == 108
     # the comparison covers both ends of a response: stopped at EOS, and cut at max_new_tokens
@@ -126,6 +135,131 @@ def test_vllm_predictions_equal_the_transformers_engine_item_by_item(study):
     lengths = {len(tok(r["response"], add_special_tokens=False)["input_ids"])
                for rows in vllm_rows.values() for r in rows}
     assert min(lengths) < limit and max(lengths) >= limit, sorted(lengths)
+    reasons = {r["finish_reason"] for rows in vllm_rows.values() for r in rows}
+    assert reasons == {"eos", "length"}, reasons
+    summary = json.loads((study["vllm"] / "_summary.json").read_text())
+    assert summary["responses"] == 108 and summary["this_run"]["prompts"] == 108
+    assert summary["completion_tokens"] == sum(r["completion_tokens"] for rows in vllm_rows.values() for r in rows)
+
+
+#: the prediction settings of the stream tests (the default study's vLLM keys: float32, eager)
+SETTINGS = {"engine": "vllm", "device": "cpu", "temperature": 0.0, "max_new_tokens": 24, "batch_size": 16, "seed": 0,
+            "vllm_tensor_parallel_size": 1, "vllm_gpu_memory_utilization": 0.9, "vllm_max_model_len": None,
+            "vllm_dtype": "float32", "vllm_enforce_eager": True}
+#: seeded sampling, two samples per prompt (vLLM seeds the i-th with seed + i)
+SEEDED = {"temperature": 0.8, "top_p": 0.9, "top_k": 20, "n": 2, "seed": 3}
+#: vLLM's prefill budget per step here: every prompt is prefilled whole (see the ``llm`` fixture)
+PREFILL_BUDGET = 65536
+
+
+@pytest.fixture(scope="module")
+def llm(vllm_on_cpu):
+    """One engine as the predict job starts it (``predict.vllm_arguments``), with a prefill budget
+    that no step exceeds: vLLM prefills a prompt that does not fit the step's budget in pieces and
+    then rewinds that request's seeded generator by the draw it discarded, which its CPU build
+    cannot do (torch's CPU generator has no offset: the engine stops with 'CPU Generator does not
+    use offset' once a few hundred seeded prompts are queued). GPUs rewind; that path is not run here."""
+    import vllm
+    from transformers import AutoTokenizer
+
+    from parallel_scaling.evaluate import predict
+
+    kwargs, _, _ = predict.vllm_arguments(str(MODEL), [], SETTINGS, AutoTokenizer.from_pretrained(MODEL))
+    engine = vllm.LLM(**kwargs, max_num_batched_tokens=PREFILL_BUDGET)
+    yield engine
+    engine.llm_engine.engine_core.shutdown()  # its process (and its 2 GB) ends here, not at exit
+
+
+def _questions(n: int) -> list[str]:
+    """``n`` prediction prompts of varied length (``plain`` prompt set), as the predict job builds them."""
+    from transformers import AutoTokenizer
+
+    from parallel_scaling.common.prompts import build_prompt
+
+    tok = AutoTokenizer.from_pretrained(MODEL)
+    return [build_prompt(f"Tom has {i % 17 + 2} apples and buys {i % 5 + 1} more." + " He eats one." * (i % 4)
+                         + " How many apples does he have?", "en", "plain", tok) for i in range(n)]
+
+
+def _chunked(llm, prompts: list[str], settings: dict[str, Any], chunk: int) -> list[list[dict[str, Any]]]:
+    """The responses of the chunked code the stream replaced (bench/vllm_stream.py keeps it)."""
+    import importlib.util
+
+    import vllm
+    from transformers import AutoTokenizer
+
+    from parallel_scaling.evaluate import predict
+
+    spec = importlib.util.spec_from_file_location("vllm_stream_bench", REPO / "bench" / "vllm_stream.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    _, sampling, token_prompts = predict.vllm_arguments(str(MODEL), prompts, settings, AutoTokenizer.from_pretrained(MODEL))
+    done: dict[int, Any] = {}
+    bench.chunked(llm, dict(enumerate(token_prompts)), vllm.SamplingParams(**sampling), done, None,
+                  predict.Progress().start(len(prompts)), chunk=chunk)
+    return [done[j] for j in range(len(prompts))]
+
+
+@pytest.mark.parametrize("decoding", [{}, SEEDED], ids=["greedy", "seeded"])
+def test_one_stream_gives_the_chunked_codes_responses_item_by_item(llm, decoding):
+    """240 prompts in one stream (the shipped engine) and in chunks of 64 (one blocking generate
+    each, as the old engine did with 512): every prompt meets other neighbours in the engine, and
+    its samples -- text, finish reason, token counts -- are the same: each request has its own
+    seeded generator (seed + i for its i-th sample)."""
+    from transformers import AutoTokenizer
+
+    from parallel_scaling.evaluate import predict
+
+    prompts, settings = _questions(240), {**SETTINGS, **decoding}
+    streamed = predict.generate_vllm(str(MODEL), prompts, settings, AutoTokenizer.from_pretrained(MODEL), llm=llm)
+    chunked = _chunked(llm, prompts, settings, chunk=64)
+    assert len(streamed) == 240 and all(len(s) == settings.get("n", 1) for s in streamed)
+    for j, (a, b) in enumerate(zip(streamed, chunked, strict=True)):
+        assert a == b, f"prompt {j}: {a} != {b}"
+    reasons = {x["finish_reason"] for s in streamed for x in s}
+    assert reasons == {"eos", "length"}, reasons  # both ends of a response are compared
+    if decoding:  # sampled: a prompt's two samples differ somewhere, and differ from greedy
+        assert any(s[0]["text"] != s[1]["text"] for s in streamed)
+
+
+def test_a_stream_stopped_after_a_save_resumes_from_its_journal_to_the_same_samples(llm, tmp_path, monkeypatch,
+                                                                                     capsys):
+    """The stream saves what finished (here at every step, ``SAVE_EVERY`` 0) and is stopped right
+    after its second save, with half a line written after it, as a kill leaves the journal. Rerun
+    with what the journal holds, it generates only the other prompts, and the samples (seeded,
+    two per prompt) are those of an uninterrupted run. The engine stays usable after the stop (the
+    requests in flight are aborted)."""
+    from transformers import AutoTokenizer
+
+    from parallel_scaling.common import vllm_stream
+    from parallel_scaling.evaluate import predict
+    from parallel_scaling.evaluate.journal import Journal
+
+    monkeypatch.setattr(vllm_stream, "SAVE_EVERY", 0.0)
+    tok = AutoTokenizer.from_pretrained(MODEL)
+    prompts, settings = _questions(120), {**SETTINGS, **SEEDED}
+    whole = predict.generate_vllm(str(MODEL), prompts, settings, tok, llm=llm)
+
+    journal = Journal(tmp_path / "s0.jsonl", "sha256:job")
+    saves = []
+
+    def save_then_die(made):
+        journal.save(made)
+        saves.append(len(made))
+        if len(saves) == 2:
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        predict.generate_vllm(str(MODEL), prompts, settings, tok, save=save_then_die, llm=llm)
+    with open(journal.path, "a") as fh:
+        fh.write('{"responses": {"119": [{"text": "cut o')
+    done = Journal(journal.path, "sha256:job").load()
+    assert len(done) == sum(saves) and 0 < len(done) < 120
+    capsys.readouterr()
+    resumed = predict.generate_vllm(str(MODEL), prompts, settings, tok, done=done, save=journal.save, llm=llm)
+    assert f"[vllm] {120 - len(done)}/{120 - len(done)} prompts" in capsys.readouterr().err
+    assert resumed == whole
+    assert len(Journal(journal.path, "sha256:job").load()) == 120  # the rerun's saves are all readable
 
 
 def _translation_settings(backend: str, prompts_file: Path | None) -> dict[str, Any]:
@@ -145,9 +279,10 @@ def short_prompts(tmp_path_factory) -> Path:
     return path
 
 
-def test_the_vllm_translation_backend_equals_the_transformers_backend(study, short_prompts, tmp_path):
+def test_the_vllm_translation_backend_equals_the_transformers_backend(study, llm, short_prompts, tmp_path):
     """The real backends on 15 source rows (question and solution: 30 prompts); vLLM is given the
-    prompt token ids the transformers engine uses and never re-tokenizes them."""
+    prompt token ids the transformers engine uses and never re-tokenizes them. The backend runs on
+    the module's engine, started with the arguments it builds itself (and a larger prefill budget)."""
     from parallel_scaling.common.decoding import encode_prompts, vllm_prompts
     from parallel_scaling.common.jsonl import read_jsonl
     from parallel_scaling.data import translate
@@ -155,8 +290,9 @@ def test_the_vllm_translation_backend_equals_the_transformers_backend(study, sho
     source = read_jsonl(study["wd"] / "results/tiny/data/source/test.jsonl")[:15]
     engines: list[Any] = []
 
-    def keep(backend, settings):  # the backend's own engine, kept for the check of its prompt ids
+    def keep(backend, settings):  # the backend's engine, kept for the check of its prompt ids
         engines.append(translate.make_engine(backend, settings))
+        engines[-1].llm = llm
         return engines[-1]
 
     rows, meta = translate.translate(source, "de", _translation_settings("vllm", short_prompts),
@@ -172,12 +308,13 @@ def test_the_vllm_translation_backend_equals_the_transformers_backend(study, sho
     import vllm
 
     engine = engines.pop()
-    try:
-        text = translate.render_prompt(engine.tokenizer, [{"role": "user", "content": "German: 3 + 4"}])
-        out = engine.llm.generate(vllm_prompts(engine.tokenizer, [text]), vllm.SamplingParams(max_tokens=1))
-        assert list(out[0].prompt_token_ids) == encode_prompts(engine.tokenizer, [text])[0]
-    finally:  # the engine's process (and its 2 GB) ends here, not at the interpreter's exit
-        engine.llm.llm_engine.engine_core.shutdown()
+    from parallel_scaling.evaluate import predict
+
+    own, _, _ = predict.vllm_arguments(str(MODEL), [], SETTINGS, engine.tokenizer)
+    assert engine.llm_kwargs == own  # the module's engine is the one the backend would start
+    text = translate.render_prompt(engine.tokenizer, [{"role": "user", "content": "German: 3 + 4"}])
+    out = engine.llm.generate(vllm_prompts(engine.tokenizer, [text]), vllm.SamplingParams(max_tokens=1))
+    assert list(out[0].prompt_token_ids) == encode_prompts(engine.tokenizer, [text])[0]
 
 
 @pytest.mark.parametrize("backend", ["vllm", "transformers"])

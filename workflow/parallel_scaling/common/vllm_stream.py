@@ -40,13 +40,16 @@ def final_only(params: Any) -> Any:
 
 
 def stream(llm: Any, prompts: Mapping[int, Any], params: Any | Mapping[int, Any],
-           on_done: Callable[[dict[int, Any]], None] | None = None, every: float = SAVE_EVERY
+           on_done: Callable[[dict[int, Any]], None] | None = None, every: float | None = None
            ) -> dict[int, Any]:
     """Generate every prompt of ``prompts`` (key -> vLLM prompt, e.g. a ``TokensPrompt`` dict) in one
     continuous stream of ``llm`` (a ``vllm.LLM``), with ``params`` (one ``SamplingParams`` for all, or
     one per key). Returns key -> finished ``RequestOutput``; ``on_done`` gets the requests that
-    finished since its last call, at most ``every`` seconds apart and once more at the end (never
-    empty). Requests are queued in key order (vLLM admits them first come, first served)."""
+    finished since its last call, at most ``every`` seconds apart (default ``SAVE_EVERY``) and once
+    more at the end (never empty). Requests are queued in key order (vLLM admits them first come,
+    first served). If anything stops the loop (``on_done`` raising included), the requests still in
+    the engine are aborted, so that the engine can serve the next call."""
+    every = SAVE_EVERY if every is None else every
     keys = list(prompts)
     if not keys:
         return {}
@@ -55,19 +58,27 @@ def stream(llm: Any, prompts: Mapping[int, Any], params: Any | Mapping[int, Any]
     else:
         per_request = [final_only(params)] * len(keys)
     request_ids = llm.enqueue([prompts[k] for k in keys], list(per_request), use_tqdm=False)
-    key_of = dict(zip(request_ids, keys, strict=True))
+    # enqueue returns the engine's internal ids, "<id>-<8 random characters>" (vLLM 0.30's
+    # InputProcessor.assign_request_id); outputs carry "<id>", the one LLM numbered the request with
+    external = [request_id.rsplit("-", 1)[0] for request_id in request_ids]
+    key_of = dict(zip(external, keys, strict=True))
     engine = llm.llm_engine
     results: dict[int, Any] = {}
     group: dict[int, Any] = {}
     last = time.monotonic()
-    while engine.has_unfinished_requests():
-        for output in engine.step():
-            if output.finished:
-                key = key_of[output.request_id]
-                results[key] = group[key] = output
-        if group and on_done is not None and time.monotonic() - last >= every:
-            on_done(group)
-            group, last = {}, time.monotonic()
+    try:
+        while engine.has_unfinished_requests():
+            for output in engine.step():
+                if output.finished:
+                    key = key_of[output.request_id]
+                    results[key] = group[key] = output
+            if group and on_done is not None and time.monotonic() - last >= every:
+                on_done(group)
+                group, last = {}, time.monotonic()
+    except BaseException:
+        # by the id LLM gave: it also names the n samples' child requests
+        engine.abort_request([r for r, k in zip(external, keys) if k not in results])
+        raise
     if group and on_done is not None:
         on_done(group)
     missing = [k for k in keys if k not in results]

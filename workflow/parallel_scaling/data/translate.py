@@ -7,7 +7,7 @@ machine translation (``transformers`` on any machine, ``vllm`` on a GPU; its CPU
 ``served``: a model behind an OpenAI-compatible API, :mod:`parallel_scaling.common.served`). The LLM backends share
 prompt building, sampling settings, output cleaning and row writing; only the engine object that
 turns prompt strings into completions differs, so a CPU test of ``transformers`` exercises
-everything ``vllm`` runs except ``vllm.LLM.generate`` itself.
+everything ``vllm`` runs except vLLM's engine itself (one continuous stream, ``common.vllm_stream``).
 
 Output rows: ``{"id", "lang", "question", "answer", "solution", "source_question"}``; the answer is
 always the English answer (translation never changes what is verified). A sidecar
@@ -342,15 +342,18 @@ class VllmEngine:
         self.context = (context, "translation.vllm.max_model_len" if source == "max_model_len" else source)
 
     def generate(self, prompts: Sequence[str]) -> list[str]:
-        """One call with token-id prompts: vLLM schedules the batch itself and never re-tokenizes."""
+        """Token-id prompts (vLLM never re-tokenizes) in one continuous stream, as the prediction
+        engine runs them (``common.vllm_stream``): the engine stays full until the last one."""
         import vllm
 
         from parallel_scaling.common.decoding import vllm_prompts
+        from parallel_scaling.common.vllm_stream import stream
 
         if self.llm is None:
             self.llm = vllm.LLM(**self.llm_kwargs)
-        results = self.llm.generate(vllm_prompts(self.tokenizer, prompts), vllm.SamplingParams(**self.sampling_kwargs))
-        return [result.outputs[0].text for result in results]
+        results = stream(self.llm, dict(enumerate(vllm_prompts(self.tokenizer, prompts))),
+                         vllm.SamplingParams(**self.sampling_kwargs))
+        return [results[i].outputs[0].text for i in range(len(prompts))]
 
 
 def llm_rows(source: Sequence[Mapping[str, Any]], lang: str, engine: Engine, templates: Mapping[str, str],

@@ -92,13 +92,24 @@ class Journal:
             return
         new = not self.path.is_file()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        cut = not new and self._ends_cut()
         with open(self.path, "a", encoding="utf-8") as fh:
             if new:
                 fh.write(json.dumps({"format": FORMAT, "identity": self.ident}) + "\n")
+            elif cut:  # the line a kill cut off stays alone on its line (ignored), not glued to this one
+                fh.write("\n")
             record = {"responses": {str(i): r for i, r in made.items()}}
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+    def _ends_cut(self) -> bool:
+        """Whether the file ends inside a line (the kill of an earlier run cut it)."""
+        with open(self.path, "rb") as fh:
+            if fh.seek(0, os.SEEK_END) == 0:
+                return False
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -172,8 +172,6 @@ def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any], tokeni
     or on an earlier, interrupted run. ``llm``: an engine already started (tests, benchmarks)."""
     from vllm import LLM, SamplingParams
 
-    from parallel_scaling.common.vllm_stream import stream
-
     done = dict(done or {})
     llm_kwargs, sampling_kwargs, token_prompts = vllm_arguments(model_path, prompts, s, tokenizer)
     pending = {j: token_prompts[j] for j in range(len(prompts)) if j not in done}
@@ -183,6 +181,16 @@ def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any], tokeni
         return [done[j] for j in range(len(prompts))]
     llm = llm or LLM(**llm_kwargs)
     progress.start(len(pending), "vllm")
+    stream_samples(llm, pending, SamplingParams(**sampling_kwargs), done, save, progress)
+    return [done[j] for j in range(len(prompts))]
+
+
+def stream_samples(llm: Any, pending: dict[int, Any], params: Any, done: Done, save: Save | None,
+                   progress: Progress) -> None:
+    """The vLLM engine's loop: ``pending`` (prompt index -> vLLM prompt) in one stream of ``llm``
+    with ``params`` (one ``SamplingParams``, or one per index: the benchmark forces lengths), each
+    group of finished prompts turned into samples, added to ``done``, saved and counted."""
+    from parallel_scaling.common.vllm_stream import stream
 
     def finished(outputs: dict[int, Any]) -> None:
         made = {j: vllm_samples(out) for j, out in sorted(outputs.items())}
@@ -191,8 +199,7 @@ def generate_vllm(model_path: str, prompts: list[str], s: dict[str, Any], tokeni
             save(made)
         progress.update(len(made), sum(x["completion_tokens"] for samples in made.values() for x in samples))
 
-    stream(llm, pending, SamplingParams(**sampling_kwargs), finished)
-    return [done[j] for j in range(len(prompts))]
+    stream(llm, pending, params, finished)
 
 
 def vllm_samples(output: Any) -> list[Sample]:
