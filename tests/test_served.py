@@ -38,6 +38,7 @@ def test_the_starter_config_plans():
 @pytest.mark.parametrize("served_part, key", [
     ({"api_key": "sk-proj-" + "a" * 40}, "prediction.served.api_key"),  # a key-named setting
     ({"base_url": "https://me:hunter2secret@api.example.com/v1"}, "prediction.served.base_url"),  # URL password
+    ({"key_env": "sk-proj-" + "a" * 40}, "prediction.served.key_env"),  # the key where its variable's name goes
 ])
 def test_a_key_written_into_the_config_is_refused_naming_the_key(tmp_path, served_part, key):
     config = yaml.safe_load(STARTER.read_text())
