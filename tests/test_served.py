@@ -75,6 +75,9 @@ def test_the_endpoint_and_transport_are_kept_out_of_the_settings_a_job_depends_o
     revised["served"]["revision"] = "r2"
     assert served.identity_settings(revised) != served.identity_settings(section)
     assert served.merge_transport(settings, where) == section
+    # a study that does not serve keeps the params it had before the served keys existed
+    assert served.split_settings({**section, "engine": "vllm"}) == ({"engine": "vllm", "temperature": 0.0}, {})
+    assert served.split_settings({"backend": "template", "served": {"base_url": None}}) == ({"backend": "template"}, {})
 
 
 def test_decoding_goes_in_every_request_and_what_is_not_sent_is_said():

@@ -247,7 +247,11 @@ def split_settings(section: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     """A config section (``prediction`` or ``translation``) as (what the outputs depend on, where the
     requests go): the second holds ``served.base_url`` and the transport keys. The rules give the
     first as the job's settings (a Snakemake param: changing it reruns the job) and the second apart,
-    so that a server moved to another node, or more retries, reruns nothing that was answered."""
+    so that a server moved to another node, or more retries, reruns nothing that was answered. A
+    section whose engine or backend is not ``served`` is given without its ``served`` keys: a study
+    that does not use them keeps the params it had."""
+    if section.get("engine", section.get("backend")) != "served":  # unused: not part of the job at all
+        return {k: v for k, v in section.items() if k != "served"}, {}
     served = dict(section.get("served") or {})
     where = {k: served.pop(k) for k in ("base_url", *TRANSPORT_KEYS) if k in served}
     return ({**section, "served": served} if "served" in section else dict(section)), where
