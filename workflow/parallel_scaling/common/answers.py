@@ -28,7 +28,7 @@ from parallel_scaling.common.answer_phrases import ANSWER_PHRASES, COT_HEADERS, 
 from parallel_scaling.common.numbers import (
     normalize_text, number_items, number_matches, number_spans, single_number, space_comma_lists, ungroup_numbers,
 )
-from parallel_scaling.common.thinking import UNFINISHED_POLICIES, split_response
+from parallel_scaling.common.thinking import UNFINISHED_POLICIES, classify
 
 ANSWER_TYPES: tuple[str, ...] = ("number", "latex", "choice")
 
@@ -58,6 +58,8 @@ class Extraction:
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _HASH = re.compile(r"####+[ \t]*([^\n]*)")
+# a Markdown heading "#### 5. Step title" is no "#### 72" answer line
+_NUMBERED_HEADING = re.compile(r"\d+[.)]\s+\D")
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$([^$]+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", flags=re.DOTALL)
 # separators after a marker; a hyphen directly before a digit is a minus sign and is kept
 _LEADING_SEPARATORS = re.compile(r"^(?:[\s*:：—–=]|-(?!\d))*")
@@ -245,7 +247,12 @@ def _chain_value(sentence: str) -> str | None:
     return result[0][0]
 
 
-def _value_from_segment(segment: str, answer_type: str) -> str | None:
+#: Languages whose answer sentence ends in its predicate ("30日間で$12かかります", "1日に18回です"):
+#: of several numbers, the one the sentence commits to stands last, next to the predicate.
+VERB_FINAL_LANGS: frozenset[str] = frozenset({"ja", "ko"})
+
+
+def _value_from_segment(segment: str, answer_type: str, lang: str | None = None) -> str | None:
     """The answer at the start of the text following a marker (phrase or ``####``)."""
     line = segment.split("\n", 1)[0]
     if answer_type == "choice":
@@ -270,6 +277,10 @@ def _value_from_segment(segment: str, answer_type: str) -> str | None:
     chained = _chain_value(_answer_sentence(body))
     if chained is not None:
         return chained
+    if lang in VERB_FINAL_LANGS:
+        stated = number_matches(_answer_sentence(body))
+        if stated:
+            return stated[-1]
     numbers = number_matches(body)
     return numbers[0] if numbers else None
 
@@ -316,15 +327,23 @@ def _no_commitment(segment: str, answer_type: str) -> str | None:
 
 
 def extract_answer(
-    response: str, answer_type: str = "number", lang: str | None = None, unfinished: str = "none"
+    response: str,
+    answer_type: str = "number",
+    lang: str | None = None,
+    unfinished: str = "none",
+    prompt: str | None = None,
+    finish_reason: str | None = None,
 ) -> Extraction:
     """Extract the final answer from a model response.
 
     A reasoning model's response is read in its final part only (after ``</think>``,
     :func:`~parallel_scaling.common.thinking.split_response`): numbers of the thinking never
-    override the answer it commits to. When the thinking is cut off (no ``</think>``) or nothing
-    follows it, ``unfinished`` decides: ``none`` extracts nothing (the reason says which), ``thinking``
-    reads the thinking part as if it were the answer. ``Extraction.final_part`` records the state.
+    override the answer it commits to. When the thinking is cut off (no ``</think>``), nothing
+    follows it, or what follows states no answer, ``unfinished`` decides: ``none`` extracts nothing
+    (the reason says which), ``thinking`` reads the thinking part as if it were the answer.
+    ``Extraction.final_part`` records the state. ``prompt`` (a prompt ending with ``<think>`` opens the
+    thinking) and ``finish_reason`` (``eos``, ``length``, ``stop_string``, ``None``) decide which
+    responses are cut: :func:`~parallel_scaling.common.thinking.classify`.
 
     ``lang`` (the language the answer is written in) decides the locale readings of numbers that are
     ambiguous across languages: ``70.000`` is 70000 in German, ``1,25,000`` is 125000 in Bengali
@@ -349,14 +368,38 @@ def extract_answer(
         raise ValueError(f"unknown unfinished-answer policy {unfinished!r}; choose from {', '.join(UNFINISHED_POLICIES)}")
     if response is None or not str(response).strip():
         return Extraction(None, "none", "empty response")
-    parts = split_response(str(response))
+    parts = classify(str(response), prompt, finish_reason, lambda text: _states_answer(text, answer_type, lang))
     text = parts.final
     if parts.unfinished:
         if unfinished == "none" or not parts.thinking:
-            reason = "thinking cut off before a final answer" if parts.state == "unclosed" else "nothing after the thinking"
-            return Extraction(None, "none", reason, parts.state)
+            return Extraction(None, "none", _UNFINISHED_REASONS[parts.state], parts.state)
         text = parts.thinking
     return replace(_extract(text, answer_type, lang), final_part=parts.state)
+
+
+_UNFINISHED_REASONS = {
+    "unclosed": "thinking cut off before a final answer",
+    "empty": "nothing after the thinking",
+    "unanswered": "no answer after the thinking",
+}
+# an answer header alone on its line ("### Answer:", "**উত্তর:**"), the answer on the next line
+_HEADER_ONLY = re.compile(r"^[\s*#:：✅\-—–]*(?:\n|$)")
+
+
+def _states_answer(text: str, answer_type: str, lang: str | None) -> bool:
+    """Does ``text`` state an explicit answer: a ``\\boxed{}``, ``####`` or answer phrase with a value
+    (or saying there is none), or an answer header whose next line holds a number?"""
+    found = _extract(text, answer_type, lang)
+    if found.method in ("boxed", "hash", "phrase", "paren_letter") or (found.method == "none" and found.reason != "no answer found"):
+        return True
+    normalised = normalize_text(text)
+    for m in _PHRASE.finditer(normalised):
+        rest = normalised[m.end():]
+        if _HEADER_ONLY.match(rest):
+            following = [line for line in rest.split("\n")[1:] if line.strip(" *#")]
+            if following and number_items(following[0]):
+                return True
+    return False
 
 
 def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
@@ -374,7 +417,7 @@ def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
             return Extraction(value, "boxed")
 
     # the last marker whose line says something decides: a value, or no committed answer at all
-    markers = [(m.group(1), "hash") for m in _HASH.finditer(text)]
+    markers = [(m.group(1), "hash") for m in _HASH.finditer(text) if not _NUMBERED_HEADING.match(m.group(1))]
     searchable = _HEADERS.sub(lambda m: " " * len(m.group(0)), text)
     phrases = [(text[m.end():], "phrase") for m in _PHRASE.finditer(searchable)]
     for segments in (markers, phrases):
@@ -385,7 +428,7 @@ def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
                 reason = _no_commitment(segment, answer_type)
                 if reason is not None:
                     return Extraction(None, "none", reason)
-            value = _value_from_segment(segment, answer_type)
+            value = _value_from_segment(segment, answer_type, lang)
             if value is not None:
                 return Extraction(value, method)
 
