@@ -403,3 +403,62 @@ def test_compound_parts_keep_brackets_together() -> None:
     assert verify("3, 1, 2", "1, 2, 3", "latex") == (True, None)
     assert verify("x = 2, y = -1", "$x=2, y=-1$", "latex") == (True, None)
     assert verify("x = -1, y = 2", "$x=2, y=-1$", "latex") == (False, None)
+
+
+# --------------------------------------------------------------------------- how a response ended (issue #36)
+
+from parallel_scaling.common.thinking import classify, looks_cut, prompt_opens_thinking  # noqa: E402
+
+R1_PROMPT = "<|User|>What is 8 + 9?<|Assistant|><think>\n"
+
+
+@pytest.mark.parametrize(
+    ("response", "prompt", "finish", "state", "value"),
+    [
+        # R1 template opens the thinking: a cut thinking's tentative box is no answer
+        ("So x + y = 17, \\boxed{17}. Wait, let me check the other vertex, which gives", R1_PROMPT, None, "unclosed", None),
+        ("So x + y = 17, \\boxed{17}. Wait, let me check the other vertex, which gives", R1_PROMPT, "length", "unclosed", None),
+        ("Adding gives 17.\n</think>\n\nThe sum is $\\boxed{17}$.", R1_PROMPT, "eos", "present", "17"),
+        # the same text without a prompt is a chat answer, as before
+        ("So x + y = 17, \\boxed{17}. Wait, let me check", None, None, "absent", "17"),
+        # a final part with no answer: only "**", or a restart sentence
+        ("8 + 9 = 17.\n</think>\n\n**", None, "stop_string", "unanswered", None),
+        ("8 + 9 = 17.\n</think>\n\nLet us solve this step by step.", None, None, "unanswered", None),
+        # a final part cut by the limit before its answer; one with its boxed answer written stays
+        ("8 + 9 = 17.\n</think>\n\nFirst we add: 8 + 9 =", None, None, "unanswered", None),
+        ("8 + 9 = 17.\n</think>\n\nFirst we add 8 and 9 and get 17", None, "length", "unanswered", None),
+        ("8 + 9 = 17.\n</think>\n\nThe sum is \\boxed{17}. To check, 17 - 9", None, "length", "present", "17"),
+        # a lost closing marker: ended by itself with an answer, or cut
+        ("<think>\nWe add 8 and 9.\n\n### Final Answer\n$$\\boxed{17}$$\n\nSo the sum is **17**.", None, None, "unmarked", "17"),
+        ("<think>\nWe add 8 and 9.\n\n### Final Answer\n$$\\boxed{17}$$\n\nSo the sum is **17**.", None, "eos", "unmarked", "17"),
+        ("<think>\nWe add 8 and 9.\n\n### Final Answer\n$$\\boxed{17}$$\n\nSo the sum is **17**.", None, "length", "unclosed", None),
+        ("<think>\nWe add 8 and 9 and check it: 8 + 9 = 17, and then", None, None, "unclosed", None),
+    ],
+)
+def test_finish_reason_prompt_and_text_tell_cut_from_finished(response, prompt, finish, state, value) -> None:
+    ext = extract_answer(response, "number", "en", prompt=prompt, finish_reason=finish)
+    assert (ext.final_part, ext.value) == (state, value)
+
+
+def test_unanswered_final_part_is_read_leniently_from_the_thinking() -> None:
+    response = "8 + 9 = 17, so the answer is 17.\n</think>\n\n**"
+    assert extract_answer(response, unfinished="thinking").value == "17"
+    assert extract_answer(response).reason == "no answer after the thinking"
+
+
+def test_prompt_opens_thinking_and_cut_text() -> None:
+    assert prompt_opens_thinking(R1_PROMPT) and prompt_opens_thinking("x<think>  \n\n") and not prompt_opens_thinking("x")
+    assert not prompt_opens_thinking(None) and not prompt_opens_thinking("<think>a</think> b")
+    assert looks_cut("w = (4 - 2i) + (2 -") and looks_cut("\\( \\frac{\\") and looks_cut("and then adding")
+    assert not looks_cut("So, **8 pens will cost $12.00**.") and not looks_cut("ドルです") and not looks_cut("$$\\boxed{3}$$")
+    with pytest.raises(ValueError, match="finish_reason"):
+        classify("a", finish_reason="stop")
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [("答え：30日間で$12かかります", "12"), ("답은 하루에 18번입니다", "18"), ("Answer: 45 miles after 4 hours", "45")],
+)
+def test_verb_final_answer_sentence(line: str, value: str) -> None:
+    lang = {"答": "ja", "답": "ko"}.get(line[0], "en")
+    assert extract_answer(line, "number", lang).value == value
