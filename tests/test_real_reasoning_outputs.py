@@ -16,11 +16,13 @@ recorded in docs/scoring.md.
 
 from __future__ import annotations
 
+import io
 import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -28,7 +30,7 @@ from helpers import REPO, SHARED
 from parallel_scaling.common.answers import extract_answer
 from parallel_scaling.common.grading import score_response
 from parallel_scaling.common.thinking import UNFINISHED_STATES
-from parallel_scaling.evaluate.score import per_language_summary
+from test_scoring import _run  # the score command in-process, its output captured
 
 LABELS = yaml.safe_load((Path(__file__).parent / "fixtures" / "lrm_labels.yaml").read_text(encoding="utf-8"))
 DATA = next(
@@ -163,20 +165,25 @@ def test_finished_answers_are_the_human_reading(scored) -> None:
             assert r["correct"] and r["final_part"] in ("present", "unmarked"), (_key(item), r["extracted"])
 
 
-def test_score_summary_unfinished_column_and_accuracy(scored) -> None:
-    """The score CSV's ``unfinished`` column and per-language accuracy reflect the labels."""
-    rows = [{**row, **r} for _, row, r in scored["none"]]
-    table = per_language_summary(rows).set_index("lang")
-    assert "unfinished" in table.columns
+def test_score_command_unfinished_column_and_accuracy(scored, tmp_path: Path) -> None:
+    """The ``score`` command on the rows as predict would have written them: its CSV's ``unfinished``
+    column and per-language accuracy reflect the labels (default setting)."""
+    src = tmp_path / "predictions.jsonl"
+    src.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for _, row, _ in scored["none"]), encoding="utf-8")
+    code, out, err = _run([str(src)])
+    assert code == 0, err
+    table = pd.read_csv(io.StringIO(out)).set_index("lang")
+    print(out)
     want: dict[str, int] = defaultdict(int)
     right: dict[str, list[bool]] = defaultdict(list)
     for item, row, _ in scored["none"]:
         want[row["lang"]] += item["status"] == "unfinished"
         right[row["lang"]].append(bool(item["correct"]))
     for lang, n in want.items():
-        # two lost-marker responses that end without stating an answer number are counted unfinished
+        # two lost-marker responses that end without an answer phrase are counted unfinished too
         assert n <= table.loc[lang, "unfinished"] <= n + 2, lang
         assert abs(table.loc[lang, "accuracy"] - sum(right[lang]) / len(right[lang])) <= MAX_ACCURACY_GAP, lang
+    assert table.loc["all", "unfinished"] == sum(want.values()) + 2
 
 
 @pytest.mark.parametrize(
