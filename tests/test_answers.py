@@ -449,6 +449,9 @@ def test_unanswered_final_part_is_read_leniently_from_the_thinking() -> None:
 def test_prompt_opens_thinking_and_cut_text() -> None:
     assert prompt_opens_thinking(R1_PROMPT) and prompt_opens_thinking("x<think>  \n\n") and not prompt_opens_thinking("x")
     assert not prompt_opens_thinking(None) and not prompt_opens_thinking("<think>a</think> b")
+    # a forced assistant prefix after the template's <think> (prompt hacking) still opens the thinking
+    assert prompt_opens_thinking("<|Assistant|><think>\nOkay, let me think step by step.")
+    assert prompt_opens_thinking("<think>old</think> answer <|Assistant|><think>\n")
     assert looks_cut("w = (4 - 2i) + (2 -") and looks_cut("\\( \\frac{\\") and looks_cut("and then adding")
     assert not looks_cut("So, **8 pens will cost $12.00**.") and not looks_cut("ドルです") and not looks_cut("$$\\boxed{3}$$")
     with pytest.raises(ValueError, match="finish_reason"):

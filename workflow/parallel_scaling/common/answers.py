@@ -341,8 +341,8 @@ def extract_answer(
     override the answer it commits to. When the thinking is cut off (no ``</think>``), nothing
     follows it, or what follows states no answer, ``unfinished`` decides: ``none`` extracts nothing
     (the reason says which), ``thinking`` reads the thinking part as if it were the answer.
-    ``Extraction.final_part`` records the state. ``prompt`` (a prompt ending with ``<think>`` opens the
-    thinking) and ``finish_reason`` (``eos``, ``length``, ``stop_string``, ``None``) decide which
+    ``Extraction.final_part`` records the state. ``prompt`` (a prompt whose last thinking marker is ``<think>``
+    opens the thinking) and ``finish_reason`` (``eos``, ``length``, ``stop_string``, ``None``) decide which
     responses are cut: :func:`~parallel_scaling.common.thinking.classify`.
 
     ``lang`` (the language the answer is written in) decides the locale readings of numbers that are

@@ -173,7 +173,7 @@ def score_response(
     one), so a model thinking in English and answering in Thai is off-target in its thinking only.
     ``final_part`` and ``unfinished`` (what a response cut off in its thinking is scored as) are
     those of :func:`~parallel_scaling.common.answers.extract_answer`, which ``prompt`` (the row's
-    prompt: one ending with ``<think>`` opens the thinking) and ``finish_reason`` inform.
+    prompt: one whose last thinking marker is ``<think>`` opens the thinking) and ``finish_reason`` inform.
     """
     response = "" if response is None else str(response)
     parts = classify(response, prompt, finish_reason, lambda text: _states_answer(text, answer_type, lang))

@@ -45,8 +45,6 @@ UNFINISHED_POLICIES: tuple[str, ...] = ("none", "thinking")
 # DeepSeek-R1 / Qwen3 / QwQ write <think>...</think>; some models <thinking>; Kimi ◁think▷...◁/think▷
 _OPEN = re.compile(r"<think(?:ing)?>|◁think▷", flags=re.IGNORECASE)
 _CLOSE = re.compile(r"</think(?:ing)?>|◁/think▷", flags=re.IGNORECASE)
-# a prompt whose chat template opens the thinking for the model (R1-distilled: "...<think>\n")
-_PROMPT_OPENS = re.compile(r"(?:<think(?:ing)?>|◁think▷)\s*$", flags=re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -64,9 +62,16 @@ class ResponseParts:
 
 
 def prompt_opens_thinking(prompt: str | None) -> bool:
-    """Does the prompt end with an opened thinking marker (``<think>`` and whitespace), as the chat
-    templates of R1-distilled models do? Then the response starts inside the thinking."""
-    return bool(prompt) and _PROMPT_OPENS.search(str(prompt)) is not None
+    """Does the prompt leave a thinking open: is its last thinking marker an opening one? R1-distilled
+    chat templates end the prompt with ``<think>\\n``; a forced assistant prefix may follow it
+    ("<think>\\nOkay, let me think step by step."). Then the response starts inside the thinking.
+    Earlier turns' closed ``<think>...</think>`` blocks open nothing."""
+    if not prompt:
+        return False
+    text = str(prompt)
+    opened = [m.end() for m in _OPEN.finditer(text)]
+    closed = [m.end() for m in _CLOSE.finditer(text)]
+    return bool(opened) and (not closed or opened[-1] > closed[-1])
 
 
 def split_response(response: str, opened: bool = False) -> ResponseParts:

@@ -104,7 +104,7 @@ def score_rows(
     field, a null gold or an unknown answer type is an input error naming ``source:line``
     (``line_numbers`` gives file lines; otherwise the 1-based row position is used). ``unfinished``
     is what a response cut off in its thinking is scored as (``none`` or ``thinking``). A row's
-    ``prompt`` (one ending with ``<think>`` opens the thinking) and ``finish_reason`` (``eos``,
+    ``prompt`` (one whose last thinking marker is ``<think>`` opens the thinking) and ``finish_reason`` (``eos``,
     ``length``, ``stop_string`` or null; rows without it are read from their text) tell a cut
     response from a finished one (docs/scoring.md).
     """
