@@ -24,11 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from parallel_scaling.common.answer_phrases import ANSWER_PHRASES, COT_HEADERS, NO_ANSWER_PATTERNS, OR_WORDS
+from parallel_scaling.common.answer_phrases import (
+    ANSWER_PHRASES, COT_HEADERS, NO_ANSWER_PATTERNS, OR_WORDS, VERB_FINAL_LANGS,
+)
 from parallel_scaling.common.numbers import (
     normalize_text, number_items, number_matches, number_spans, single_number, space_comma_lists, ungroup_numbers,
 )
-from parallel_scaling.common.thinking import UNFINISHED_POLICIES, classify
+from parallel_scaling.common.thinking import UNFINISHED_POLICIES, UNFINISHED_REASONS, classify
 
 ANSWER_TYPES: tuple[str, ...] = ("number", "latex", "choice")
 
@@ -58,8 +60,12 @@ class Extraction:
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _HASH = re.compile(r"####+[ \t]*([^\n]*)")
-# a Markdown heading "#### 5. Step title" is no "#### 72" answer line
+# a Markdown heading "#### 5. Step title" (at the start of a line) is no "#### 72" answer line
 _NUMBERED_HEADING = re.compile(r"\d+[.)]\s+\D")
+
+
+def _is_heading(text: str, hashes: re.Match[str]) -> bool:
+    return (hashes.start() == 0 or text[hashes.start() - 1] == "\n") and bool(_NUMBERED_HEADING.match(hashes.group(1)))
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$([^$]+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", flags=re.DOTALL)
 # separators after a marker; a hyphen directly before a digit is a minus sign and is kept
 _LEADING_SEPARATORS = re.compile(r"^(?:[\s*:：—–=]|-(?!\d))*")
@@ -247,11 +253,6 @@ def _chain_value(sentence: str) -> str | None:
     return result[0][0]
 
 
-#: Languages whose answer sentence ends in its predicate ("30日間で$12かかります", "1日に18回です"):
-#: of several numbers, the one the sentence commits to stands last, next to the predicate.
-VERB_FINAL_LANGS: frozenset[str] = frozenset({"ja", "ko"})
-
-
 def _value_from_segment(segment: str, answer_type: str, lang: str | None = None) -> str | None:
     """The answer at the start of the text following a marker (phrase or ``####``)."""
     line = segment.split("\n", 1)[0]
@@ -372,16 +373,11 @@ def extract_answer(
     text = parts.final
     if parts.unfinished:
         if unfinished == "none" or not parts.thinking:
-            return Extraction(None, "none", _UNFINISHED_REASONS[parts.state], parts.state)
+            return Extraction(None, "none", UNFINISHED_REASONS[parts.state], parts.state)
         text = parts.thinking
     return replace(_extract(text, answer_type, lang), final_part=parts.state)
 
 
-_UNFINISHED_REASONS = {
-    "unclosed": "thinking cut off before a final answer",
-    "empty": "nothing after the thinking",
-    "unanswered": "no answer after the thinking",
-}
 # an answer header alone on its line ("### Answer:", "**উত্তর:**"), the answer on the next line
 _HEADER_ONLY = re.compile(r"^[\s*#:：✅\-—–]*(?:\n|$)")
 
@@ -417,7 +413,7 @@ def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
             return Extraction(value, "boxed")
 
     # the last marker whose line says something decides: a value, or no committed answer at all
-    markers = [(m.group(1), "hash") for m in _HASH.finditer(text) if not _NUMBERED_HEADING.match(m.group(1))]
+    markers = [(m.group(1), "hash") for m in _HASH.finditer(text) if not _is_heading(text, m)]
     searchable = _HEADERS.sub(lambda m: " " * len(m.group(0)), text)
     phrases = [(text[m.end():], "phrase") for m in _PHRASE.finditer(searchable)]
     for segments in (markers, phrases):
@@ -428,7 +424,7 @@ def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
                 reason = _no_commitment(segment, answer_type)
                 if reason is not None:
                     return Extraction(None, "none", reason)
-            value = _value_from_segment(segment, answer_type, lang)
+            value = _value_from_segment(segment, answer_type, lang if method == "phrase" else None)
             if value is not None:
                 return Extraction(value, method)
 

@@ -34,6 +34,13 @@ FINAL_PART_STATES: tuple[str, ...] = ("absent", "present", "empty", "unclosed", 
 #: States in which the response commits to no final answer at all ("unfinished" responses).
 UNFINISHED_STATES: frozenset[str] = frozenset({"empty", "unclosed", "unanswered"})
 
+#: The ``reason`` of an unfinished response scored ``none``, by state.
+UNFINISHED_REASONS: dict[str, str] = {
+    "unclosed": "thinking cut off before a final answer",
+    "empty": "nothing after the thinking",
+    "unanswered": "no answer after the thinking",
+}
+
 #: Why generation stopped, as prediction rows record it (``finish_reason``; ``None``: unknown).
 FINISH_REASONS: tuple[str, ...] = ("eos", "length", "stop_string")
 
