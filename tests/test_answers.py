@@ -440,6 +440,12 @@ def test_finish_reason_prompt_and_text_tell_cut_from_finished(response, prompt, 
     assert (ext.final_part, ext.value) == (state, value)
 
 
+@pytest.mark.parametrize(("final", "answer_type", "value"), [("**B**", "choice", "B"), ("$\\pi$", "latex", "\\pi")])
+def test_short_final_answers_without_digits_are_answers(final: str, answer_type: str, value: str) -> None:
+    ext = extract_answer(f"Checking the options.\n</think>\n\n{final}", answer_type)
+    assert (ext.final_part, ext.value) == ("present", value)
+
+
 def test_unanswered_final_part_is_read_leniently_from_the_thinking() -> None:
     response = "8 + 9 = 17, so the answer is 17.\n</think>\n\n**"
     assert extract_answer(response, unfinished="thinking").value == "17"

@@ -386,7 +386,7 @@ def _states_answer(text: str, answer_type: str, lang: str | None) -> bool:
     """Does ``text`` state an explicit answer: a ``\\boxed{}``, ``####`` or answer phrase with a value
     (or saying there is none), or an answer header whose next line holds a number?"""
     found = _extract(text, answer_type, lang)
-    if found.method in ("boxed", "hash", "phrase", "paren_letter") or (found.method == "none" and found.reason != "no answer found"):
+    if found.method in ("boxed", "hash", "phrase", "paren_letter", "line_letter") or (found.method == "none" and found.reason != "no answer found"):
         return True
     normalised = normalize_text(text)
     for m in _PHRASE.finditer(normalised):

@@ -144,7 +144,7 @@ def classify(
       closing marker was lost and the response is read as a whole, ``unmarked``. A thinking opened
       by the prompt and of unknown finish is cut (its closing marker is text the model writes);
     * thinking closed and a final part follows: ``present`` when it states an answer; otherwise
-      ``unanswered`` when it holds no number, or it was cut (``finish_reason`` ``length``, or of unknown
+      ``unanswered`` when it holds no number or math, or it was cut (``finish_reason`` ``length``, or of unknown
       finish and :func:`looks_cut`). ``length`` with an explicit answer in the final part stays
       ``present``: the answer was written before the limit hit.
     """
@@ -160,12 +160,15 @@ def classify(
         if finish_reason is None and not opened_by_prompt and answers(tail) and not looks_cut(text):
             return replace(parts, thinking=None, final=text, state="unmarked")
     if parts.state == "present" and not answers(parts.final):
-        if not re.search(r"\d", parts.final) or finish_reason == "length" or (
+        if not _VALUE_LIKE.search(parts.final) or finish_reason == "length" or (
             finish_reason != "eos" and looks_cut(parts.final)
         ):
             return replace(parts, state="unanswered")
     return parts
 
+
+# a final part without a digit, a math span or a LaTeX command holds no value ("**", "Let us solve ...")
+_VALUE_LIKE = re.compile(r"[\d$\\]")
 
 #: How much of the end of a never-closed response must state the answer for it to count as ended
 #: with an answer (a conclusion and its closing remark, not a tentative result deep in the thinking).
