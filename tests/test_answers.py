@@ -427,6 +427,7 @@ R1_PROMPT = "<|User|>What is 8 + 9?<|Assistant|><think>\n"
         # a final part cut by the limit before its answer; one with its boxed answer written stays
         ("8 + 9 = 17.\n</think>\n\nFirst we add: 8 + 9 =", None, None, "unanswered", None),
         ("8 + 9 = 17.\n</think>\n\nFirst we add 8 and 9 and get 17", None, "length", "unanswered", None),
+        ("8 + 9 = 17.\n</think>\n\nAdding them, she has **17** apples in all", None, None, "present", "17"),
         ("8 + 9 = 17.\n</think>\n\nThe sum is \\boxed{17}. To check, 17 - 9", None, "length", "present", "17"),
         # a lost closing marker: ended by itself with an answer, or cut
         ("<think>\nWe add 8 and 9.\n\n### Final Answer\n$$\\boxed{17}$$\n\nSo the sum is **17**.", None, None, "unmarked", "17"),
@@ -460,6 +461,7 @@ def test_prompt_opens_thinking_and_cut_text() -> None:
     assert prompt_opens_thinking("<think>old</think> answer <|Assistant|><think>\n")
     assert looks_cut("w = (4 - 2i) + (2 -") and looks_cut("\\( \\frac{\\") and looks_cut("and then adding")
     assert not looks_cut("So, **8 pens will cost $12.00**.") and not looks_cut("ドルです") and not looks_cut("$$\\boxed{3}$$")
+    assert not looks_cut("She makes **$18** per day") and looks_cut("7. **Check:**\n   - Then we verify")
     with pytest.raises(ValueError, match="finish_reason"):
         classify("a", finish_reason="stop")
 

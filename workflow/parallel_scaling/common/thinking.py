@@ -110,7 +110,7 @@ _CUT_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC", "ARMENIAN", "GEORGIAN")
 def looks_cut(text: str) -> bool:
     """Does ``text`` end in the middle (of a formula, a sentence), as a generation cut by a limit
     does? Unbalanced math delimiters or brackets on the last line, an operator at the end, or a
-    word without its sentence's punctuation in an alphabetic script."""
+    word without its sentence's punctuation in an alphabetic script on a last line without a number."""
     text = text.rstrip()
     if not text:
         return False
@@ -121,8 +121,9 @@ def looks_cut(text: str) -> bool:
         return True
     if _CUT_END.search(text):
         return True
+    # "She makes **$18** per day" states its value on its last line; "- Επιβεβαιώνουμε" is cut
     end = text[-1]
-    return end.isalpha() and unicodedata.name(end, "").split(" ")[0] in _CUT_SCRIPTS
+    return end.isalpha() and unicodedata.name(end, "").split(" ")[0] in _CUT_SCRIPTS and not re.search(r"\d", last)
 
 
 def classify(
