@@ -61,7 +61,7 @@ def _rows() -> list[tuple[dict[str, Any], dict[str, Any]]]:
     for line in (DATA / "mclm_r1_distill.jsonl").read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
         found["mclm_r1_distill.jsonl", r["source_file"], r["line"]] = {
-            "prompt": r["question"] + "\n<think>\n", "response": r["response"], "gold": r["answer"],
+            "question": r["question"], "prompt": r["question"] + "\n<think>\n", "response": r["response"], "gold": r["answer"],
             "lang": MCLM_LANGS[r["language"]], "answer_type": "latex",
         }
     for line in (DATA / "mgsm_qwen3.jsonl").read_text(encoding="utf-8").splitlines():
@@ -76,7 +76,7 @@ def _rows() -> list[tuple[dict[str, Any], dict[str, Any]]]:
 def _score(row: dict[str, Any], unfinished: str) -> dict[str, Any]:
     return score_response(
         row["response"], str(row["gold"]), row["lang"], row["answer_type"], unfinished=unfinished,
-        prompt=row.get("prompt"), finish_reason=row.get("finish_reason"),
+        prompt=row.get("prompt"), finish_reason=row.get("finish_reason"), question=row.get("question"),
     )
 
 

@@ -11,7 +11,7 @@ number) whose winning step is recorded in ``Extraction.method``; whether the ans
 An answer line is read the way a grader would read it: a calculation ("Answer: 1250 - 900 = 350")
 gives the last value of its chain, and a line that commits to nothing ("cannot be determined",
 "5 (if ...) or 6 (if ...)") gives *no* answer rather than a number picked from the reasoning.
-Compound LaTeX answers are split into their parts here (:func:`compound_parts`).
+Compound LaTeX answers are split into their parts by :mod:`~parallel_scaling.common.compound`.
 
 Nothing here raises on model output: an empty or answer-less response gives no value and a reason.
 """
@@ -30,6 +30,8 @@ from parallel_scaling.common.answer_phrases import (
 from parallel_scaling.common.numbers import (
     normalize_text, number_items, number_matches, number_spans, single_number, space_comma_lists, ungroup_numbers,
 )
+from parallel_scaling.common.compound import _labelled, compound_parts, is_compound  # noqa: F401 (re-exported)
+from parallel_scaling.common.reached import asked_quantity, stated_result
 from parallel_scaling.common.thinking import UNFINISHED_POLICIES, UNFINISHED_REASONS, classify
 
 ANSWER_TYPES: tuple[str, ...] = ("number", "latex", "choice")
@@ -44,8 +46,8 @@ logger = logging.getLogger(__name__)
 class Extraction:
     """An extracted answer and how it was found.
 
-    ``method`` is one of ``boxed``, ``hash``, ``phrase``, ``last_number``, ``paren_letter``,
-    ``line_letter`` or ``none``; ``reason`` explains a missing value (``None`` when found).
+    ``method`` is one of ``boxed``, ``hash``, ``phrase``, ``last_number``, ``last_math``, ``paren_letter``,
+    ``line_letter``, ``stated`` (a cut thinking's stated result, lenient reading) or ``none``; ``reason`` explains a missing value (``None`` when found).
     ``final_part`` is how the response's final part stands (one of
     :data:`~parallel_scaling.common.thinking.FINAL_PART_STATES`; ``absent`` for a chat model).
     """
@@ -334,6 +336,7 @@ def extract_answer(
     unfinished: str = "none",
     prompt: str | None = None,
     finish_reason: str | None = None,
+    question: str | None = None,
 ) -> Extraction:
     """Extract the final answer from a model response.
 
@@ -341,7 +344,9 @@ def extract_answer(
     :func:`~parallel_scaling.common.thinking.split_response`): numbers of the thinking never
     override the answer it commits to. When the thinking is cut off (no ``</think>``), nothing
     follows it, or what follows states no answer, ``unfinished`` decides: ``none`` extracts nothing
-    (the reason says which), ``thinking`` reads the thinking part as if it were the answer.
+    (the reason says which), ``thinking`` reads the thinking part as if it were the answer; one cut
+    before its end gives, after a ``\\boxed{}``, the last result it stated for the quantity the
+    ``question`` (else the ``prompt``) asks for (method ``stated``, :mod:`~parallel_scaling.common.reached`).
     ``Extraction.final_part`` records the state. ``prompt`` (a prompt whose last thinking marker is ``<think>``
     opens the thinking) and ``finish_reason`` (``eos``, ``length``, ``stop_string``, ``None``) decide which
     responses are cut: :func:`~parallel_scaling.common.thinking.classify`.
@@ -375,6 +380,11 @@ def extract_answer(
         if unfinished == "none" or not parts.thinking:
             return Extraction(None, "none", UNFINISHED_REASONS[parts.state], parts.state)
         text = parts.thinking
+        read = _extract(text, answer_type, lang)
+        if parts.state == "unclosed" and read.method != "boxed":  # cut mid-thinking: the result it stated
+            stated = stated_result(ungroup_numbers(normalize_text(text), lang), asked_quantity(question or prompt))
+            read = Extraction(_math_value(stated, answer_type), "stated") if stated is not None else read
+        return replace(read, final_part=parts.state)
     return replace(_extract(text, answer_type, lang), final_part=parts.state)
 
 
@@ -448,49 +458,3 @@ def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
     if numbers:
         return Extraction(_last_unbracketed(text, numbers) if answer_type == "number" else numbers[-1][0], "last_number")
     return Extraction(None, "none", "no answer found")
-
-
-# --------------------------------------------------------------------------- compound answers
-
-
-_PART_SEPARATOR = re.compile(r"\\q?quad(?![A-Za-z])|\\text\s*\{\s*(?:and|und|et|y|e|и|和|且|及|,|;)?\s*\}|;|\s+and\s+")
-# LaTeX spacing and sizing that never changes a value
-_LATEX_SPACING = re.compile(r"\\[,;:!> ]|~|\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])|\\displaystyle(?![A-Za-z])")
-# "x = ...", "\lambda = ...", "a_1 = ...", "f' = ..."
-_EQUATION_LABEL = re.compile(r"((?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?'*)=(.+)", flags=re.DOTALL)
-# a named point: "A(1, 0)", "P_1(2, -3)"
-_POINT_LABEL = re.compile(r"([A-Z](?:_\{?[A-Za-z0-9]+\}?)?'*)(\(.*\))", flags=re.DOTALL)
-def compound_parts(expr: str) -> list[str]:
-    """The top-level parts of an answer: ``"\\lambda=2\\sqrt{2}, A(\\pm 1, 0)"`` -> two parts.
-
-    Commas inside brackets (points, intervals, ``1{,}234``) do not separate parts; math delimiters,
-    LaTeX spacing and sizing commands are dropped. Every part comes back without spaces.
-    """
-    text = normalize_text(str(expr)).replace("$", "")
-    text = re.sub(r"^\\[(\[]|\\[)\]]$", "", text.strip())
-    text = _LATEX_SPACING.sub(" ", _PART_SEPARATOR.sub(",", text))
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth = max(0, depth - 1)
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [re.sub(r"\s+", "", p) for p in parts if p.strip()]
-
-
-def _labelled(part: str) -> tuple[str | None, str]:
-    """``(label, value)`` of one part: ``x=5`` -> ``("x", "5")``, ``A(1,0)`` -> ``("A", "(1,0)")``."""
-    for pattern in (_EQUATION_LABEL, _POINT_LABEL):
-        m = pattern.fullmatch(part)
-        if m:
-            return m.group(1), m.group(2)
-    return None, part
-
-
-def is_compound(parts: Sequence[str]) -> bool:
-    """Several parts, at least one of them named (``x=...`` or a point ``A(...)``)."""
-    return len(parts) > 1 and any(_labelled(p)[0] is not None for p in parts)

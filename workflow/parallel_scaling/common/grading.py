@@ -162,6 +162,7 @@ def score_response(
     unfinished: str = "none",
     prompt: str | None = None,
     finish_reason: str | None = None,
+    question: str | None = None,
 ) -> dict[str, Any]:
     """Extract, verify and language-tag one response.
 
@@ -173,7 +174,8 @@ def score_response(
     one), so a model thinking in English and answering in Thai is off-target in its thinking only.
     ``final_part`` and ``unfinished`` (what a response cut off in its thinking is scored as) are
     those of :func:`~parallel_scaling.common.answers.extract_answer`, which ``prompt`` (the row's
-    prompt: one whose last thinking marker is ``<think>`` opens the thinking) and ``finish_reason`` inform.
+    prompt: one whose last thinking marker is ``<think>`` opens the thinking) and ``finish_reason`` inform;
+    ``question`` (the row's question) names the quantity a thinking cut mid-way is read for, leniently.
     """
     response = "" if response is None else str(response)
     parts = classify(response, prompt, finish_reason, lambda text: _states_answer(text, answer_type, lang))
@@ -182,7 +184,7 @@ def score_response(
     # the language the answer is read in decides ambiguous number spellings ("70.000")
     read_lang = thinking_lang if parts.unfinished else response_lang
     number_lang = read_lang if read_lang not in (None, UNDETERMINED) else lang
-    extraction = extract_answer(response, answer_type, number_lang, unfinished, prompt, finish_reason)
+    extraction = extract_answer(response, answer_type, number_lang, unfinished, prompt, finish_reason, question)
     if extraction.value is None:
         correct, reason = False, extraction.reason
     else:

@@ -138,6 +138,7 @@ def score_rows(
             result = score_response(
                 response, str(gold), lang, row_type, candidates, unfinished,
                 prompt if isinstance(prompt, str) else None, finish_reason,
+                row["question"] if isinstance(row.get("question"), str) else None,
             )
         except ValueError as exc:  # e.g. a language code py3langid does not know
             raise ScoreInputError(source, line, str(exc)) from exc
