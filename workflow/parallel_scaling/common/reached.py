@@ -47,8 +47,9 @@ def asked_quantity(question: str | None) -> str | None:
     sentence (the last sentence that holds math), when that span is a quantity, not a condition.
 
     "... Finde $w.$" -> ``w``; "$x > 7$ है। $x + y$ का मान क्या है?" -> ``x + y``. None when the asking
-    sentence holds no math, several spans ("Find $n$ such that $2^n = 64$"), a relation, or no
-    letter ("What is $2^{10}$ modulo 7?"): the rule then does not apply. Only the question part of a
+    sentence holds no math, several spans ("Find $n$ such that $2^n = 64$"), a relation, no
+    letter ("What is $2^{10}$ modulo 7?") or a word (dollar signs of prices read as math): the rule
+    then does not apply. Only the question part of a
     rendered prompt is read (up to its opening thinking marker; ``[asy]`` figures are skipped).
     """
     if not question:
@@ -69,7 +70,9 @@ def asked_quantity(question: str | None) -> str | None:
     asked = _span_text(in_sentence[0]).strip().rstrip(".,;:?!。").strip()
     if not asked or len(asked) > _MAX_ASKED_CHARS or _RELATION.search(asked):
         return None
-    return asked if re.search(r"[A-Za-z]", _COMMAND.sub(" ", asked)) else None
+    # math, not words: variables and names of points ("x + y", "DE", "\\tan A"), not "$2 per egg and $"
+    letters = _COMMAND.sub(" ", asked)
+    return asked if re.search(r"[A-Za-z]", letters) and not re.search(r"[a-z]{2,}", letters) else None
 
 
 # where a stated value ends: a math span's end, a line's end, a sentence's end, a clause
