@@ -473,3 +473,47 @@ def test_prompt_opens_thinking_and_cut_text() -> None:
 def test_verb_final_answer_sentence(line: str, value: str) -> None:
     lang = {"答": "ja", "답": "ko"}.get(line[0], "en")
     assert extract_answer(line, "number", lang).value == value
+
+
+# ----------------------------------------------------------------- a thinking cut mid-way (issue #36)
+
+from parallel_scaling.common.reached import asked_quantity, stated_result  # noqa: E402
+
+
+def test_asked_quantity_is_the_one_math_span_of_the_asking_sentence() -> None:
+    assert asked_quantity("Sei $z = 2 - 3i$.\n\n[asy]\ndot(\"$z$\", Z, S);\n[/asy]\n\nFinde $w.$\n") == "w"
+    assert asked_quantity("... $(x, y)$ हैं और $x > 7$ है। $x + y$ का मान क्या है?") == "x + y"
+    # a rendered prompt: the question before its <think>, the instruction after it holds no math
+    assert asked_quantity("<|User|>Tìm $w.$\nPlease reason step by step, and put your final answer within "
+                          "\\boxed{}.<|Assistant|><think>\n") == "w"
+    assert asked_quantity("Find $n$ such that $2^n = 64$.") is None  # two spans, one a condition
+    assert asked_quantity("What is $2^{10}$ modulo 7?") is None  # no quantity named
+    assert asked_quantity("She pays $2 per egg and $3 per cup. How much does she pay?") is None  # prices
+    assert asked_quantity("How many eggs does she sell?") is None and asked_quantity(None) is None
+
+
+def test_stated_result_is_the_last_complete_closed_statement() -> None:
+    thinking = ("So, \\( w = 6 - 5i \\). Wait, let me verify: w = (z - c)e^{i\\pi/4} + c, and 2w = 12 - 10i, "
+                "|w| = 7.8, z - w = 3. Adding back c gives w = 6 - 5")
+    # the formula, 2w, |w| and z - w are no statement of w; the last one is cut by the end of the text
+    assert stated_result(thinking, "w") == "6 - 5i"
+    assert stated_result("So, x + y = 8 + 9 = 17.\n\nWait, the vectors", "x + y") == "17"
+    assert stated_result("so DE = √51, which", "DE") == "\\sqrt{51}"
+    assert stated_result("no statement here", "w") is None and stated_result("w = 6 - 5i.", None) is None
+
+
+def test_a_cut_thinking_is_read_leniently_for_its_stated_result_only() -> None:
+    question = "Let $z = 2 - 3i$. Find $w.$"
+    prompt = question + "\n<think>\n"
+    cut = "Therefore, w = 6 - 5i. Wait, let me check by rotating (4, -2): the first component is 1 + 3 = 4"
+    lenient = extract_answer(cut, "latex", "en", "thinking", prompt, None, question)
+    assert (lenient.value, lenient.method, lenient.final_part) == ("6 - 5i", "stated", "unclosed")
+    assert extract_answer(cut, "latex", "en", "thinking", prompt).method == "stated"  # the prompt names it too
+    assert extract_answer(cut, "latex", "en", "none", prompt, None, question).value is None  # the default
+    # a boxed result in the thinking comes first; a closed thinking, a chat answer are never read so
+    assert extract_answer("\\boxed{6 + 5i} ... " + cut, "latex", "en", "thinking", prompt, None, question).value == "6 + 5i"
+    closed = extract_answer(cut + "\n</think>\n\nThe answer is $4$.", "latex", "en", "thinking", prompt, None, question)
+    assert (closed.value, closed.method) == ("4", "phrase")
+    assert extract_answer(cut, "latex", "en", "thinking", None, None, question).method == "last_number"
+    scored = score_response(cut, "6-5i", "en", "latex", unfinished="thinking", prompt=prompt, question=question)
+    assert scored["correct"] and scored["extracted"] == "6 - 5i"

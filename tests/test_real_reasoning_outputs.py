@@ -140,22 +140,32 @@ def test_default_agrees_with_the_human_verdicts(scored) -> None:
     assert all(abs(g) <= MAX_ACCURACY_GAP for g in gaps.values()), gaps
 
 
-def test_lenient_agrees_where_the_thinking_ended(scored) -> None:
-    """``unfinished_answer: thinking``: the issue's goal holds on every item whose thinking ended
-    (finished responses, and closed thinking with a final part cut before its answer); on thinking
-    cut in the middle of a re-check the answer the human sees it had reached is often not the one the
-    cascade reads (docs/scoring.md, known limits), so that part is measured and printed, not asserted."""
-    ended = [t for t in scored["thinking"] if not (t[0]["kind"] == "cut_in_thinking")]
-    agreement, gaps, misses = _measure(ended, "thinking")
-    _report("lenient (thinking), thinking ended", agreement, gaps, len(ended))
-    overall, all_gaps, all_misses = _measure(scored["thinking"], "thinking")
-    _report("lenient (thinking), all items", overall, all_gaps, len(scored["thinking"]))
-    print("lenient disagreements (cut in the middle of the thinking):", all_misses)
+def test_lenient_agrees_with_the_human_reading(scored) -> None:
+    """``unfinished_answer: thinking``: the issue's goal on all 318 items. A thinking cut in the middle of
+    a re-check is read for the result it had stated (``method: stated``, common/reached.py), as the
+    human reads it ("So, w = 6 - 5i. Wait, let me verify ..."), not for the last number of the check."""
+    agreement, gaps, misses = _measure(scored["thinking"], "thinking")
+    _report("lenient (thinking), all items", agreement, gaps, len(scored["thinking"]))
+    cut = [t for t in scored["thinking"] if t[0]["kind"] == "cut_in_thinking"]
+    _report("lenient (thinking), cut in the thinking", *_measure(cut, "thinking")[:2], len(cut))
     assert agreement >= MIN_AGREEMENT, misses
     assert all(abs(g) <= MAX_ACCURACY_GAP for g in gaps.values()), gaps
-    # every miss is a thinking cut mid-way, never a finished answer
-    assert all(m in {f"{i['file']}:{_key(i)[2]} {i['language']}" for i in LABELS if i["kind"] == "cut_in_thinking"}
-               for m in all_misses)
+
+
+def test_the_stated_result_rule_acts_only_on_a_cut_thinking_read_leniently(scored) -> None:
+    """The rule that reads a cut thinking's stated result needs a quantity the question asks for; scored
+    with a question that names none, every row is the same except lenient rows whose thinking was cut
+    (``unclosed``): finished answers, closed thinking and the default reading cannot move."""
+    moved = []
+    for policy, triples in scored.items():
+        for item, row, r in triples:
+            if row.get("question") is None:
+                continue
+            without = _score({**row, "question": "What is it?"}, policy)
+            if (without["extracted"], without["correct"], without["final_part"]) != (r["extracted"], r["correct"], r["final_part"]):
+                moved.append((policy, r["final_part"], r["method"], _key(item)))
+    assert moved and all(p == "thinking" and fp == "unclosed" and m == "stated" for p, fp, m, _ in moved), moved
+    print(f"the stated-result rule changed {len(moved)} rows, all lenient rows cut in their thinking")
 
 
 def test_finished_answers_are_the_human_reading(scored) -> None:
