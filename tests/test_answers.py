@@ -499,6 +499,10 @@ def test_stated_result_is_the_last_complete_closed_statement() -> None:
     assert stated_result(thinking, "w") == "6 - 5i"
     assert stated_result("So, x + y = 8 + 9 = 17.\n\nWait, the vectors", "x + y") == "17"
     assert stated_result("so DE = √51, which", "DE") == "\\sqrt{51}"
+    # a command of the question may be written without its backslash; Greek letters as LaTeX
+    assert stated_result("Thus tan A = 3/4. Wait", "\\tan A") == "3/4" and stated_result("stan A = 3. ok", "\\tan A") is None
+    assert asked_quantity("Find $\\theta.$") == "\\theta" and asked_quantity("Compute $\\pi$.") is None
+    assert stated_result("so θ = 2π, and then", "\\theta") == "2\\pi" and stated_result("θ = 2α, so", "\\theta") is None
     assert stated_result("no statement here", "w") is None and stated_result("w = 6 - 5i.", None) is None
 
 
@@ -515,5 +519,7 @@ def test_a_cut_thinking_is_read_leniently_for_its_stated_result_only() -> None:
     closed = extract_answer(cut + "\n</think>\n\nThe answer is $4$.", "latex", "en", "thinking", prompt, None, question)
     assert (closed.value, closed.method) == ("4", "phrase")
     assert extract_answer(cut, "latex", "en", "thinking", None, None, question).method == "last_number"
+    choice = extract_answer("So w = 6 - 5i, which is option (B). Let me check (C)", "choice", "en", "thinking", prompt, None, question)
+    assert (choice.value, choice.method) == ("C", "paren_letter")  # choices are read by their letters
     scored = score_response(cut, "6-5i", "en", "latex", unfinished="thinking", prompt=prompt, question=question)
     assert scored["correct"] and scored["extracted"] == "6 - 5i"

@@ -381,7 +381,7 @@ def extract_answer(
             return Extraction(None, "none", UNFINISHED_REASONS[parts.state], parts.state)
         text = parts.thinking
         read = _extract(text, answer_type, lang)
-        if parts.state == "unclosed" and read.method != "boxed":  # cut mid-thinking: the result it stated
+        if parts.state == "unclosed" and read.method != "boxed" and answer_type != "choice":  # cut mid-way
             stated = stated_result(ungroup_numbers(normalize_text(text), lang), asked_quantity(question or prompt))
             read = Extraction(_math_value(stated, answer_type), "stated") if stated is not None else read
         return replace(read, final_part=parts.state)

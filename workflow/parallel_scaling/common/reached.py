@@ -36,6 +36,19 @@ _VALUE_COMMANDS = frozenset(
     {"sqrt", "frac", "dfrac", "tfrac", "pi", "cdot", "times", "div", "left", "right", "circ", "pm", "mp", "infty"}
 )
 _MAX_ASKED_CHARS = 30
+#: Greek letters as models write them in text, and as questions write them in LaTeX ("θ = 2π")
+_GREEK = {
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "θ": "theta", "λ": "lambda", "μ": "mu",
+    "π": "pi", "ρ": "rho", "σ": "sigma", "τ": "tau", "φ": "phi", "ω": "omega",
+}
+_GREEK_LETTER = re.compile("|".join(_GREEK))
+# a quantity named by one Greek letter: "$\theta$" (pi is a number)
+_GREEK_QUANTITY = re.compile(r"\\(?:" + "|".join(v for v in _GREEK.values() if v != "pi") + r")")
+
+
+def _latex(text: str) -> str:
+    """Normalised text with Greek letters spelled as LaTeX commands, one spelling to match."""
+    return _GREEK_LETTER.sub(lambda m: f"\\{_GREEK[m.group(0)]} ", normalize_text(text))
 
 
 def _span_text(m: re.Match[str]) -> str:
@@ -55,7 +68,7 @@ def asked_quantity(question: str | None) -> str | None:
     if not question:
         return None
     pieces = _OPEN_THINK.split(str(question))  # a rendered prompt: the text before its last <think>
-    text = _ASY.sub(" ", normalize_text("".join(pieces[:-1]) if len(pieces) > 1 else pieces[0]))
+    text = _ASY.sub(" ", _latex("".join(pieces[:-1]) if len(pieces) > 1 else pieces[0]))
     spans = list(_MATH.finditer(text))
     if not spans:
         return None
@@ -70,9 +83,10 @@ def asked_quantity(question: str | None) -> str | None:
     asked = _span_text(in_sentence[0]).strip().rstrip(".,;:?!。").strip()
     if not asked or len(asked) > _MAX_ASKED_CHARS or _RELATION.search(asked):
         return None
-    # math, not words: variables and names of points ("x + y", "DE", "\\tan A"), not "$2 per egg and $"
+    # math, not words: variables and names of points ("x + y", "DE", "\\tan A", "\\theta"), not "$2 per egg and $"
     letters = _COMMAND.sub(" ", asked)
-    return asked if re.search(r"[A-Za-z]", letters) and not re.search(r"[a-z]{2,}", letters) else None
+    named = re.search(r"[A-Za-z]", letters) or _GREEK_QUANTITY.fullmatch(asked)
+    return asked if named and not re.search(r"[a-z]{2,}", letters) else None
 
 
 # where a stated value ends: a math span's end, a line's end, a sentence's end, a clause
@@ -80,7 +94,7 @@ _VALUE_END = re.compile(r"\\\)|\\\]|\$|\n|[;；，,。](?=\s|$)|\.(?!\d)|[?!](?=
 # a word (two letters or more, not a LaTeX command) or a non-Latin letter ends the value: "6 - 5i which"
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}|[^\W\d_A-Za-z]")
 _OPERATOR_BEFORE = re.compile(r"[+\-*/^=<>·×÷|]\s*$|[A-Za-z0-9_\\'.)}\]|]$")
-_INCOMPLETE_END = re.compile(r"(?:[+\-*/^=·×÷({\[_]|\\[A-Za-z]*)\s*$")
+_INCOMPLETE_END = re.compile(r"(?:[+\-*/^=·×÷({\[_]|\\)\s*$")
 
 
 def _closed(value: str) -> bool:
@@ -103,9 +117,10 @@ def stated_result(thinking: str, asked: str | None) -> str | None:
     another term ("2w = ...", "z - w = ...", "|w| = ..."). None without such a statement."""
     if not asked or not thinking:
         return None
-    text = normalize_text(thinking)
-    pieces = [re.escape(c) for c in asked if not c.isspace()]
-    pattern = re.compile(r"\s*".join(pieces) + r"\s*=(?!=)")
+    text = _latex(thinking)
+    # "\tan A" -> "\tan", "A"; a command may be written without its backslash in text ("tan A = 3/4")
+    tokens = [rf"\\?{t[1:]}" if t.startswith("\\") else re.escape(t) for t in re.findall(r"\\[A-Za-z]+|\S", asked)]
+    pattern = re.compile(r"\s*".join(tokens) + r"\s*=(?!=)")
     found = None
     for m in pattern.finditer(text):
         if _OPERATOR_BEFORE.search(text[max(0, m.start() - 3): m.start()]):
