@@ -62,8 +62,8 @@ def asked_quantity(question: str | None) -> str | None:
     "... Finde $w.$" -> ``w``; "$x > 7$ है। $x + y$ का मान क्या है?" -> ``x + y``. None when the asking
     sentence holds no math, several spans ("Find $n$ such that $2^n = 64$"), a relation, no
     letter ("What is $2^{10}$ modulo 7?") or a word (dollar signs of prices read as math): the rule
-    then does not apply. Only the question part of a
-    rendered prompt is read (up to its opening thinking marker; ``[asy]`` figures are skipped).
+    then does not apply. Of a rendered prompt only the text before its last opening thinking marker
+    is read; ``[asy]`` figures are skipped.
     """
     if not question:
         return None
