@@ -403,3 +403,123 @@ def test_compound_parts_keep_brackets_together() -> None:
     assert verify("3, 1, 2", "1, 2, 3", "latex") == (True, None)
     assert verify("x = 2, y = -1", "$x=2, y=-1$", "latex") == (True, None)
     assert verify("x = -1, y = 2", "$x=2, y=-1$", "latex") == (False, None)
+
+
+# --------------------------------------------------------------------------- how a response ended (issue #36)
+
+from parallel_scaling.common.thinking import classify, looks_cut, prompt_opens_thinking  # noqa: E402
+
+R1_PROMPT = "<|User|>What is 8 + 9?<|Assistant|><think>\n"
+
+
+@pytest.mark.parametrize(
+    ("response", "prompt", "finish", "state", "value"),
+    [
+        # R1 template opens the thinking: a cut thinking's tentative box is no answer
+        ("So x + y = 17, \\boxed{17}. Wait, let me check the other vertex, which gives", R1_PROMPT, None, "unclosed", None),
+        ("So x + y = 17, \\boxed{17}. Wait, let me check the other vertex, which gives", R1_PROMPT, "length", "unclosed", None),
+        ("Adding gives 17.\n</think>\n\nThe sum is $\\boxed{17}$.", R1_PROMPT, "eos", "present", "17"),
+        # the same text without a prompt is a chat answer, as before
+        ("So x + y = 17, \\boxed{17}. Wait, let me check", None, None, "absent", "17"),
+        # a final part with no answer: only "**", or a restart sentence
+        ("8 + 9 = 17.\n</think>\n\n**", None, "stop_string", "unanswered", None),
+        ("8 + 9 = 17.\n</think>\n\nLet us solve this step by step.", None, None, "unanswered", None),
+        # a final part cut by the limit before its answer; one with its boxed answer written stays
+        ("8 + 9 = 17.\n</think>\n\nFirst we add: 8 + 9 =", None, None, "unanswered", None),
+        ("8 + 9 = 17.\n</think>\n\nFirst we add 8 and 9 and get 17", None, "length", "unanswered", None),
+        ("8 + 9 = 17.\n</think>\n\nAdding them, she has **17** apples in all", None, None, "present", "17"),
+        ("8 + 9 = 17.\n</think>\n\nThe sum is \\boxed{17}. To check, 17 - 9", None, "length", "present", "17"),
+        # a lost closing marker: ended by itself with an answer, or cut
+        ("<think>\nWe add 8 and 9.\n\n### Final Answer\n$$\\boxed{17}$$\n\nSo the sum is **17**.", None, None, "unmarked", "17"),
+        ("<think>\nWe add 8 and 9.\n\n### Final Answer\n$$\\boxed{17}$$\n\nSo the sum is **17**.", None, "eos", "unmarked", "17"),
+        ("<think>\nWe add 8 and 9.\n\n### Final Answer\n$$\\boxed{17}$$\n\nSo the sum is **17**.", None, "length", "unclosed", None),
+        ("<think>\nWe add 8 and 9 and check it: 8 + 9 = 17, and then", None, None, "unclosed", None),
+    ],
+)
+def test_finish_reason_prompt_and_text_tell_cut_from_finished(response, prompt, finish, state, value) -> None:
+    ext = extract_answer(response, "number", "en", prompt=prompt, finish_reason=finish)
+    assert (ext.final_part, ext.value) == (state, value)
+
+
+@pytest.mark.parametrize(("final", "answer_type", "value"), [("**B**", "choice", "B"), ("$\\pi$", "latex", "\\pi")])
+def test_short_final_answers_without_digits_are_answers(final: str, answer_type: str, value: str) -> None:
+    ext = extract_answer(f"Checking the options.\n</think>\n\n{final}", answer_type)
+    assert (ext.final_part, ext.value) == ("present", value)
+
+
+def test_unanswered_final_part_is_read_leniently_from_the_thinking() -> None:
+    response = "8 + 9 = 17, so the answer is 17.\n</think>\n\n**"
+    assert extract_answer(response, unfinished="thinking").value == "17"
+    assert extract_answer(response).reason == "no answer after the thinking"
+
+
+def test_prompt_opens_thinking_and_cut_text() -> None:
+    assert prompt_opens_thinking(R1_PROMPT) and prompt_opens_thinking("x<think>  \n\n") and not prompt_opens_thinking("x")
+    assert not prompt_opens_thinking(None) and not prompt_opens_thinking("<think>a</think> b")
+    # a forced assistant prefix after the template's <think> (prompt hacking) still opens the thinking
+    assert prompt_opens_thinking("<|Assistant|><think>\nOkay, let me think step by step.")
+    assert prompt_opens_thinking("<think>old</think> answer <|Assistant|><think>\n")
+    assert looks_cut("w = (4 - 2i) + (2 -") and looks_cut("\\( \\frac{\\") and looks_cut("and then adding")
+    assert not looks_cut("So, **8 pens will cost $12.00**.") and not looks_cut("ドルです") and not looks_cut("$$\\boxed{3}$$")
+    assert not looks_cut("She makes **$18** per day") and looks_cut("7. **Check:**\n   - Then we verify")
+    with pytest.raises(ValueError, match="finish_reason"):
+        classify("a", finish_reason="stop")
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [("答え：30日間で$12かかります", "12"), ("답은 하루에 18번입니다", "18"), ("Answer: 45 miles after 4 hours", "45")],
+)
+def test_verb_final_answer_sentence(line: str, value: str) -> None:
+    lang = {"答": "ja", "답": "ko"}.get(line[0], "en")
+    assert extract_answer(line, "number", lang).value == value
+
+
+# ----------------------------------------------------------------- a thinking cut mid-way (issue #36)
+
+from parallel_scaling.common.reached import asked_quantity, stated_result  # noqa: E402
+
+
+def test_asked_quantity_is_the_one_math_span_of_the_asking_sentence() -> None:
+    assert asked_quantity("Sei $z = 2 - 3i$.\n\n[asy]\ndot(\"$z$\", Z, S);\n[/asy]\n\nFinde $w.$\n") == "w"
+    assert asked_quantity("... $(x, y)$ हैं और $x > 7$ है। $x + y$ का मान क्या है?") == "x + y"
+    # a rendered prompt: the question before its <think>, the instruction after it holds no math
+    assert asked_quantity("<|User|>Tìm $w.$\nPlease reason step by step, and put your final answer within "
+                          "\\boxed{}.<|Assistant|><think>\n") == "w"
+    assert asked_quantity("Find $n$ such that $2^n = 64$.") is None  # two spans, one a condition
+    assert asked_quantity("What is $2^{10}$ modulo 7?") is None  # no quantity named
+    assert asked_quantity("She pays $2 per egg and $3 per cup. How much does she pay?") is None  # prices
+    assert asked_quantity("How many eggs does she sell?") is None and asked_quantity(None) is None
+
+
+def test_stated_result_is_the_last_complete_closed_statement() -> None:
+    thinking = ("So, \\( w = 6 - 5i \\). Wait, let me verify: w = (z - c)e^{i\\pi/4} + c, and 2w = 12 - 10i, "
+                "|w| = 7.8, z - w = 3. Adding back c gives w = 6 - 5")
+    # the formula, 2w, |w| and z - w are no statement of w; the last one is cut by the end of the text
+    assert stated_result(thinking, "w") == "6 - 5i"
+    assert stated_result("So, x + y = 8 + 9 = 17.\n\nWait, the vectors", "x + y") == "17"
+    assert stated_result("so DE = √51, which", "DE") == "\\sqrt{51}"
+    # a command of the question may be written without its backslash; Greek letters as LaTeX
+    assert stated_result("Thus tan A = 3/4. Wait", "\\tan A") == "3/4" and stated_result("stan A = 3. ok", "\\tan A") is None
+    assert asked_quantity("Find $\\theta.$") == "\\theta" and asked_quantity("Compute $\\pi$.") is None
+    assert stated_result("so θ = 2π, and then", "\\theta") == "2\\pi" and stated_result("θ = 2α, so", "\\theta") is None
+    assert stated_result("no statement here", "w") is None and stated_result("w = 6 - 5i.", None) is None
+
+
+def test_a_cut_thinking_is_read_leniently_for_its_stated_result_only() -> None:
+    question = "Let $z = 2 - 3i$. Find $w.$"
+    prompt = question + "\n<think>\n"
+    cut = "Therefore, w = 6 - 5i. Wait, let me check by rotating (4, -2): the first component is 1 + 3 = 4"
+    lenient = extract_answer(cut, "latex", "en", "thinking", prompt, None, question)
+    assert (lenient.value, lenient.method, lenient.final_part) == ("6 - 5i", "stated", "unclosed")
+    assert extract_answer(cut, "latex", "en", "thinking", prompt).method == "stated"  # the prompt names it too
+    assert extract_answer(cut, "latex", "en", "none", prompt, None, question).value is None  # the default
+    # a boxed result in the thinking comes first; a closed thinking, a chat answer are never read so
+    assert extract_answer("\\boxed{6 + 5i} ... " + cut, "latex", "en", "thinking", prompt, None, question).value == "6 + 5i"
+    closed = extract_answer(cut + "\n</think>\n\nThe answer is $4$.", "latex", "en", "thinking", prompt, None, question)
+    assert (closed.value, closed.method) == ("4", "phrase")
+    assert extract_answer(cut, "latex", "en", "thinking", None, None, question).method == "last_number"
+    choice = extract_answer("So w = 6 - 5i, which is option (B). Let me check (C)", "choice", "en", "thinking", prompt, None, question)
+    assert (choice.value, choice.method) == ("C", "paren_letter")  # choices are read by their letters
+    scored = score_response(cut, "6-5i", "en", "latex", unfinished="thinking", prompt=prompt, question=question)
+    assert scored["correct"] and scored["extracted"] == "6 - 5i"

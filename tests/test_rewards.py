@@ -51,6 +51,17 @@ def test_trl_signature_uses_dataset_columns():
     assert conversational == [1.0]
 
 
+def test_cut_thinking_opened_by_the_template_earns_no_correctness():
+    """R1-distilled templates end the prompt with <think>: a completion cut in its thinking earns
+    nothing for a tentative box; the same completion closed and answered earns the reward."""
+    fn = rewards.trl_reward("correctness")
+    prompt = "<|User|>What is 2 + 2?<|Assistant|><think>\n"
+    cut = "2 + 2 = 4, so \\boxed{4}. Wait, let me double-check by counting"
+    done = "2 + 2 = 4.\n</think>\n\nThe answer is \\boxed{4}."
+    assert fn(prompts=[prompt, prompt], completions=[cut, done], answer=["4", "4"]) == [0.0, 1.0]
+    assert fn(prompts=["What is 2 + 2?"], completions=[cut], answer=["4"]) == [1.0]  # a chat prompt: as before
+
+
 def test_weights_choose_active_rewards():
     funcs, weights = rewards.active_rewards({"correctness": 1.0, "format": 0.0, "language": 0.5})
     assert [f.__name__ for f in funcs] == ["correctness", "language"] and weights == [1.0, 0.5]

@@ -217,3 +217,19 @@ def test_score_input_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match=r"^<rows>:2: missing field 'lang'"):
         score_rows([{"response": "1", "gold": 1, "lang": "en"}, {"response": "1", "gold": 1}])
     assert issubclass(ScoreInputError, ValueError)
+
+
+def test_rows_prompt_and_finish_reason_decide_unfinished(tmp_path: Path) -> None:
+    """Rows carrying ``prompt`` and ``finish_reason`` (issue #36) are read with them; a bad value is named."""
+    cut = "So 8 + 9 = 17, \\boxed{17}. Wait, let me re-check the carry, since"
+    rows = [
+        {"prompt": "What is 8 + 9?\n<think>\n", "response": cut, "gold": "17", "lang": "en", "finish_reason": "length"},
+        {"prompt": "What is 8 + 9?", "response": "The sum is \\boxed{17}.", "gold": "17", "lang": "en", "finish_reason": "eos"},
+        {"response": "The sum is \\boxed{17}.", "gold": "17", "lang": "en"},  # an older row: no new fields
+    ]
+    scored = score_rows(rows)
+    assert [(r["final_part"], r["correct"]) for r in scored] == [("unclosed", False), ("absent", True), ("absent", True)]
+    table = per_language_summary(scored).set_index("lang")
+    assert table.loc["en", "unfinished"] == 1 and table.loc["en", "correct"] == 2
+    with pytest.raises(ScoreInputError, match=r"rows.jsonl:3: field 'finish_reason' is 'stop'"):
+        score_rows([*rows[:2], {**rows[2], "finish_reason": "stop"}], source="rows.jsonl")

@@ -14,7 +14,7 @@ its formulas, so they are stated here and in each docstring):
 * thinking_off_target_rate, unfinished (only when some scored row has a thinking part, i.e. a
   reasoning model) = the off-target fraction among the samples' thinking parts (NaN where none has
   one), and the number of samples that committed to no final answer (thinking cut off, or nothing
-  after it; ``final_part`` ``unclosed``/``empty``, scored as ``scoring.unfinished_answer`` says).
+  after it; ``final_part`` ``unclosed``/``empty``/``unanswered``, scored as ``scoring.unfinished_answer`` says).
 * weighted_accuracy (only for benchmarks given difficulty weights, e.g. PolyMath's 1/2/4/8) =
   sum_d w_d * accuracy_d / sum_d w_d over the difficulty levels d present, accuracy_d pooled over
   the level's samples (:func:`parallel_scaling.common.difficulty.difficulty_weighted_accuracy`,
@@ -31,7 +31,7 @@ from scipy.stats import binomtest
 
 from parallel_scaling.analysis.items import ACC_KEYS, CHECKPOINT_KEYS, ScoredFormatError, language_order, sort_rows, source_hint
 from parallel_scaling.common.difficulty import difficulty_weighted_accuracy
-from parallel_scaling.common.thinking import UNFINISHED_STATES
+from parallel_scaling.common.thinking import FINAL_PART_STATES, UNFINISHED_STATES
 
 
 def wilson_interval(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +88,9 @@ def accuracy_table(
         _tl=items["train_langs"].map(lambda t: ",".join(t)),
         _unfinished=items["final_part"].isin(list(UNFINISHED_STATES)),
     )
-    reasoning = bool(items["thinking_off_target"].notna().any())
+    # a reasoning model's rows: a thinking part, or a final part read as one (a lost </think>: ``unmarked``)
+    read_as_reasoning = items["final_part"].isin([s for s in FINAL_PART_STATES if s != "absent"])
+    reasoning = bool(items["thinking_off_target"].notna().any() or read_as_reasoning.any())
     per_ckpt = work.groupby(CHECKPOINT_KEYS, dropna=False)["_tl"].nunique()
     if (per_ckpt > 1).any():
         bad = per_ckpt[per_ckpt > 1].index[0]

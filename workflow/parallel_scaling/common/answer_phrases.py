@@ -73,6 +73,10 @@ ANSWER_PHRASES: tuple[tuple[str, str], ...] = (
     ("tr", "yanıt:"),
 )
 
+#: Languages whose answer sentence ends in its predicate ("30日間で$12かかります", "1日に18回です"):
+#: of several numbers, the one the sentence commits to stands last, next to the predicate.
+VERB_FINAL_LANGS: frozenset[str] = frozenset({"ja", "ko"})
+
 #: Chain-of-thought headers that contain an answer word but precede the reasoning (the MGSM
 #: exemplar prefixes our prompts use). They are blanked before phrase search so that
 #: "Step-by-Step Answer: Roger started with 5 balls" never yields 5.

@@ -11,7 +11,7 @@ number) whose winning step is recorded in ``Extraction.method``; whether the ans
 An answer line is read the way a grader would read it: a calculation ("Answer: 1250 - 900 = 350")
 gives the last value of its chain, and a line that commits to nothing ("cannot be determined",
 "5 (if ...) or 6 (if ...)") gives *no* answer rather than a number picked from the reasoning.
-Compound LaTeX answers are split into their parts here (:func:`compound_parts`).
+Compound LaTeX answers are split into their parts by :mod:`~parallel_scaling.common.compound`.
 
 Nothing here raises on model output: an empty or answer-less response gives no value and a reason.
 """
@@ -24,11 +24,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from parallel_scaling.common.answer_phrases import ANSWER_PHRASES, COT_HEADERS, NO_ANSWER_PATTERNS, OR_WORDS
+from parallel_scaling.common.answer_phrases import (
+    ANSWER_PHRASES, COT_HEADERS, NO_ANSWER_PATTERNS, OR_WORDS, VERB_FINAL_LANGS,
+)
 from parallel_scaling.common.numbers import (
     normalize_text, number_items, number_matches, number_spans, single_number, space_comma_lists, ungroup_numbers,
 )
-from parallel_scaling.common.thinking import UNFINISHED_POLICIES, split_response
+from parallel_scaling.common.compound import _labelled, compound_parts, is_compound  # noqa: F401 (re-exported)
+from parallel_scaling.common.reached import asked_quantity, stated_result
+from parallel_scaling.common.thinking import UNFINISHED_POLICIES, UNFINISHED_REASONS, classify
 
 ANSWER_TYPES: tuple[str, ...] = ("number", "latex", "choice")
 
@@ -42,8 +46,8 @@ logger = logging.getLogger(__name__)
 class Extraction:
     """An extracted answer and how it was found.
 
-    ``method`` is one of ``boxed``, ``hash``, ``phrase``, ``last_number``, ``paren_letter``,
-    ``line_letter`` or ``none``; ``reason`` explains a missing value (``None`` when found).
+    ``method`` is one of ``boxed``, ``hash``, ``phrase``, ``last_number``, ``last_math``, ``paren_letter``,
+    ``line_letter``, ``stated`` (a cut thinking's stated result, lenient reading) or ``none``; ``reason`` explains a missing value (``None`` when found).
     ``final_part`` is how the response's final part stands (one of
     :data:`~parallel_scaling.common.thinking.FINAL_PART_STATES`; ``absent`` for a chat model).
     """
@@ -58,6 +62,12 @@ class Extraction:
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _HASH = re.compile(r"####+[ \t]*([^\n]*)")
+# a Markdown heading "#### 5. Step title" (at the start of a line) is no "#### 72" answer line
+_NUMBERED_HEADING = re.compile(r"\d+[.)]\s+\D")
+
+
+def _is_heading(text: str, hashes: re.Match[str]) -> bool:
+    return (hashes.start() == 0 or text[hashes.start() - 1] == "\n") and bool(_NUMBERED_HEADING.match(hashes.group(1)))
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$([^$]+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", flags=re.DOTALL)
 # separators after a marker; a hyphen directly before a digit is a minus sign and is kept
 _LEADING_SEPARATORS = re.compile(r"^(?:[\s*:：—–=]|-(?!\d))*")
@@ -245,7 +255,7 @@ def _chain_value(sentence: str) -> str | None:
     return result[0][0]
 
 
-def _value_from_segment(segment: str, answer_type: str) -> str | None:
+def _value_from_segment(segment: str, answer_type: str, lang: str | None = None) -> str | None:
     """The answer at the start of the text following a marker (phrase or ``####``)."""
     line = segment.split("\n", 1)[0]
     if answer_type == "choice":
@@ -270,6 +280,10 @@ def _value_from_segment(segment: str, answer_type: str) -> str | None:
     chained = _chain_value(_answer_sentence(body))
     if chained is not None:
         return chained
+    if lang in VERB_FINAL_LANGS:
+        stated = number_matches(_answer_sentence(body))
+        if stated:
+            return stated[-1]
     numbers = number_matches(body)
     return numbers[0] if numbers else None
 
@@ -316,15 +330,26 @@ def _no_commitment(segment: str, answer_type: str) -> str | None:
 
 
 def extract_answer(
-    response: str, answer_type: str = "number", lang: str | None = None, unfinished: str = "none"
+    response: str,
+    answer_type: str = "number",
+    lang: str | None = None,
+    unfinished: str = "none",
+    prompt: str | None = None,
+    finish_reason: str | None = None,
+    question: str | None = None,
 ) -> Extraction:
     """Extract the final answer from a model response.
 
     A reasoning model's response is read in its final part only (after ``</think>``,
     :func:`~parallel_scaling.common.thinking.split_response`): numbers of the thinking never
-    override the answer it commits to. When the thinking is cut off (no ``</think>``) or nothing
-    follows it, ``unfinished`` decides: ``none`` extracts nothing (the reason says which), ``thinking``
-    reads the thinking part as if it were the answer. ``Extraction.final_part`` records the state.
+    override the answer it commits to. When the thinking is cut off (no ``</think>``), nothing
+    follows it, or what follows states no answer, ``unfinished`` decides: ``none`` extracts nothing
+    (the reason says which), ``thinking`` reads the thinking part as if it were the answer; one cut
+    before its end gives, after a ``\\boxed{}``, the last result it stated for the quantity the
+    ``question`` (else the ``prompt``) asks for (method ``stated``, :mod:`~parallel_scaling.common.reached`).
+    ``Extraction.final_part`` records the state. ``prompt`` (a prompt whose last thinking marker is ``<think>``
+    opens the thinking) and ``finish_reason`` (``eos``, ``length``, ``stop_string``, ``None``) decide which
+    responses are cut: :func:`~parallel_scaling.common.thinking.classify`.
 
     ``lang`` (the language the answer is written in) decides the locale readings of numbers that are
     ambiguous across languages: ``70.000`` is 70000 in German, ``1,25,000`` is 125000 in Bengali
@@ -349,14 +374,38 @@ def extract_answer(
         raise ValueError(f"unknown unfinished-answer policy {unfinished!r}; choose from {', '.join(UNFINISHED_POLICIES)}")
     if response is None or not str(response).strip():
         return Extraction(None, "none", "empty response")
-    parts = split_response(str(response))
+    parts = classify(str(response), prompt, finish_reason, lambda text: _states_answer(text, answer_type, lang))
     text = parts.final
     if parts.unfinished:
         if unfinished == "none" or not parts.thinking:
-            reason = "thinking cut off before a final answer" if parts.state == "unclosed" else "nothing after the thinking"
-            return Extraction(None, "none", reason, parts.state)
+            return Extraction(None, "none", UNFINISHED_REASONS[parts.state], parts.state)
         text = parts.thinking
+        read = _extract(text, answer_type, lang)
+        if parts.state == "unclosed" and read.method != "boxed" and answer_type != "choice":  # cut mid-way
+            stated = stated_result(ungroup_numbers(normalize_text(text), lang), asked_quantity(question or prompt))
+            read = Extraction(_math_value(stated, answer_type), "stated") if stated is not None else read
+        return replace(read, final_part=parts.state)
     return replace(_extract(text, answer_type, lang), final_part=parts.state)
+
+
+# an answer header alone on its line ("### Answer:", "**উত্তর:**"), the answer on the next line
+_HEADER_ONLY = re.compile(r"^[\s*#:：✅\-—–]*(?:\n|$)")
+
+
+def _states_answer(text: str, answer_type: str, lang: str | None) -> bool:
+    """Does ``text`` state an explicit answer: a ``\\boxed{}``, ``####`` or answer phrase with a value
+    (or saying there is none), or an answer header whose next line holds a number?"""
+    found = _extract(text, answer_type, lang)
+    if found.method in ("boxed", "hash", "phrase", "paren_letter", "line_letter") or (found.method == "none" and found.reason != "no answer found"):
+        return True
+    normalised = normalize_text(text)
+    for m in _PHRASE.finditer(normalised):
+        rest = normalised[m.end():]
+        if _HEADER_ONLY.match(rest):
+            following = [line for line in rest.split("\n")[1:] if line.strip(" *#")]
+            if following and number_items(following[0]):
+                return True
+    return False
 
 
 def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
@@ -374,7 +423,7 @@ def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
             return Extraction(value, "boxed")
 
     # the last marker whose line says something decides: a value, or no committed answer at all
-    markers = [(m.group(1), "hash") for m in _HASH.finditer(text)]
+    markers = [(m.group(1), "hash") for m in _HASH.finditer(text) if not _is_heading(text, m)]
     searchable = _HEADERS.sub(lambda m: " " * len(m.group(0)), text)
     phrases = [(text[m.end():], "phrase") for m in _PHRASE.finditer(searchable)]
     for segments in (markers, phrases):
@@ -385,7 +434,7 @@ def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
                 reason = _no_commitment(segment, answer_type)
                 if reason is not None:
                     return Extraction(None, "none", reason)
-            value = _value_from_segment(segment, answer_type)
+            value = _value_from_segment(segment, answer_type, lang if method == "phrase" else None)
             if value is not None:
                 return Extraction(value, method)
 
@@ -409,49 +458,3 @@ def _extract(response: str, answer_type: str, lang: str | None) -> Extraction:
     if numbers:
         return Extraction(_last_unbracketed(text, numbers) if answer_type == "number" else numbers[-1][0], "last_number")
     return Extraction(None, "none", "no answer found")
-
-
-# --------------------------------------------------------------------------- compound answers
-
-
-_PART_SEPARATOR = re.compile(r"\\q?quad(?![A-Za-z])|\\text\s*\{\s*(?:and|und|et|y|e|и|和|且|及|,|;)?\s*\}|;|\s+and\s+")
-# LaTeX spacing and sizing that never changes a value
-_LATEX_SPACING = re.compile(r"\\[,;:!> ]|~|\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])|\\displaystyle(?![A-Za-z])")
-# "x = ...", "\lambda = ...", "a_1 = ...", "f' = ..."
-_EQUATION_LABEL = re.compile(r"((?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?'*)=(.+)", flags=re.DOTALL)
-# a named point: "A(1, 0)", "P_1(2, -3)"
-_POINT_LABEL = re.compile(r"([A-Z](?:_\{?[A-Za-z0-9]+\}?)?'*)(\(.*\))", flags=re.DOTALL)
-def compound_parts(expr: str) -> list[str]:
-    """The top-level parts of an answer: ``"\\lambda=2\\sqrt{2}, A(\\pm 1, 0)"`` -> two parts.
-
-    Commas inside brackets (points, intervals, ``1{,}234``) do not separate parts; math delimiters,
-    LaTeX spacing and sizing commands are dropped. Every part comes back without spaces.
-    """
-    text = normalize_text(str(expr)).replace("$", "")
-    text = re.sub(r"^\\[(\[]|\\[)\]]$", "", text.strip())
-    text = _LATEX_SPACING.sub(" ", _PART_SEPARATOR.sub(",", text))
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth = max(0, depth - 1)
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [re.sub(r"\s+", "", p) for p in parts if p.strip()]
-
-
-def _labelled(part: str) -> tuple[str | None, str]:
-    """``(label, value)`` of one part: ``x=5`` -> ``("x", "5")``, ``A(1,0)`` -> ``("A", "(1,0)")``."""
-    for pattern in (_EQUATION_LABEL, _POINT_LABEL):
-        m = pattern.fullmatch(part)
-        if m:
-            return m.group(1), m.group(2)
-    return None, part
-
-
-def is_compound(parts: Sequence[str]) -> bool:
-    """Several parts, at least one of them named (``x=...`` or a point ``A(...)``)."""
-    return len(parts) > 1 and any(_labelled(p)[0] is not None for p in parts)

@@ -13,10 +13,12 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from parallel_scaling.common.answers import ANSWER_TYPES, CHOICE_LETTERS, _labelled, compound_parts, extract_answer, is_compound
+from parallel_scaling.common.answers import (
+    ANSWER_TYPES, CHOICE_LETTERS, _labelled, _states_answer, compound_parts, extract_answer, is_compound,
+)
 from parallel_scaling.common.language import UNDETERMINED, identify, is_off_target
 from parallel_scaling.common.numbers import normalize_text, parse_number
-from parallel_scaling.common.thinking import split_response
+from parallel_scaling.common.thinking import classify
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +160,9 @@ def score_response(
     answer_type: str = "number",
     candidates: Sequence[str] | None = None,
     unfinished: str = "none",
+    prompt: str | None = None,
+    finish_reason: str | None = None,
+    question: str | None = None,
 ) -> dict[str, Any]:
     """Extract, verify and language-tag one response.
 
@@ -168,16 +173,18 @@ def score_response(
     for a chat model; ``thinking_lang``/``thinking_off_target`` those of its thinking (None without
     one), so a model thinking in English and answering in Thai is off-target in its thinking only.
     ``final_part`` and ``unfinished`` (what a response cut off in its thinking is scored as) are
-    those of :func:`~parallel_scaling.common.answers.extract_answer`.
+    those of :func:`~parallel_scaling.common.answers.extract_answer`, which ``prompt`` (the row's
+    prompt: one whose last thinking marker is ``<think>`` opens the thinking) and ``finish_reason`` inform;
+    ``question`` (the row's question) names the quantity a thinking cut mid-way is read for, leniently.
     """
     response = "" if response is None else str(response)
-    parts = split_response(response)
+    parts = classify(response, prompt, finish_reason, lambda text: _states_answer(text, answer_type, lang))
     response_lang, _ = identify(parts.final, candidates)
     thinking_lang = identify(parts.thinking, candidates)[0] if parts.thinking is not None else None
     # the language the answer is read in decides ambiguous number spellings ("70.000")
     read_lang = thinking_lang if parts.unfinished else response_lang
     number_lang = read_lang if read_lang not in (None, UNDETERMINED) else lang
-    extraction = extract_answer(response, answer_type, number_lang, unfinished)
+    extraction = extract_answer(response, answer_type, number_lang, unfinished, prompt, finish_reason, question)
     if extraction.value is None:
         correct, reason = False, extraction.reason
     else:

@@ -37,7 +37,7 @@ from parallel_scaling.common.grading import score_response
 from parallel_scaling.common.jsonl import DataError, read_jsonl_lines, write_jsonl
 from parallel_scaling.common import schema
 from parallel_scaling.common.language import supported_languages
-from parallel_scaling.common.thinking import UNFINISHED_POLICIES, UNFINISHED_STATES
+from parallel_scaling.common.thinking import FINISH_REASONS, UNFINISHED_POLICIES, UNFINISHED_STATES
 from parallel_scaling.common.difficulty import difficulty_level, difficulty_weighted_accuracy
 
 #: The config section ``scoring``'s defaults (the schema holds them; the command's options default to them).
@@ -103,7 +103,10 @@ def score_rows(
     when absent). A ``null`` response counts as empty (a failed generation), whereas a missing
     field, a null gold or an unknown answer type is an input error naming ``source:line``
     (``line_numbers`` gives file lines; otherwise the 1-based row position is used). ``unfinished``
-    is what a response cut off in its thinking is scored as (``none`` or ``thinking``).
+    is what a response cut off in its thinking is scored as (``none`` or ``thinking``). A row's
+    ``prompt`` (one whose last thinking marker is ``<think>`` opens the thinking) and ``finish_reason`` (``eos``,
+    ``length``, ``stop_string`` or null; rows without it are read from their text) tell a cut
+    response from a finished one (docs/scoring.md).
     """
     if answer_type is not None and answer_type not in ANSWER_TYPES:
         raise ValueError(f"unknown answer type {answer_type!r}; choose from {', '.join(ANSWER_TYPES)}")
@@ -126,8 +129,17 @@ def score_rows(
             raise ScoreInputError(
                 source, line, f"field {answer_type_field!r} is {row_type!r}; expected one of {', '.join(ANSWER_TYPES)}"
             )
+        prompt, finish_reason = row.get("prompt"), row.get("finish_reason")
+        if finish_reason is not None and finish_reason not in FINISH_REASONS:
+            raise ScoreInputError(
+                source, line, f"field 'finish_reason' is {finish_reason!r}; expected one of {', '.join(FINISH_REASONS)} or null"
+            )
         try:
-            result = score_response(response, str(gold), lang, row_type, candidates, unfinished)
+            result = score_response(
+                response, str(gold), lang, row_type, candidates, unfinished,
+                prompt if isinstance(prompt, str) else None, finish_reason,
+                row["question"] if isinstance(row.get("question"), str) else None,
+            )
         except ValueError as exc:  # e.g. a language code py3langid does not know
             raise ScoreInputError(source, line, str(exc)) from exc
         scored.append({**row, **result})
@@ -153,7 +165,7 @@ def per_language_summary(
     columns = list(SUMMARY_COLUMNS)
     if weights:
         columns.insert(columns.index("accuracy") + 1, "weighted_accuracy")
-    reasoning = any(r.get("thinking_lang") is not None for r in scored)
+    reasoning = any(r.get("thinking_lang") is not None or r.get("final_part") not in (None, "absent") for r in scored)
     if reasoning:
         columns += REASONING_COLUMNS
     if not scored:

@@ -19,9 +19,13 @@ from parallel_scaling.common.language import UNDETERMINED, identify
 _MARKER = re.compile(r"\\boxed\{|####")
 
 
-def correctness(response: str, gold: str, answer_type: str = "number") -> float:
-    """1.0 when the extracted final answer verifies against the gold answer (math-verify), else 0.0."""
-    ext = extract_answer(response, answer_type)
+def correctness(response: str, gold: str, answer_type: str = "number", prompt: str | None = None) -> float:
+    """1.0 when the extracted final answer verifies against the gold answer (math-verify), else 0.0.
+
+    ``prompt`` is the text prompt: when the chat template opened the thinking (R1-distilled models'
+    prompts end with ``<think>``), a completion cut before ``</think>`` earns nothing, not the
+    reward of a tentative ``\\boxed{}`` of its thinking (issue #36)."""
+    ext = extract_answer(response, answer_type, prompt=prompt)
     return float(verify(ext.value, gold, answer_type)[0]) if ext.value is not None else 0.0
 
 
@@ -48,7 +52,9 @@ def _text(completion: Any) -> str:
 #: the registry: a reward's name in ``grpo.reward_weights`` -> its score of one response, given the
 #: dataset row's columns (``answer``, ``lang``, ``answer_type``). The order is the order given to TRL.
 REWARDS: dict[str, Callable[[str, dict[str, Any]], float]] = {
-    "correctness": lambda text, row: correctness(text, str(row.get("answer", "")), row.get("answer_type") or "number"),
+    "correctness": lambda text, row: correctness(
+        text, str(row.get("answer", "")), row.get("answer_type") or "number", row.get("prompt")
+    ),
     "format": lambda text, row: answer_format(text),
     "language": lambda text, row: language_consistency(text, row.get("lang") or "en"),
 }
@@ -64,6 +70,9 @@ def trl_reward(name: str) -> Callable[..., list[float]]:
     def fn(prompts: list[Any], completions: list[Any], **cols: Any) -> list[float]:
         keys = [k for k in ("answer", "lang", "answer_type") if cols.get(k) is not None]
         rows = [{k: cols[k][i] for k in keys} for i in range(len(completions))]
+        if len(prompts) == len(completions):  # text prompts: the thinking a template opened counts
+            for row, prompt in zip(rows, prompts):
+                row["prompt"] = _text(prompt)
         return [score(_text(c), row) for c, row in zip(completions, rows)]
 
     fn.__name__ = name
