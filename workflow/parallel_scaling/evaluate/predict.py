@@ -80,6 +80,7 @@ class Progress:
 #: CPU only float32 gives the transformers engine's greedy responses exactly (docs/gpu.md)
 VLLM_DTYPE = "bfloat16"
 
+
 def _pending(batches: list[list[int]], done: Done) -> list[int]:
     """Indices of the batches with a prompt not answered yet."""
     return [b for b, batch in enumerate(batches) if any(j not in done for j in batch)]

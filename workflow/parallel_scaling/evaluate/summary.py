@@ -27,7 +27,7 @@ def percentile(sorted_values: Sequence[int], q: float) -> int | None:
 
 def file_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Finish reasons, length-cut share and completion lengths of one (benchmark, language) file."""
-    reasons = Counter(str(r.get("finish_reason")) for r in rows)
+    reasons = Counter(str(r.get("finish_reason") or "unknown") for r in rows)
     lengths = sorted(int(r["completion_tokens"]) for r in rows if r.get("completion_tokens") is not None)
     n = len(rows)
     return {
