@@ -50,7 +50,9 @@ except configcheck.ConfigError as _exc:
     stop(_exc)
 config.clear()
 config.update(study.resolve_model_paths(_study, workflow.basedir))
-_errors = configcheck.check_config(config, _origins)
+# (the data files are read to count what the mixtures get in the run that plans, not in each job's
+# own Snakemake on a cluster node)
+_errors = configcheck.check_config(config, _origins, read_data=workflow.is_main_process)
 if _errors:
     _sources = CONFIG_FILES + (["--config"] if CONFIG_OVERRIDES else [])
     stop(configcheck.ConfigError(configcheck.report(_errors, _sources)))
