@@ -172,7 +172,17 @@ TRAIN_TARGET = "results/tiny/checkpoints/tiny/grpo/k1/s0"
 
 
 def _train_jobs(wd: Path) -> list[int]:
-    return [int(j.ident) for j in running_jobs.local_jobs(wd) if " train-grpo " in f" {j.what} "]
+    """Every process that runs a GRPO job in ``wd`` (read from /proc here, not by the code tested)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if entry.name.isdigit() and os.readlink(entry / "cwd") == str(wd.resolve()):
+                if Path(argv[0]).name.startswith("python") and "train-grpo" in argv:
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return sorted(found)
 
 
 @pytest.mark.slow
@@ -239,7 +249,8 @@ def test_running_jobs_of_a_directory_are_found_by_working_directory_and_command(
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "pkg")}
-    job = subprocess.Popen([sys.executable, "-m", "parallel_scaling", "predict", "--out", "x"], cwd=work, env=env)
+    job = subprocess.Popen([sys.executable, "-m", "parallel_scaling", "--provenance", "logs/tiny/predict/x.prov.json",
+                            "predict"], cwd=work, env=env)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], cwd=work)
     try:
         end = time.time() + 30
@@ -247,8 +258,10 @@ def test_running_jobs_of_a_directory_are_found_by_working_directory_and_command(
             time.sleep(0.05)
         found = running_jobs.local_jobs(work)
         assert [(j.kind, j.ident) for j in found] == [("process", str(job.pid))]
-        assert found[0].what.endswith("-m parallel_scaling predict --out x")
+        assert found[0].what.endswith("-m parallel_scaling --provenance logs/tiny/predict/x.prov.json predict")
         assert running_jobs.local_jobs(tmp_path) == []  # another directory
+        assert running_jobs.local_jobs(work, study="tiny") == found
+        assert running_jobs.local_jobs(work, study="paper") == []  # another study's job
         assert running_jobs.runs_package(["/usr/bin/python3", "-m", "parallel_scaling", "train-grpo"])
         assert running_jobs.runs_package(["python", "-m", "accelerate.commands.launch", "--num_processes", "2",
                                           "-m", "parallel_scaling", "train-grpo"])
@@ -258,6 +271,22 @@ def test_running_jobs_of_a_directory_are_found_by_working_directory_and_command(
         for proc in (job, sleeper):
             proc.kill()
             proc.wait()
+    # a job that a live Snakemake started is that run's, not a killed run's
+    fake_smk = tmp_path / "snakemake"
+    fake_smk.write_text("import subprocess, sys; subprocess.run([sys.executable, '-m', 'parallel_scaling', "
+                        "'--provenance', 'logs/tiny/p.prov.json', 'predict'])\n")
+    live = subprocess.Popen([sys.executable, str(fake_smk), "--cores", "1"], cwd=work, env=env)
+    try:
+        end = time.time() + 30
+        while not descendants(live.pid) and time.time() < end:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert descendants(live.pid) and running_jobs.local_jobs(work) == []
+    finally:
+        for pid in descendants(live.pid):
+            os.kill(pid, signal.SIGKILL)
+        live.kill()
+        live.wait()
 
 
 def test_squeue_lines_of_this_directory_are_its_jobs(tmp_path):
@@ -271,6 +300,11 @@ def test_squeue_lines_of_this_directory_are_its_jobs(tmp_path):
     ])
     jobs = running_jobs.parse_squeue(text, tmp_path)
     assert [j.ident for j in jobs] == ["101", "102"]
+    # a run of another study in the same directory recorded its run id: its jobs are not ours
+    running_jobs.record_run(tmp_path, "parallel-scaling_1b2c", "paper")
+    assert running_jobs.parse_squeue(text, tmp_path, study="tiny") == []
+    assert [j.ident for j in running_jobs.parse_squeue(text, tmp_path, study="paper")] == ["101", "102"]
+    assert running_jobs.recorded_study(tmp_path, "../etc") is None
     assert jobs[1].what == "parallel-scaling_1b2c pending rule_predict_wildcards_tiny_grpo_k1_0"
     local = running_jobs.RunningJob("process", "4242", "python -m parallel_scaling predict")
     assert running_jobs.cancel_command([*jobs, local]) == "scancel 101 102 && kill 4242"

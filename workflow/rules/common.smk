@@ -255,7 +255,8 @@ def local_hardware_errors():
 
 def settle_running_jobs():
     """Before the first job of a run that executes jobs (not in a job's own Snakemake, not
-    --touch): wait for, or refuse over, the jobs of this directory that a killed run left running.
+    --touch): wait for, or refuse over, the jobs of this study in this directory that a killed run
+    left running; then record this run's SLURM run id as this study's (running_jobs.record_run).
     """
     plugin = workflow.executor_plugin
     if (
@@ -264,13 +265,20 @@ def settle_running_jobs():
         or getattr(workflow, "touch", False)
     ):
         return
+    slurm = plugin.common_settings.non_local_exec and "slurm" in str(
+        getattr(plugin, "name", "")
+    )
     try:
-        slurm = plugin.common_settings.non_local_exec and "slurm" in str(
-            getattr(plugin, "name", "")
-        )
-        running_jobs.settle(os.getcwd(), slurm=slurm)
+        running_jobs.settle(os.getcwd(), slurm=slurm, study=STUDY)
     except running_jobs.RunningJobsError as exc:
         stop(exc)
+    run_id = getattr(
+        getattr(getattr(workflow, "scheduler", None), "_executor", None),
+        "run_uuid",
+        None,
+    )
+    if slurm and run_id:
+        running_jobs.record_run(os.getcwd(), str(run_id), STUDY)
 
 
 def cluster_errors():

@@ -44,7 +44,7 @@ def _ancestors(pid: int) -> set[int]:
     return out
 
 
-def _is_snakemake(argv: list[str]) -> bool:
+def is_snakemake(argv: list[str]) -> bool:
     """``snakemake ...``, ``python -m snakemake ...`` (not a job whose arguments merely mention it)."""
     if not argv:
         return False
@@ -81,7 +81,7 @@ def other_snakemakes(workdir: str | Path) -> list[int]:
         except OSError:
             continue
         argv = [a for a in argv if a]
-        if not _is_snakemake(argv) or "--nolock" in argv:
+        if not is_snakemake(argv) or "--nolock" in argv:
             continue  # a job's own Snakemake (a cluster job, even on this machine) runs with --nolock
         try:
             cwd = Path(os.readlink(entry / "cwd"))

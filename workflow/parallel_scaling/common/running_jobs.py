@@ -11,10 +11,13 @@ its lock, so no live Snakemake works here), :func:`find` looks for the jobs of t
 directory that still run:
 
 * local: processes whose working directory is this one and whose command line runs the package
-  (``python -m parallel_scaling <command>``, also under ``accelerate launch``): every rule of the
-  workflow runs such a command, nothing else starts one here with that working directory;
+  (``python -m parallel_scaling <command>``, also under ``accelerate launch``) on this study's
+  files (``logs/<study>/``, ``results/<study>/``: every rule's command names its provenance record
+  there), and that no live Snakemake started (a job of another study's live run is left alone);
 * SLURM: the user's queued or running jobs (``squeue --me``) whose working directory is this one
-  and whose comment is the one the SLURM executor plugin gives its jobs (``rule_<rule>...``).
+  and whose comment is the one the SLURM executor plugin gives its jobs (``rule_<rule>...``), but
+  not those of a run of another study: each run records its study under its SLURM run id (the
+  job name) in ``.snakemake/parallel-scaling-runs/`` (:func:`record_run`).
 
 What then happens is the user's choice (:data:`POLICY_VARIABLE`, docs/campaign.md): ``wait`` (the
 default) prints them, with the command that cancels them, and waits until none runs; ``refuse``
@@ -35,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, TextIO
 
+from parallel_scaling.common.locks import is_snakemake
+
 #: the environment variable that chooses what a run does about jobs a killed run left running
 POLICY_VARIABLE = "PARALLEL_SCALING_RUNNING_JOBS"
 POLICIES = ("wait", "refuse")
@@ -47,6 +52,8 @@ POLL_VARIABLE = "PARALLEL_SCALING_RUNNING_JOBS_POLL_S"
 #: what the SLURM executor plugin puts in the comment of every job it submits
 SLURM_COMMENT_PREFIX = "rule_"
 SQUEUE_FORMAT = "%i|%j|%T|%Z|%k"
+#: where each run records the study of its SLURM run id (the job name of its jobs)
+RUNS_DIR = Path(".snakemake") / "parallel-scaling-runs"
 
 
 class RunningJobsError(RuntimeError):
@@ -123,10 +130,30 @@ def _ancestors(pid: int) -> set[int]:
     return out
 
 
-def local_jobs(workdir: str | Path, skip_slurm_jobs: Iterable[str] = ()) -> list[RunningJob]:
-    """The processes of this machine that run a job of ``workdir``: working directory ``workdir``
-    and a command line that runs the package (not this process, nor its parents). A process inside
-    one of ``skip_slurm_jobs`` (listed as that SLURM job already) is left out."""
+def of_study(argv: list[str], study: str | None) -> bool:
+    """A job command on ``study``'s files (any study when None)."""
+    if study is None:
+        return True
+    return any(a.startswith((f"logs/{study}/", f"results/{study}/")) for a in argv)
+
+
+def _under_live_snakemake(pid: int) -> bool:
+    """Whether a Snakemake that holds its directory (not a --nolock job's) is among the parents."""
+    for parent in _ancestors(pid) - {pid}:
+        try:
+            argv = _read_argv(Path(f"/proc/{parent}"))
+        except OSError:
+            continue
+        if is_snakemake(argv) and "--nolock" not in argv:
+            return True
+    return False
+
+
+def local_jobs(workdir: str | Path, skip_slurm_jobs: Iterable[str] = (), study: str | None = None) -> list[RunningJob]:
+    """The processes of this machine that run a job of ``workdir`` left by a dead run: working
+    directory ``workdir``, a command line that runs the package on ``study``'s files (any study
+    when None), and no live Snakemake among their parents (not this process, nor its parents).
+    A process inside one of ``skip_slurm_jobs`` (listed as that SLURM job already) is left out."""
     root = Path("/proc")
     if not root.is_dir():
         return []
@@ -142,9 +169,9 @@ def local_jobs(workdir: str | Path, skip_slurm_jobs: Iterable[str] = ()) -> list
             cwd = Path(os.readlink(entry / "cwd"))
         except OSError:
             continue  # gone, or another user's: not a job this user could have started here
-        if cwd != target or not runs_package(argv):
+        if cwd != target or not runs_package(argv) or not of_study(argv, study):
             continue
-        if skip and _slurm_job_of(entry) in skip:
+        if (skip and _slurm_job_of(entry) in skip) or _under_live_snakemake(int(entry.name)):
             continue
         found.append(RunningJob("process", entry.name, shlex.join(argv)))
     return sorted(found, key=lambda j: int(j.ident))
@@ -153,8 +180,27 @@ def local_jobs(workdir: str | Path, skip_slurm_jobs: Iterable[str] = ()) -> list
 # --- SLURM ----------------------------------------------------------------------------------------
 
 
-def parse_squeue(text: str, workdir: str | Path) -> list[RunningJob]:
-    """The jobs of ``workdir`` in ``squeue --noheader --format`` :data:`SQUEUE_FORMAT` output."""
+def record_run(workdir: str | Path, run_id: str, study: str) -> None:
+    """Record that the SLURM jobs named ``run_id`` (the plugin's run id) are ``study``'s, so that a
+    run of another study in the same directory does not take them for its own."""
+    folder = Path(workdir) / RUNS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / run_id).write_text(study + "\n", encoding="utf-8")
+
+
+def recorded_study(workdir: str | Path, run_id: str) -> str | None:
+    """The study :func:`record_run` recorded for ``run_id``; None when none was."""
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        return None
+    try:
+        return (Path(workdir) / RUNS_DIR / run_id).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def parse_squeue(text: str, workdir: str | Path, study: str | None = None) -> list[RunningJob]:
+    """The jobs of ``workdir`` in ``squeue --noheader --format`` :data:`SQUEUE_FORMAT` output (not
+    those a run of another study than ``study`` recorded as its own)."""
     target = str(Path(workdir).resolve())
     found = []
     for line in text.splitlines():
@@ -164,11 +210,14 @@ def parse_squeue(text: str, workdir: str | Path) -> list[RunningJob]:
         job_id, name, state, where, comment = (p.strip() for p in parts)
         if not comment.startswith(SLURM_COMMENT_PREFIX) or where.rstrip("/") != target.rstrip("/"):
             continue
+        recorded = recorded_study(workdir, name) if study is not None else None
+        if recorded is not None and recorded != study:
+            continue
         found.append(RunningJob("slurm", job_id, f"{name} {state.lower()} {comment}"))
     return found
 
 
-def slurm_jobs(workdir: str | Path, timeout: float = 60) -> list[RunningJob]:
+def slurm_jobs(workdir: str | Path, study: str | None = None, timeout: float = 60) -> list[RunningJob]:
     """This user's SLURM jobs of ``workdir`` (``squeue --me``); none when there is no squeue. A
     squeue that fails is an error: a second copy of a running job is worse than a stopped run."""
     squeue = shutil.which("squeue")
@@ -184,13 +233,14 @@ def slurm_jobs(workdir: str | Path, timeout: float = 60) -> list[RunningJob]:
         raise RunningJobsError(f"cannot ask SLURM which jobs of {Path(workdir).resolve()} still run "
                                f"(`{shlex.join(cmd)}`: {proc.stderr.strip() or proc.returncode}); "
                                "run the command again")
-    return parse_squeue(proc.stdout, workdir)
+    return parse_squeue(proc.stdout, workdir, study)
 
 
-def find(workdir: str | Path, slurm: bool) -> list[RunningJob]:
-    """The jobs of ``workdir`` that run now: its SLURM jobs (``slurm``) and its local processes."""
-    queued = slurm_jobs(workdir) if slurm else []
-    return queued + local_jobs(workdir, skip_slurm_jobs=[j.ident for j in queued])
+def find(workdir: str | Path, slurm: bool, study: str | None = None) -> list[RunningJob]:
+    """The jobs of ``study`` in ``workdir`` that a dead run left: its SLURM jobs (``slurm``) and
+    its local processes."""
+    queued = slurm_jobs(workdir, study) if slurm else []
+    return queued + local_jobs(workdir, skip_slurm_jobs=[j.ident for j in queued], study=study)
 
 
 # --- what the user reads ---------------------------------------------------------------------------
@@ -229,12 +279,13 @@ def describe(jobs: list[RunningJob], workdir: str | Path, chosen: str) -> str:
 
 
 def settle(workdir: str | Path, slurm: bool, chosen: str | None = None, out: TextIO = sys.stderr,
-           poll_s: float | None = None, finder: Callable[[], list[RunningJob]] | None = None) -> list[RunningJob]:
+           poll_s: float | None = None, finder: Callable[[], list[RunningJob]] | None = None,
+           study: str | None = None) -> list[RunningJob]:
     """Return once no job of ``workdir`` left by a killed run still runs (at once when there is
     none), waiting for them, or raise :class:`RunningJobsError` listing them (``refuse``). Returns
     the jobs that were found at first (empty: nothing was running)."""
     chosen = chosen or policy()
-    look = finder or (lambda: find(workdir, slurm))
+    look = finder or (lambda: find(workdir, slurm, study))
     first = look()
     if not first:
         return []
