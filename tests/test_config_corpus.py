@@ -411,3 +411,30 @@ def test_check_config_accepts_a_shipped_study():
     assert proc.returncode == 0, proc.stderr
     assert "config OK: study 'observational', 6 model(s)" in proc.stdout
     assert json.dumps(study.ENGLISH) == '"en"'
+
+
+@pytest.mark.parametrize("content, says", [
+    ("<!DOCTYPE html>\n<html><body>Not Found</body></html>\n", "train.jsonl:1: invalid JSON"),
+    ('{"question": "Tom has 2 apples. How many?", "answer": "#### 2"}\n', "mixtures.items: mixture k0 (en) asks for"),
+], ids=["html-page-as-source", "source-of-one-row"])
+def test_cli_data_error_while_the_config_is_read_is_the_last_thing_on_screen(tmp_path, content, says):
+    """A data file that planning refuses (plan/data_sizes.py reads the source): the real snakemake
+    ends with the message naming the file as its last lines, and no code location after it."""
+    (tmp_path / "train.jsonl").write_text(content, encoding="utf-8")
+    row = {"id": "item-train-0", "question": "Tom hat 2 Äpfel. Wie viele?", "answer": 2}
+    for lg in ("en", "de", "fr", "es"):
+        (tmp_path / f"b_{lg}.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    (tmp_path / "tr_de.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    path = _study(tmp_path, _do(
+        _set("languages", {"parallel_order": ["de"], "K": 1, "evaluate": ["en", "de", "fr", "es"]}),
+        _set("analysis.law", False),
+        _set("source", {"kind": "file", "train": "train.jsonl", "test": "b_en.jsonl"}),
+        _set("translation", {"backend": "import", "import": {"path": "tr_{lang}.jsonl"}}),
+        _set("benchmarks", {"b": {"kind": "file", "path": "b_{lang}.jsonl", "question_field": "question",
+                                  "answer_field": "answer"}})))
+    proc = _snakemake(tmp_path, "-n", "--configfile", str(path))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert says in "\n".join(lines[-2:]) and "train.jsonl" in lines[-1], proc.stderr[-2000:]
+    assert 'File "' not in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()

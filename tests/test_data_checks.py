@@ -14,12 +14,14 @@ import io
 import json
 import os
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from helpers import REPO, write_config
 from parallel_scaling.common import datafile
 from parallel_scaling.common.jsonl import DataError
 from parallel_scaling.data import benchmark, qc, source, translate
@@ -142,7 +144,15 @@ def csv_text(rows: list[dict], sep: str = ",") -> str:
     return buf.getvalue()
 
 
+def pandas_columns(d: Path) -> Path:
+    import pandas as pd
+
+    pd.DataFrame(_bench_rows()).to_json(d / "columns.json")  # pandas' default layout: one object of columns
+    return d / "columns.json"
+
+
 GOOD = _jsonl(_bench_rows())
+HTML = "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body>Not Found</body></html>\n"
 LFS = ("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
        "size 12345\n")
 
@@ -220,8 +230,10 @@ CORPUS: list[Case] = [
          "refuse", "do not match the English items"),
     Case("import-french-as-german", "import", text("fr_as_de.jsonl", _jsonl(_translations(FRENCH))), "refuse",
          "identified as 'fr'"),
-    Case("import-sixth-coverage", "import", text("sixth.jsonl", _jsonl(_translations()[:4])), "warn",
-         "only 4 of 24"),
+    Case("import-sixth-coverage", "import", text("sixth.jsonl", _jsonl(_translations()[:4])), "refuse",
+         "only 4 of 24 English items"),
+    Case("import-three-quarters-coverage", "import", text("most.jsonl", _jsonl(_translations()[:18])), "warn",
+         "only 18 of 24"),
     Case("import-empty-translation", "import",
          text("emptytr.jsonl", _jsonl([{**r, "question": ""} if r["idx"] == 5 else r for r in _translations()])),
          "warn", "empty 'question'"),
@@ -242,6 +254,52 @@ CORPUS: list[Case] = [
     Case("import-ids-as-objects", "import",
          text("trid.jsonl", _jsonl([{**r, "idx": {"i": r["idx"]}} for r in _translations()])), "refuse",
          "ids must be strings"),
+    # --- what users bring (issue 39): files that are not what they seem ---
+    Case("html-error-page", "benchmark", text("page.jsonl", HTML), "refuse", "an HTML or XML page"),
+    Case("git-conflict-markers", "benchmark", text("conflict.jsonl", f"<<<<<<< HEAD\n{GOOD}=======\n{GOOD}>>>>>>> b\n"),
+         "refuse", "Git merge conflict marker"),
+    Case("rows-encoded-twice", "benchmark", text("twice.jsonl", "".join(json.dumps(json.dumps(r)) + "\n"
+                                                                      for r in _bench_rows())),
+         "refuse", "JSON-encoded twice"),
+    Case("trailing-commas", "benchmark", text("commas.jsonl", "".join(json.dumps(r) + ",\n" for r in _bench_rows())),
+         "refuse", "a comma after the object"),
+    Case("objects-on-one-line", "benchmark", text("oneline.jsonl", "".join(json.dumps(r) for r in _bench_rows())),
+         "refuse", "several objects on one line"),
+    Case("byte-order-marks-inside", "benchmark", text("boms.jsonl", "".join("\ufeff" + json.dumps(r) + "\n"
+                                                                          for r in _bench_rows())),
+         "refuse", "byte-order mark starts this line"),
+    Case("windows-1252-quotes", "benchmark", text("cp.jsonl", GOOD.replace("apples", "\u201capples\u201d"), "cp1252"),
+         "refuse", "not UTF-8 (the file looks Latin-1 / Windows-1252)"),
+    Case("semicolon-csv", "benchmark", text("semi.csv", csv_text(_bench_rows(), ";")), "refuse",
+         "semicolon-separated"),
+    Case("rows-under-data-key", "benchmark", text("wrapped.json", json.dumps({"data": _bench_rows()})), "refuse",
+         "jq -c '.data[]'"),
+    Case("one-list-per-split", "source", text("splits.json", json.dumps({"train": _source_rows(), "test": []})),
+         "refuse", "the rows are wrapped"),
+    Case("pandas-columns-json", "benchmark", pandas_columns, "refuse", "orient='records', lines=True"),
+    Case("excel-workbook-as-csv", "benchmark", raw("book.csv", b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 40),
+         "refuse", "Excel workbook"),
+    Case("source-chat-messages", "source",
+         text("chat.jsonl", _jsonl([{"question": [{"role": "user", "content": en}], "answer": f"#### {a}"}
+                                    for en, _, _, _, a in QUESTIONS])), "refuse", "list, not text"),
+    Case("source-boxed-answers", "source",
+         text("boxed.jsonl", _jsonl([{"question": en, "answer": f"The answer is $\\boxed{{{a}}}$"}
+                                     for en, _, _, _, a in QUESTIONS])), "refuse", "not a number"),
+    Case("source-answers-with-units", "source",
+         text("units.jsonl", _jsonl([{"question": en, "answer": f"#### {a} apples"} for en, _, _, _, a in QUESTIONS])),
+         "refuse", "'#### 162 apples', which is not a number"),
+    Case("import-english-copy", "import",
+         text("encopy.jsonl", _jsonl([{"idx": i, "question": en} for i, (en, *_) in enumerate(QUESTIONS)])),
+         "refuse", "identified as 'en', not 'de'"),
+    Case("import-empty-file", "import", text("trempty.jsonl", ""), "refuse", "is empty (0 bytes)"),
+    # --- refused while planning: the study's data cannot fill its mixtures (plan/data_sizes.py) ---
+    Case("plan-source-of-a-handful-of-rows", "plan-source", text("few.jsonl", _jsonl(_source_rows()[:3])), "refuse",
+         "mixtures.items: mixture k0 (en) asks for 8 items per language"),
+    Case("plan-translations-of-a-sixth", "plan-import", text("sixth_de.jsonl", _jsonl(_translations()[:4])),
+         "refuse", "only 4 of 24 English items"),
+    Case("plan-translations-that-leave-mixtures-short", "plan-import",
+         text("most_de.jsonl", _jsonl(_translations()[:13])), "refuse",
+         "mixture k1 (en+de) asks for 16 items per language"),
 ]
 
 
@@ -287,7 +345,48 @@ def _run_prompts(path: Path, d: Path) -> int:
                            "--settings", json.dumps(settings)])
 
 
-RUNNERS = {"benchmark": _run_benchmark, "source": _run_source, "import": _run_import, "prompts": _run_prompts}
+def _plan(source_file: Path, translations: str, d: Path, items: int) -> int:
+    """The planning checks (what `snakemake` runs before any job) of a small file-based study
+    (English + German trained, French and Spanish evaluated, mixtures of ``items``), printing each
+    problem as an ``error:`` line."""
+    from parallel_scaling.plan import check_config as configcheck
+    from parallel_scaling.plan import study
+
+    config = configcheck.load_yaml(REPO / "config.yaml")
+    bench = d / "bench_{lang}.jsonl"
+    for lg in ("en", "de", "fr", "es"):
+        Path(str(bench).format(lang=lg)).write_text(GOOD, encoding="utf-8")
+    config.update(languages={"parallel_order": ["de"], "K": 1, "evaluate": ["en", "de", "fr", "es"]},
+                  source={"kind": "file", "train": str(source_file), "test": str(Path(str(bench).format(lang="en")))},
+                  translation={"backend": "import", "import": {"path": translations, "id_field": "idx",
+                                                              "id_template": "item-train-{}"}},
+                  mixtures={"budget": "additive", "items": items, "policy": "drop_everywhere", "seed": 0},
+                  benchmarks={"b": {"kind": "file", "path": str(bench), "question_field": "question",
+                                    "answer_field": "answer", "id_field": "id"}},
+                  analysis={"law": False}, qc={"enabled": False})
+    path = write_config(d / "study.yaml", config)
+    merged, origins = configcheck.load_study([str(path)], {})
+    errors = configcheck.check_config(study.resolve_model_paths(merged, REPO), origins)
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 2 if errors else 0
+
+
+def _run_plan_source(path: Path, d: Path) -> int:
+    """The case's file is the English source; the German translations cover all 24 items."""
+    (d / "tr_de.jsonl").write_text(_jsonl(_translations()), encoding="utf-8")
+    return _plan(path, str(d / "tr_{lang}.jsonl"), d, items=8)
+
+
+def _run_plan_import(path: Path, d: Path) -> int:
+    """The case's file is the German translation of a source of 24 items; mixtures of 16."""
+    src = d / "source.jsonl"
+    src.write_text(_jsonl(_source_rows()), encoding="utf-8")
+    return _plan(src, str(path).replace("_de.", "_{lang}."), d, items=16)
+
+
+RUNNERS = {"benchmark": _run_benchmark, "source": _run_source, "import": _run_import, "prompts": _run_prompts,
+           "plan-source": _run_plan_source, "plan-import": _run_plan_import}
 
 
 def outcome(case: Case, d: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:

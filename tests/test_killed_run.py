@@ -3,6 +3,7 @@ the error that stops a run is the last thing on screen (docs/data-checks.md)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import pytest
 
 from helpers import REPO, SHARED, copy_workflow, descendants, load_yaml, offline_env, write_config
 from parallel_scaling.cli import main as cli_main
-from parallel_scaling.common import failures, locks
+from parallel_scaling.common import failures, locks, running_jobs
 
 # the first job of the default study that runs for minutes: the run is killed while it runs
 SLOW_TARGET = "results/tiny/models/tiny/init"
@@ -95,6 +96,15 @@ def test_a_live_snakemake_in_the_directory_is_seen(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+    # a cluster job's own Snakemake (--nolock), even on this machine, holds no lock
+    job = subprocess.Popen([sys.executable, str(fake), "--nolock", "--no-hooks"], cwd=tmp_path)
+    try:
+        time.sleep(0.3)
+        assert locks.other_snakemakes(tmp_path) == []
+        assert "Released the lock" in locks.release_stale_locks(tmp_path)
+    finally:
+        job.kill()
+        job.wait()
 
 
 def test_full_disk_is_named_as_such(tmp_path, capsys):
@@ -153,3 +163,165 @@ def test_refused_file_is_the_last_thing_on_screen(tmp_path):
     tail = "\n".join(lines[-10:])
     assert f"{bad}:4: gold answer 'answer' is 'She has #### twelve', which is not a number" in tail, tail
     assert '"argv"' not in proc.stdout + proc.stderr  # no provenance record printed
+
+
+# --------------------------------------------------------------------------------------------------
+# jobs a killed Snakemake left running are never started a second time (common/running_jobs.py)
+
+TRAIN_TARGET = "results/tiny/checkpoints/tiny/grpo/k1/s0"
+
+
+def _train_jobs(wd: Path) -> list[int]:
+    """Every process that runs a GRPO job in ``wd`` (read from /proc here, not by the code tested)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if entry.name.isdigit() and os.readlink(entry / "cwd") == str(wd.resolve()):
+                if Path(argv[0]).name.startswith("python") and "train-grpo" in argv:
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return sorted(found)
+
+
+@pytest.mark.slow
+def test_rerun_after_a_killed_controller_never_runs_a_job_twice_at_once(tmp_path):
+    """SIGKILL to Snakemake alone (a dropped SSH session) leaves its GRPO job running; the same
+    command run at once waits for that job instead of starting a second copy beside it (and with
+    PARALLEL_SCALING_RUNNING_JOBS=refuse stops, naming the process and the command to end it); the
+    checkpoint is then written by one job at a time, and the run ends complete."""
+    wd = copy_workflow(tmp_path / "wf")
+    env = offline_env(warm=False)
+    first = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", TRAIN_TARGET], cwd=wd, env=env,
+                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.time() + 300
+    while not _train_jobs(wd):
+        assert first.poll() is None and time.time() < end, "the GRPO job never started"
+        time.sleep(0.2)
+    os.kill(first.pid, signal.SIGKILL)  # the controller only: its job lives on
+    first.wait(timeout=30)
+    orphan = _train_jobs(wd)
+    assert len(orphan) == 1
+    started = list(orphan)
+    try:
+        refused = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", TRAIN_TARGET], cwd=wd,
+                                 env={**env, running_jobs.POLICY_VARIABLE: "refuse"}, capture_output=True,
+                                 text=True, timeout=300)
+        out = (refused.stdout + refused.stderr).strip()
+        assert refused.returncode != 0, out
+        assert _train_jobs(wd) == orphan  # no second copy was started
+        tail = "\n".join(out.splitlines()[-8:])
+        assert f"process {orphan[0]}: " in tail and f"`kill {orphan[0]}`" in tail, tail
+        assert "Traceback" not in out and 'File "' not in tail, tail
+
+        log = tmp_path / "second.log"  # a file, not a pipe that nobody reads while it runs
+        with log.open("w") as fh:
+            second = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", TRAIN_TARGET], cwd=wd,
+                                      env=env, start_new_session=True, stdout=fh, stderr=subprocess.STDOUT)
+        started.append(second.pid)  # ended below if the test fails
+        most, seen = 0, set()
+        while second.poll() is None:
+            now = _train_jobs(wd)
+            most, seen = max(most, len(now)), seen | set(now)
+            assert time.time() < end + 600, "the second run never ended"
+            time.sleep(0.1)
+        out = log.read_text()
+        assert second.returncode == 0, out[-3000:]
+        assert "Waiting until they end" in out and f"process {orphan[0]}: " in out, out[-3000:]
+        assert most == 1, f"{most} GRPO jobs of one checkpoint ran at once"
+        assert len(seen - set(orphan)) == 1  # after the orphan ended, this run's own job
+        assert (wd / TRAIN_TARGET / "model.safetensors").exists()
+    finally:
+        for pid in [*started, *_train_jobs(wd)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_running_jobs_of_a_directory_are_found_by_working_directory_and_command(tmp_path):
+    """A process that runs the package in the directory is a job of it; the same command elsewhere,
+    or another command here, is not."""
+    fake = tmp_path / "pkg/parallel_scaling"  # a stand-in package whose command runs for a while
+    fake.mkdir(parents=True)
+    (fake / "__main__.py").write_text("import time; time.sleep(30)\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "pkg")}
+    job = subprocess.Popen([sys.executable, "-m", "parallel_scaling", "--provenance", "logs/tiny/predict/x.prov.json",
+                            "predict"], cwd=work, env=env)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], cwd=work)
+    try:
+        end = time.time() + 30
+        while not running_jobs.local_jobs(work) and time.time() < end:
+            time.sleep(0.05)
+        found = running_jobs.local_jobs(work)
+        assert [(j.kind, j.ident) for j in found] == [("process", str(job.pid))]
+        assert found[0].what.endswith("-m parallel_scaling --provenance logs/tiny/predict/x.prov.json predict")
+        assert running_jobs.local_jobs(tmp_path) == []  # another directory
+        assert running_jobs.local_jobs(work, study="tiny") == found
+        assert running_jobs.local_jobs(work, study="paper") == []  # another study's job
+        assert running_jobs.runs_package(["/usr/bin/python3", "-m", "parallel_scaling", "train-grpo"])
+        assert running_jobs.runs_package(["python", "-m", "accelerate.commands.launch", "--num_processes", "2",
+                                          "-m", "parallel_scaling", "train-grpo"])
+        assert not running_jobs.runs_package(["python", "-m", "parallel_scaling.common.warm", "/tmp/s.sock"])
+        assert not running_jobs.runs_package(["bash", "-c", "python -m parallel_scaling source"])
+    finally:
+        for proc in (job, sleeper):
+            proc.kill()
+            proc.wait()
+    # a job that a live Snakemake started is that run's, not a killed run's
+    fake_smk = tmp_path / "snakemake"
+    fake_smk.write_text("import subprocess, sys; subprocess.run([sys.executable, '-m', 'parallel_scaling', "
+                        "'--provenance', 'logs/tiny/p.prov.json', 'predict'])\n")
+    live = subprocess.Popen([sys.executable, str(fake_smk), "--cores", "1"], cwd=work, env=env)
+    try:
+        end = time.time() + 30
+        while not descendants(live.pid) and time.time() < end:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert descendants(live.pid) and running_jobs.local_jobs(work) == []
+    finally:
+        for pid in descendants(live.pid):
+            os.kill(pid, signal.SIGKILL)
+        live.kill()
+        live.wait()
+
+
+def test_squeue_lines_of_this_directory_are_its_jobs(tmp_path):
+    other = tmp_path.parent / "other"
+    text = "\n".join([
+        f"101|parallel-scaling_1b2c|RUNNING|{tmp_path}|rule_train_grpo_wildcards_tiny_k1_0",
+        f"102|parallel-scaling_1b2c|PENDING|{tmp_path}/|rule_predict_wildcards_tiny_grpo_k1_0",
+        f"103|parallel-scaling_9f9f|RUNNING|{other}|rule_predict_wildcards_tiny_grpo_k1_0",
+        f"104|interactive|RUNNING|{tmp_path}|(null)",
+        "garbage",
+    ])
+    jobs = running_jobs.parse_squeue(text, tmp_path)
+    assert [j.ident for j in jobs] == ["101", "102"]
+    # a run of another study in the same directory recorded its run id: its jobs are not ours
+    running_jobs.record_run(tmp_path, "parallel-scaling_1b2c", "paper")
+    assert running_jobs.parse_squeue(text, tmp_path, study="tiny") == []
+    assert [j.ident for j in running_jobs.parse_squeue(text, tmp_path, study="paper")] == ["101", "102"]
+    assert running_jobs.recorded_study(tmp_path, "../etc") is None
+    assert jobs[1].what == "parallel-scaling_1b2c pending rule_predict_wildcards_tiny_grpo_k1_0"
+    local = running_jobs.RunningJob("process", "4242", "python -m parallel_scaling predict")
+    assert running_jobs.cancel_command([*jobs, local]) == "scancel 101 102 && kill 4242"
+    refused = running_jobs.describe(jobs, tmp_path, "refuse")
+    assert "SLURM job 101: " in refused and "`scancel 101 102`" in refused and "refuse" in refused
+
+
+def test_the_policy_waits_by_default_and_refuses_on_request(tmp_path):
+    assert running_jobs.policy({}) == "wait"
+    assert running_jobs.policy({running_jobs.POLICY_VARIABLE: "Refuse"}) == "refuse"
+    with pytest.raises(running_jobs.RunningJobsError, match="PARALLEL_SCALING_RUNNING_JOBS='later'"):
+        running_jobs.policy({running_jobs.POLICY_VARIABLE: "later"})
+    job = running_jobs.RunningJob("process", "7", "python -m parallel_scaling predict")
+    looks = iter([[job], [job], []])
+    out = io.StringIO()
+    assert running_jobs.settle(tmp_path, False, "wait", out, poll_s=0, finder=lambda: next(looks)) == [job]
+    assert "Waiting until they end" in out.getvalue() and "have ended; this run goes on" in out.getvalue()
+    with pytest.raises(running_jobs.RunningJobsError, match="`kill 7`"):
+        running_jobs.settle(tmp_path, False, "refuse", out, finder=lambda: [job])
+    assert running_jobs.settle(tmp_path, False, "refuse", out, finder=list) == []

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
+import subprocess
+import time
 
 import pytest
 
 from helpers import REPO, copy_workflow, load_yaml, offline_env, write_config
+from parallel_scaling.common import running_jobs
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -37,3 +42,70 @@ def test_pipeline_on_slurm_gives_gpu_rules_a_gpu(slurm_cluster, tmp_path):
     # cheap rules are localrules: no SLURM job
     local = json.loads((wd / "logs/smoke/mixture/k0.prov.json").read_text())
     assert not local["slurm"].get("SLURM_JOB_ID")
+
+
+def _train_jobs(cluster, wd) -> list[str]:
+    """The SLURM jobs of ``wd`` that run (or wait to run) its GRPO job, by the plugin's comment."""
+    out = cluster.run(["squeue", "--noheader", "--format", running_jobs.SQUEUE_FORMAT]).stdout
+    return [j.ident for j in running_jobs.parse_squeue(out, wd) if "rule_train_grpo" in j.what]
+
+
+def test_a_killed_controller_s_slurm_job_is_never_submitted_twice(slurm_cluster, tmp_path):
+    """SIGKILL to the controlling Snakemake while its GRPO job runs in SLURM: the same command run at
+    once refuses (PARALLEL_SCALING_RUNNING_JOBS=refuse, naming the job and `scancel`), or waits
+    (the default) until the job has left the queue before it submits it again; at no time do two
+    SLURM jobs of that checkpoint run, and the run ends complete."""
+    config = copy.deepcopy(load_yaml(REPO / "tests/configs/smoke.yaml"))
+    config["paradigms"] = ["grpo"]
+    config["languages"]["K"] = 0
+    config["grpo"]["num_train_epochs"] = 40  # a GRPO job of a minute or so: the controller dies meanwhile
+    wd = copy_workflow(tmp_path / "wf")
+    write_config(wd / "slurm.yaml", config)
+    target = "results/smoke/checkpoints/tiny/grpo/k0/s0"
+    env = {k: v for k, v in offline_env().items() if k.startswith(("HF_", "TRANSFORMERS_"))}
+    env[running_jobs.POLL_VARIABLE] = "2"
+    cmd = slurm_cluster.snakemake_command([target, "--configfile", "slurm.yaml"])[4:]  # without `timeout`
+    assert cmd[1:3] == ["-m", "snakemake"]
+    first = subprocess.Popen(cmd, cwd=wd, env=slurm_cluster.env(env), start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.time() + 600
+    while not _train_jobs(slurm_cluster, wd):
+        assert first.poll() is None and time.time() < end, "the GRPO job was never submitted"
+        time.sleep(1)
+    os.kill(first.pid, signal.SIGKILL)  # the controller only: SLURM keeps its job
+    first.wait(timeout=30)
+    orphan = _train_jobs(slurm_cluster, wd)
+    assert len(orphan) == 1
+    controllers: list[subprocess.Popen] = []
+    try:
+        refused = subprocess.run(cmd, cwd=wd, env=slurm_cluster.env({**env, running_jobs.POLICY_VARIABLE: "refuse"}),
+                                 capture_output=True, text=True, timeout=300)
+        out = (refused.stdout + refused.stderr).strip()
+        assert refused.returncode != 0, out[-3000:]
+        tail = "\n".join(out.splitlines()[-8:])
+        assert f"SLURM job {orphan[0]}: " in tail and f"`scancel {orphan[0]}`" in tail, tail
+        assert 'File "' not in tail, tail
+        assert _train_jobs(slurm_cluster, wd) in ([], orphan)  # nothing submitted (it may have ended)
+
+        log = tmp_path / "second.log"  # a file, not a pipe that nobody reads while it runs
+        with log.open("w") as fh:
+            second = subprocess.Popen(cmd, cwd=wd, env=slurm_cluster.env(env), start_new_session=True, stdout=fh,
+                                      stderr=subprocess.STDOUT)
+        controllers.append(second)
+        most, seen = 0, set()
+        while second.poll() is None:
+            now = _train_jobs(slurm_cluster, wd)
+            most, seen = max(most, len(now)), seen | set(now)
+            assert time.time() < end + 600, "the second run never ended"
+            time.sleep(0.5)
+        out = log.read_text()
+        assert second.returncode == 0, out[-3000:] + slurm_cluster.logs()
+        assert most <= 1, f"{most} SLURM jobs of one GRPO checkpoint at once"
+        assert len(seen - set(orphan)) == 1  # the job once more, by this run, after the first had ended
+        assert (wd / target).is_dir()
+    finally:
+        for proc in controllers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        slurm_cluster.run(["scancel", *orphan], check=False)

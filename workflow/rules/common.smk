@@ -13,7 +13,7 @@ from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck
 from parallel_scaling.plan import study
 
-from parallel_scaling.common import failures, locks
+from parallel_scaling.common import failures, locks, running_jobs
 
 # A run killed by any means left Snakemake's lock behind: released here, before Snakemake locks,
 # when no other Snakemake works in this directory (parallel_scaling.common.locks), so that the
@@ -33,33 +33,51 @@ if workflow.is_main_process and "--nolock" not in sys.argv:
 # Snakemake without the file's name; `python -m parallel_scaling check-config FILE` names it.)
 CONFIG_FILES = [str(f) for f in workflow.config_settings.configfiles] or ["config.yaml"]
 CONFIG_OVERRIDES = study.typed_overrides(workflow.config_settings.config or {})
+
+
+def stop(error):
+    """End the run with ``error``'s message as the last lines on screen. Not an exception: Snakemake
+    prints one raised in a Snakefile followed by its code location (`File ".../common.smk", line
+    N, in <module>`), a line of ours that a user would read as the fault. SystemExit unwinds like an
+    exception (Snakemake's lock and logger are released on the way) and Python then prints the
+    message on stderr with exit status 1 (tests/test_config_corpus.py runs snakemake to check it).
+    """
+    raise SystemExit(f"{type(error).__name__}: {error}")
+
+
 try:
     _study, _origins = configcheck.load_study(CONFIG_FILES, CONFIG_OVERRIDES)
-except (
-    configcheck.ConfigError
-) as _exc:  # raised here, so Snakemake shows this line only
-    raise configcheck.ConfigError(str(_exc)) from None
+except configcheck.ConfigError as _exc:
+    stop(_exc)
 config.clear()
 config.update(study.resolve_model_paths(_study, workflow.basedir))
-_errors = configcheck.check_config(config, _origins)
+# (the data files are read to count what the mixtures get in the run that plans, not in each job's
+# own Snakemake on a cluster node)
+_errors = configcheck.check_config(config, _origins, read_data=workflow.is_main_process)
 if _errors:
     _sources = CONFIG_FILES + (["--config"] if CONFIG_OVERRIDES else [])
-    raise configcheck.ConfigError(configcheck.report(_errors, _sources))
+    stop(configcheck.ConfigError(configcheck.report(_errors, _sources)))
 
 
 onstart:
+    # Jobs that a killed run of this directory left running (local processes, SLURM jobs in the
+    # queue): waited for or refused (PARALLEL_SCALING_RUNNING_JOBS), never started a second time
+    # (parallel_scaling.common.running_jobs).
+    settle_running_jobs()
     # A run on this machine (not -n, not a cluster executor): the jobs about to run that need a GPU
     # this machine does not have stop the run here, before the first job.
     _errors = local_hardware_errors()
     if _errors:
-        raise configcheck.ConfigError(configcheck.report(_errors, CONFIG_FILES))
+        stop(configcheck.ConfigError(configcheck.report(_errors, CONFIG_FILES)))
     # A run on a cluster: site placeholders, unknown partitions and jobs longer than their runtime
     # stop the run here, before the first submission (parallel_scaling.plan.submission).
     _errors = cluster_errors()
     if _errors:
-        raise configcheck.ConfigError(
-            "\n  ".join(
-                ["not submitted, the SLURM profile needs editing:", *_errors]
+        stop(
+            configcheck.ConfigError(
+                "\n  ".join(
+                    ["not submitted, the SLURM profile needs editing:", *_errors]
+                )
             )
         )
 
@@ -152,7 +170,7 @@ def gpu_resource_overrides():
 
 _gpu_overrides = gpu_resource_overrides()
 if _gpu_overrides:
-    raise ValueError("\n  ".join(["invalid GPU resources:", *_gpu_overrides]))
+    stop(ValueError("\n  ".join(["invalid GPU resources:", *_gpu_overrides])))
 
 
 wildcard_constraints:
@@ -234,6 +252,34 @@ def local_hardware_errors():
             for m in config["models"]
         ]
     return configcheck.gpu_job_errors(config, jobs, configcheck.has_gpu())
+
+
+def settle_running_jobs():
+    """Before the first job of a run that executes jobs (not in a job's own Snakemake, not
+    --touch): wait for, or refuse over, the jobs of this study in this directory that a killed run
+    left running; then record this run's SLURM run id as this study's (running_jobs.record_run).
+    """
+    plugin = workflow.executor_plugin
+    if (
+        plugin is None
+        or not workflow.is_main_process
+        or getattr(workflow, "touch", False)
+    ):
+        return
+    slurm = plugin.common_settings.non_local_exec and "slurm" in str(
+        getattr(plugin, "name", "")
+    )
+    try:
+        running_jobs.settle(os.getcwd(), slurm=slurm, study=STUDY)
+    except running_jobs.RunningJobsError as exc:
+        stop(exc)
+    run_id = getattr(
+        getattr(getattr(workflow, "scheduler", None), "_executor", None),
+        "run_uuid",
+        None,
+    )
+    if slurm and run_id:
+        running_jobs.record_run(os.getcwd(), str(run_id), STUDY)
 
 
 def cluster_errors():

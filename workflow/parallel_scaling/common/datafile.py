@@ -184,6 +184,18 @@ def read_text(path: str | Path, what: str = "file", key: str | None = None, allo
 
 def _jsonl_hint(text: str, lineno: int, line: str) -> str:
     stripped = text.lstrip()
+    if line.startswith(("<<<<<<<", "=======", ">>>>>>>")):
+        return "a Git merge conflict marker: resolve the conflict in the file"
+    if stripped.startswith("<"):
+        return ("the file is an HTML or XML page, not data (a download that got a web page, e.g. a login or "
+                "error page?): fetch the raw file")
+    if line.startswith("\ufeff"):
+        return ("a byte-order mark starts this line: files saved with one were joined; remove them "
+                "(`sed -i 's/^\\xEF\\xBB\\xBF//' FILE`)")
+    if line.rstrip().endswith("},"):
+        return "a comma after the object: JSON Lines puts one object on each line, with nothing between them"
+    if "}{" in line.replace(" ", ""):
+        return "several objects on one line: JSON Lines puts one object on each line"
     if stripped.startswith("["):
         return ("the file is one JSON array, not JSON Lines (one object per line): set the format to json, "
                 "or convert it with `jq -c '.[]' FILE > FILE.jsonl`")
@@ -208,9 +220,30 @@ def parse_jsonl(path: str | Path, text: str) -> list[tuple[int, dict[str, Any]]]
             if lineno == 1 and isinstance(row, list):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got a JSON array; JSON Lines hold one "
                                 "object per line: set the format to json, or convert it with `jq -c '.[]'`")
+            if isinstance(row, str) and row.lstrip().startswith("{"):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got a JSON string holding one: the rows "
+                                "were JSON-encoded twice (json.dumps of a json.dumps); write each row once")
             raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
         out.append((lineno, row))
+    if len(out) == 1:
+        _check_wrapped(path, *out[0])
     return out
+
+
+def _check_wrapped(path: str | Path, lineno: int, row: dict[str, Any]) -> None:
+    """One object that holds the rows instead of being one: ``{"data": [...]}``, one list per split,
+    or pandas' column layout (``DataFrame.to_json()``: ``{"question": {"0": ..., "1": ...}}``)."""
+    values = list(row.values())
+    if not values:
+        return
+    if any(values) and all(isinstance(v, list) and all(isinstance(x, dict) for x in v) for v in values):
+        keys = ", ".join(repr(k) for k in list(row)[:3])
+        raise DataError(f"{path}:{lineno}: one JSON object whose key(s) {keys} hold lists of rows: the rows are wrapped; "
+                        f"extract them, e.g. `jq -c '.{list(row)[0]}[]' FILE > FILE.jsonl`")
+    if len(values) > 1 and all(isinstance(v, dict) and v and all(str(k).isdigit() for k in v) for v in values):
+        raise DataError(f"{path}:{lineno}: one JSON object of columns ({', '.join(map(repr, list(row)[:3]))} keyed by "
+                        "row number): pandas' DataFrame.to_json() layout; write the rows with "
+                        "to_json(FILE, orient='records', lines=True)")
 
 
 # --------------------------------------------------------------------------------------------------

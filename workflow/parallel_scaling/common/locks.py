@@ -10,7 +10,8 @@ The Snakefile calls :func:`release_stale_locks` while it is parsed, which is bef
 takes its lock, in the main process of a run that locks (not in cluster jobs, not with
 ``--nolock``). It removes the lock files only when no other Snakemake process runs in the
 directory on this machine (from ``/proc``: its command line names snakemake and its working
-directory, or its ``--directory``, is this one). That is what ``--unlock`` would do, with the
+directory, or its ``--directory``, is this one; not a Snakemake run with ``--nolock``, which holds
+no lock: the Snakemake inside each cluster job, seen here when a job runs on this machine). That is what ``--unlock`` would do, with the
 check a careful user makes first. Not seen: a Snakemake started in the same directory on *another*
 machine of a shared filesystem; do not run one study from two machines at once (docs/data-checks.md).
 Standard library only (imported while the Snakefile is parsed).
@@ -43,7 +44,7 @@ def _ancestors(pid: int) -> set[int]:
     return out
 
 
-def _is_snakemake(argv: list[str]) -> bool:
+def is_snakemake(argv: list[str]) -> bool:
     """``snakemake ...``, ``python -m snakemake ...`` (not a job whose arguments merely mention it)."""
     if not argv:
         return False
@@ -79,8 +80,9 @@ def other_snakemakes(workdir: str | Path) -> list[int]:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if not _is_snakemake([a for a in argv if a]):
-            continue
+        argv = [a for a in argv if a]
+        if not is_snakemake(argv) or "--nolock" in argv:
+            continue  # a job's own Snakemake (a cluster job, even on this machine) runs with --nolock
         try:
             cwd = Path(os.readlink(entry / "cwd"))
         except OSError:

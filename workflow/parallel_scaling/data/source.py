@@ -122,6 +122,10 @@ def _read_delimited(path: Path, text: str, delimiter: str,
                     raise SourceError(f"{path}:{reader.line_num}: the header has one column, "
                                       f"{header[0][:60]!r}: the file looks {'comma' if other == ',' else 'tab'}-"
                                       f"separated; set the format to {'csv' if other == ',' else 'tsv'}")
+                if len(header) == 1 and ";" in header[0]:
+                    raise SourceError(f"{path}:{reader.line_num}: the header has one column, {header[0][:60]!r}: "
+                                      "the file looks semicolon-separated (a spreadsheet saved in a locale with "
+                                      "decimal commas); save it comma-separated (CSV) or tab-separated (TSV)")
                 continue
             if not record or all(not cell.strip() for cell in record):
                 continue

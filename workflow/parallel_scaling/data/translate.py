@@ -165,6 +165,19 @@ def import_rows(source: Sequence[Mapping[str, Any]], lang: str, cfg: Mapping[str
                         n_missing=len(source) - len(out), unknown_examples=unknown[:5])
 
 
+def coverage_error(result: ImportResult, n_source: int, origin: str, min_coverage: float) -> str | None:
+    """The message when fewer than ``min_coverage`` of the ``n_source`` English items have a row in
+    the translation file (translation.import.min_coverage): a wrong file, or ids mapped wrongly,
+    more often than a translation meant to cover a sliver of the source; None when enough do."""
+    n = len(result.rows)
+    if not n_source or n >= min_coverage * n_source:
+        return None
+    return (f"{result.path}: only {n} of {n_source} English items of {origin} have a translation in it "
+            f"({100.0 * n / n_source:.0f}%, below translation.import.min_coverage = {min_coverage:g}); check "
+            "that it is the right file and that translation.import.id_field / id_template map its ids onto "
+            "the source's, or lower translation.import.min_coverage to use it as it is")
+
+
 # --------------------------------------------------------------------------------------------------
 # LLM backends: shared prompt building / sampling / cleaning, engine-specific generation
 
@@ -438,6 +451,9 @@ def translate(source: Sequence[Mapping[str, Any]], lang: str, settings: Mapping[
                   f"{origin} (e.g. {', '.join(result.unknown_examples)}); ignored", file=sys.stderr)
         print(f"translate: {lang}: {len(rows)} of {len(source)} source items have a translation in {result.path}, "
               f"{result.n_missing} have none", file=sys.stderr)
+        problem = coverage_error(result, len(source), origin, float(cfg["min_coverage"]))
+        if problem:
+            raise TranslationError(problem)
         coverage_warning(str(result.path), len(rows), len(source), f"English items of {origin} have a translation")
     elif backend in {"transformers", "vllm", "served"}:
         fields = list(settings.get("fields") or DEFAULTS["fields"])

@@ -394,10 +394,12 @@ def secret_errors(config: Mapping[str, Any], origins: Origins | None = None) -> 
 
 
 def check_config(config: dict[str, Any], origins: Origins | None = None,
-                 schema_path: str | Path = SCHEMA) -> list[str]:
+                 schema_path: str | Path = SCHEMA, read_data: bool = True) -> list[str]:
     """Schema (defaults filled in place), then the study's own checks. Stops after the schema when
-    it fails: the later checks read keys the schema guarantees. (The hardware of a local run is
-    checked once the jobs to run are known: :func:`gpu_job_errors`.)"""
+    it fails: the later checks read keys the schema guarantees. Then, when all else holds and
+    ``read_data``, whether the data fill the mixtures (parallel_scaling.plan.data_sizes: it reads
+    the source and translation files). (The hardware of a local run is checked once the jobs to run
+    are known: :func:`gpu_job_errors`.)"""
     from parallel_scaling.plan import real_models
 
     given = real_models.given_keys(config)  # before the schema fills in its defaults
@@ -413,6 +415,10 @@ def check_config(config: dict[str, Any], origins: Origins | None = None,
 
     errors = checks.check(config, LANGUAGES, missing_languages)
     errors += real_models.problems(config, lambda path: tuple(path) in given)
+    if not errors and read_data:
+        from parallel_scaling.plan.data_sizes import data_size_errors
+
+        errors = data_size_errors(config)
     origins = origins or Origins()
     # "key.path: ..." -> "file:line: key.path: ..." where a file set that key
     return [origins.where(e.split(":", 1)[0].split(".")) + e if ":" in e else e for e in errors]
