@@ -10,7 +10,7 @@ from parallel_scaling.common import cpu_numerics, integrity
 from parallel_scaling.common.codedeps import code_hash
 from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck
-from parallel_scaling.plan import study
+from parallel_scaling.plan import prediction_jobs, study
 
 from parallel_scaling.common import failures, locks
 
@@ -81,6 +81,14 @@ WORK = f"work/{STUDY}"
 EN = study.ENGLISH
 MIXTURES = study.mixtures(config)
 RUNS = study.runs(config)
+# Each checkpoint's prediction jobs: one, or parts that each fit prediction_jobs.max_hours
+# (parallel_scaling.plan.prediction_jobs); planned from the config and the throughput file only.
+try:
+    PREDICT_PARTS = prediction_jobs.study_parts(config)
+except (OSError, ValueError) as _exc:
+    raise configcheck.ConfigError(
+        f"prediction_jobs: cannot plan the prediction jobs: {_exc}"
+    ) from None
 BENCH_LANGS = study.bench_lang_pairs(config)
 DIFFICULTY_WEIGHTS = study.difficulty_weights(config)
 TRAIN_LANGS = study.trained_languages(config)
@@ -162,6 +170,7 @@ wildcard_constraints:
     paradigm="init|public|grpo|sft",
     seed=r"\d+",
     benchmark="|".join(config["benchmarks"]),
+    part=prediction_jobs.PART_PATTERN,
 
 
 def as_json(obj):
@@ -184,7 +193,28 @@ def predictions_dir(run):
 
 
 def predictions(run):
-    return [f"{predictions_dir(run)}/{b}/{lg}.jsonl" for b, lg in BENCH_LANGS]
+    """Every prediction file of a checkpoint, in the order one unsplit job writes its rows."""
+    parts = PREDICT_PARTS[run.path]
+    return [
+        f"{predictions_dir(run)}{part.wildcard}/{b}/{lg}.jsonl"
+        for part, b, lg in prediction_jobs.part_files(parts, BENCH_LANGS)
+    ]
+
+
+def prediction_dirs(run):
+    """The output folders of a checkpoint's prediction jobs (one unless it was split)."""
+    return [f"{predictions_dir(run)}{p.wildcard}" for p in PREDICT_PARTS[run.path]]
+
+
+def predict_part(wc):
+    """The part of its checkpoint's predictions one predict job answers."""
+    for part in PREDICT_PARTS[_run(wc).path]:
+        if part.wildcard == wc.part:
+            return part
+    raise ValueError(
+        f"no prediction job {wc.part!r} for {_run(wc).path}: this config plans "
+        f"{[p.wildcard for p in PREDICT_PARTS[_run(wc).path]]}"
+    )
 
 
 def scored(run):
@@ -369,7 +399,9 @@ def bench_manifest(b):
 
 
 def predict_inputs(wc):
-    files = {"bench": [bench_manifest(b) for b in config["benchmarks"]]}
+    part = predict_part(wc)
+    benches = [b for b in config["benchmarks"] if any(b == f for f, _ in part.files)]
+    files = {"bench": [bench_manifest(b) for b in benches]}
     if wc.paradigm in ("grpo", "sft") or (
         wc.paradigm == "init" and built_here(wc.model)
     ):
@@ -387,7 +419,9 @@ def predict_model_param(wc):
 
 
 def predict_args(wc):
-    return " ".join(f"--input {b} {lg} {bench_file(b, lg)}" for b, lg in BENCH_LANGS)
+    part = predict_part(wc)
+    args = " ".join(f"--input {b} {lg} {bench_file(b, lg)}" for b, lg in part.files)
+    return args + (f" --shard {part.shard[0]} {part.shard[1]}" if part.shard else "")
 
 
 def archive_flags():

@@ -1,6 +1,8 @@
 # Predictions (one job per checkpoint answers every benchmark x language, one file each, in one
-# output directory) and scoring (one job per checkpoint writes one scored file with every item;
-# re-scoring never re-generates).
+# output directory; a checkpoint too long for one job is split into parts, each a job with its own
+# directory <checkpoint>.parts/<part>: parallel_scaling.plan.prediction_jobs) and scoring (one job
+# per checkpoint reads all its parts and writes one scored file with every item; re-scoring never
+# re-generates).
 
 
 localrules:
@@ -35,14 +37,14 @@ rule predict:
         # <benchmark>/<lang>.jsonl per configured pair + _settings.json: one tracked directory
         # per checkpoint keeps a paper-scale DAG small (see bench/replan.sh)
         predictions=directory(
-            f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}"
+            f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}{{part}}"
         ),
-        manifest=f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}.manifest.json",
+        manifest=f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}{{part}}.manifest.json",
     log:
-        log=f"{LOGS}/predict/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}.log",
-        prov=f"{LOGS}/predict/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}.prov.json",
+        log=f"{LOGS}/predict/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}{{part}}.log",
+        prov=f"{LOGS}/predict/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}{{part}}.prov.json",
     benchmark:
-        f"{BENCHMARKS}/predict/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}.tsv"
+        f"{BENCHMARKS}/predict/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}{{part}}.tsv"
     conda:
         "../../envs/predict.yaml"
     threads: 1
@@ -57,13 +59,13 @@ rule predict:
         prompts=prompts_of,
         given_model=predict_model_param,
         state=output_state(
-            f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}"
+            f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}{{part}}"
         ),
         code=code_hash("predict"),
         kernels=CPU_KERNELS,
         # responses saved as they are made, outside the outputs that Snakemake deletes when the job
         # fails: a killed job run again generates only what is missing (evaluate/journal.py)
-        journal=lambda wc: f"{WORK}/predict/{wc.model}/{wc.paradigm}/{wc.mixture}/s{wc.seed}.jsonl",
+        journal=lambda wc: f"{WORK}/predict/{wc.model}/{wc.paradigm}/{wc.mixture}/s{wc.seed}{wc.part}.jsonl",
     shell:
         "python -m parallel_scaling --provenance {log.prov} predict --model {params.model:q} {params.inputs}"
         " --meta {params.meta} --settings {params.settings} --prompt-set {params.prompt_set}"
@@ -73,7 +75,8 @@ rule predict:
 
 rule score:
     input:
-        f"{RESULTS}/predictions/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}",
+        # the checkpoint's one predictions directory, or the directories of its parts
+        lambda wc: prediction_dirs(_run(wc)),
     output:
         scored=f"{RESULTS}/scored/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}/scored.jsonl",
         summary=f"{RESULTS}/scored/{{model}}/{{paradigm}}/{{mixture}}/s{{seed}}/_summary.csv",

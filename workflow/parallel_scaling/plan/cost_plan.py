@@ -32,15 +32,15 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from parallel_scaling.common.paths import RESOURCE_DIR, SCHEMA_FILE
+from parallel_scaling.common.paths import SCHEMA_FILE
 
-import yaml
-
-from parallel_scaling.plan import real_models, slurm_profile, study
+from parallel_scaling.plan import prediction_jobs, real_models, slurm_profile, study
 from parallel_scaling.plan.memory import format_preflight, preflight
+from parallel_scaling.plan.throughput import (  # noqa: F401 (cost_plan.<name> kept for its users)
+    THROUGHPUT, _params, benchmark_size, decode_tps, flops_seconds, gpu_figures, load_throughput,
+    question_tokens, source_rows, synthetic_benchmarks, test_split_languages)
 
 SCHEMA = SCHEMA_FILE
-THROUGHPUT = RESOURCE_DIR / "gpu_throughput.yaml"
 
 #: rules that can run on GPUs, in DAG order (GPUs per job: study.gpus)
 GPU_RULES = study.GPU_RULES
@@ -72,45 +72,8 @@ def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA) 
     return config
 
 
-def load_throughput(path: str | Path = THROUGHPUT) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"throughput file {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
-    for key in ("gpus", "benchmarks", "sources", "tokens"):
-        if key not in data:
-            raise ValueError(f"{path}: missing section {key!r}")
-    return data
-
-
-def gpu_figures(throughput: Mapping[str, Any], gpu: str) -> dict[str, float]:
-    gpus = throughput["gpus"]
-    if gpu not in gpus:
-        raise ValueError(f"unknown GPU type {gpu!r}; the throughput file defines {sorted(gpus)} "
-                         f"(add an entry under gpus: to workflow/resources/gpu_throughput.yaml)")
-    fig = dict(gpus[gpu])
-    need = ("peak_bf16_tflops", "train_mfu", "prefill_mfu", "decode_tokens_per_s_7b", "decode_max_tokens_per_s")
-    missing = [k for k in need if k not in fig]
-    if missing:
-        raise ValueError(f"gpus.{gpu}: missing {missing} in the throughput file")
-    fig.setdefault("grpo_rollout_efficiency", 1.0)
-    return fig
-
-
 # --------------------------------------------------------------------------------------------------
 # the DAG's shape
-
-
-def synthetic_benchmarks(config: Mapping[str, Any]) -> list[str]:
-    return [b for b, spec in config["benchmarks"].items() if spec.get("kind") == "synthetic"]
-
-
-def test_split_languages(config: Mapping[str, Any]) -> list[str]:
-    """Languages of the test split translated for synthetic benchmarks."""
-    langs: list[str] = []
-    for b in synthetic_benchmarks(config):
-        langs += [lg for lg in study.benchmark_languages(config, b) if lg not in langs]
-    return langs
 
 
 def mixture_rows(config: Mapping[str, Any], mix: study.Mixture) -> int:
@@ -140,61 +103,13 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
         "build_init_model": sum(1 for m in config["models"].values() if m["source"] == "tiny"),
         "train_grpo": sum(1 for r in trained if r.paradigm == "grpo"),
         "train_sft": sum(1 for r in trained if r.paradigm == "sft"),
-        "predict": len(runs),
+        "predict": sum(len(parts) for parts in prediction_jobs.study_parts(config).values()),
         "score": len(runs),
     }
 
 
 # --------------------------------------------------------------------------------------------------
 # token counts and seconds
-
-
-def _params(size_b: float) -> float:
-    return float(size_b) * 1e9
-
-
-def decode_tps(fig: Mapping[str, float], size_b: float) -> float:
-    return min(fig["decode_tokens_per_s_7b"] * 7.0 / max(float(size_b), 1e-9), fig["decode_max_tokens_per_s"])
-
-
-def flops_seconds(flops: float, fig: Mapping[str, float], mfu_key: str) -> float:
-    return flops / (fig["peak_bf16_tflops"] * 1e12 * fig[mfu_key])
-
-
-def source_rows(config: Mapping[str, Any], throughput: Mapping[str, Any], split: str) -> int:
-    src = config["source"]
-    if src["kind"] == "synthetic":
-        n = src["synthetic"]["n_train" if split == "train" else "n_test"]
-    else:
-        key = src.get("hf_name") if src["kind"] == "huggingface" else src.get(split)
-        table = throughput["sources"]
-        n = int((table.get(key) or table["default"])[split])
-    limit = src.get("limit")
-    if isinstance(limit, int):
-        n = min(n, limit)
-    elif isinstance(limit, Mapping) and limit.get(split):
-        n = min(n, int(limit[split]))
-    return int(n)
-
-
-def benchmark_size(config: Mapping[str, Any], throughput: Mapping[str, Any], name: str) -> tuple[int, int]:
-    """(items per language, prompt tokens) of a benchmark."""
-    spec = config["benchmarks"][name]
-    table = throughput["benchmarks"]
-    if spec.get("kind") == "synthetic":
-        items, prompt = source_rows(config, throughput, "test"), throughput["tokens"]["question_tokens_tiny"]
-    else:
-        entry = table.get(spec.get("preset") or name) or table.get(name) or table["default"]
-        items, prompt = int(entry["items"]), int(entry["prompt_tokens"])
-    for cap in (spec.get("limit"), config["prediction"].get("limit")):
-        if cap:
-            items = min(items, int(cap))
-    return items, prompt
-
-
-def question_tokens(config: Mapping[str, Any], throughput: Mapping[str, Any], model: str) -> int:
-    tok = throughput["tokens"]
-    return int(tok["question_tokens_tiny"] if config["models"][model]["source"] == "tiny" else tok["question_tokens"])
 
 
 def _zero() -> dict[str, Any]:
@@ -223,9 +138,10 @@ JOB_WILDCARDS = {
 
 def job_label(rule: str, wildcards: Mapping[str, Any]) -> str:
     """One job's name as in its log path (``logs/<study>/<rule>/<label>.log``), e.g. ``qwen/k3/s0``
-    for a GRPO run: how cost-plan and the workflow's time-limit check refer to the same job."""
+    for a GRPO run, ``qwen/init/init/s0.parts/math500_x`` for a part of a split prediction: how
+    cost-plan and the workflow's time-limit check refer to the same job."""
     parts = [("s" if k == "seed" else "") + str(wildcards[k]) for k in JOB_WILDCARDS[rule]]
-    return "/".join(parts)
+    return "/".join(parts) + (str(wildcards.get("part") or "") if rule == "predict" else "")
 
 
 def plan_translate(config, throughput, fig) -> dict[str, float]:
@@ -325,19 +241,28 @@ def plan_sft(config, throughput, fig) -> dict[str, float]:
 
 
 def plan_predict(config, throughput, fig) -> dict[str, float]:
+    """Prediction jobs as the workflow plans them (parallel_scaling.plan.prediction_jobs: a
+    checkpoint's files split into parts that fit prediction_jobs.max_hours), each estimated on
+    ``fig``'s GPU with its start-up and tensor parallelism, and the answer lengths assumed."""
     row = _zero()
-    p = config["prediction"]
-    fill = throughput["tokens"]["prediction_fill"]
-    pairs = study.bench_lang_pairs(config)
+    row["job_gpus"], row["answer_lengths"] = {}, {}
+    table = prediction_jobs.length_table(config)
     for run in study.runs(config):
-        size_b = config["models"][run.model]["size_b"]
-        gen = prompt = 0.0
-        for b, _lg in pairs:
-            items, ptok = benchmark_size(config, throughput, b)
-            gen += items * p["n"] * p["max_new_tokens"] * fill
-            prompt += items * ptok
-        secs = gen / decode_tps(fig, size_b) + flops_seconds(prompt * 2 * _params(size_b), fig, "prefill_mfu")
-        _add(row, run.path, jobs=1, gen_tokens=gen, prompt_tokens=prompt, gpu_seconds=secs)
+        size_b = float(config["models"][run.model]["size_b"])
+        gpus = prediction_jobs.job_gpus(config, run)
+        costs = prediction_jobs.file_costs(config, throughput, fig, run, table)
+        for c in costs:  # per source of the figure: files and the sum of their mean answer tokens
+            seen = row["answer_lengths"].setdefault(c.answer_source, [0, 0.0])
+            seen[0] += 1
+            seen[1] += c.answer_tokens
+        for part in prediction_jobs.run_parts(config, run, throughput, table):
+            files = set(part.files)
+            mine = [c for c in costs if (c.benchmark, c.lang) in files]
+            wall = prediction_jobs.wall_seconds(costs, part, throughput, size_b, gpus)
+            label = run.path + part.wildcard
+            row["job_gpus"][label] = gpus
+            _add(row, label, jobs=1, gen_tokens=sum(c.gen_tokens for c in mine) * part.share(),
+                 prompt_tokens=sum(c.prompt_tokens for c in mine) * part.share(), gpu_seconds=wall * max(gpus, 1))
     return row
 
 
@@ -355,7 +280,9 @@ def rule_plans(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: st
         row["gpus_per_job"] = study.gpus(config, name)
         row["gpu_hours"] = row["gpu_seconds"] / 3600
         # wall-clock hours of each job on its GPUs (perfect scaling over them, as for GPU-hours)
-        row["job_hours"] = {job: s / 3600 / max(row["gpus_per_job"], 1) for job, s in row["job_seconds"].items()}
+        per_job = row.get("job_gpus") or {}
+        row["job_hours"] = {job: s / 3600 / max(per_job.get(job, row["gpus_per_job"]), 1)
+                            for job, s in row["job_seconds"].items()}
         row["longest_job_hours"] = max(row["job_hours"].values(), default=0.0)
         row["tokens"] = row["gen_tokens"] + row["prompt_tokens"] + row["train_tokens"]
     return rules
@@ -475,8 +402,27 @@ def format_table(result: Mapping[str, Any], measured: Mapping[str, Mapping[str, 
     counts = result["job_counts"]
     lines.append("jobs of the other rules: " + ", ".join(f"{k} {v}" for k, v in counts.items()
                                                         if k not in result["rules"]))
+    lines += format_answer_lengths(result["rules"]["predict"])
     lines += format_preflight(result["gpu"], result.get("preflight"))
     return "\n".join(lines)
+
+
+def format_answer_lengths(row: Mapping[str, Any]) -> list[str]:
+    """Where the prediction estimate's answer lengths come from: measured (the table's rows) or
+    assumed (a fraction of max_new_tokens), with the mean over the files each covers."""
+    seen = row.get("answer_lengths") or {}
+    if not seen:
+        return []
+    lines = ["answer lengths of the prediction estimate (completion tokens per answer; "
+             "prediction_jobs.answer_lengths gives measured ones):"]
+    for source, (files, total) in sorted(seen.items()):
+        lines.append(f"  {files:>5} checkpoint x benchmark x language file(s): mean {total / files:,.0f} tokens, {source}")
+    split = [job for job in row["job_hours"] if prediction_jobs.PARTS in job]
+    if split:
+        whole = {job.split(prediction_jobs.PARTS)[0] for job in split}
+        lines.append(f"prediction jobs: {len(whole)} checkpoint(s) split into {len(split)} part(s) to fit "
+                     f"prediction_jobs.max_hours (on prediction_jobs.gpu; parallel_scaling/plan/prediction_jobs.py)")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -247,5 +247,7 @@ def time_limit_errors(jobs: Iterable[tuple[str, str, float, Mapping[str, Any]]],
             f"runtime of {limit / 60:.4g} h: {rule} {label} is estimated at {hours:.1f} h on its GPUs "
             f"({gpu}; cost-plan, workflow/resources/gpu_throughput.yaml); set runtime to at least {need} "
             f"(minutes, the estimate + 25 %) within your partition's MaxTime, or give the rule more GPUs "
-            f"(config key gpus.{rule})")
+            f"(config key gpus.{rule})"
+            + (f"; or set prediction_jobs.max_hours below {limit / 60:.4g} (prediction jobs are split to fit it; "
+               f"prediction_jobs.gpu: the GPU type they are planned on)" if rule == "predict" else ""))
     return out

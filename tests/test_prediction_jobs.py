@@ -1,0 +1,186 @@
+"""Prediction jobs shaped to their time limit (issue #37; parallel_scaling.plan.prediction_jobs): the
+split is deterministic and named by content, the cost plan and the submission check see the same
+jobs, and a split checkpoint's one scored file is row for row the unsplit one (the tiny study, run
+here on CPU, about a minute)."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+
+from helpers import copy_workflow, load_yaml, planned_jobs, snakemake, write_config  # noqa: E402
+from parallel_scaling.evaluate.predict import shard_rows  # noqa: E402
+from parallel_scaling.plan import answer_lengths, cost_plan, prediction_jobs, study, submission  # noqa: E402
+from parallel_scaling.plan.prediction_jobs import FileCost, Part  # noqa: E402
+
+
+def costs(seconds: dict[tuple[str, str], float]) -> list[FileCost]:
+    return [FileCost(b, lg, 10, 100.0, "test", 0.0, 0.0, s) for (b, lg), s in seconds.items()]
+
+
+def test_split_packs_benchmarks_then_languages_then_shards():
+    files = {("a", "en"): 1, ("a", "de"): 1, ("b", "en"): 1, ("b", "de"): 1,
+             ("c", "en"): 3, ("c", "de"): 3, ("c", "fr"): 9}
+    assert prediction_jobs.split(costs(files), None) == [Part("", tuple(files))]
+    assert prediction_jobs.split(costs(files), 100) == [Part("", tuple(files))]  # fits: one job, no part
+    parts = prediction_jobs.split(costs(files), 4)
+    assert [p.label for p in parts] == ["a+b", "c.en", "c.de", "c.fr.1of3", "c.fr.2of3", "c.fr.3of3"]
+    assert parts[0].files == (("a", "en"), ("a", "de"), ("b", "en"), ("b", "de"))
+    assert parts[3].shard == (1, 3) and parts[3].files == (("c", "fr"),)
+    # every file is answered once (its shards together), and a part's wildcard names its folder
+    held = [(f, p.share()) for p in parts for f in p.files]
+    assert {f: sum(s for g, s in held if g == f) for f, _ in held} == {f: 1.0 for f in files}
+    assert parts[1].wildcard == ".parts/c.en"
+    # a longer limit: a part holding the same files keeps its name (and so its finished predictions)
+    again = prediction_jobs.split(costs(files), 6)
+    assert [p.label for p in again] == ["a+b", "c.en+de", "c.fr.1of2", "c.fr.2of2"]
+
+
+def test_part_files_in_the_order_of_one_unsplit_job():
+    files = {("a", "en"): 1, ("a", "de"): 5, ("b", "en"): 1}
+    parts = prediction_jobs.split(costs(files), 2)
+    order = [(p.label, b, lg) for p, b, lg in prediction_jobs.part_files(parts, list(files))]
+    assert order == [("a.en", "a", "en"), ("a.de.1of3", "a", "de"), ("a.de.2of3", "a", "de"),
+                     ("a.de.3of3", "a", "de"), ("b", "b", "en")]
+
+
+def test_shards_concatenate_to_the_file():
+    rows = [{"id": i} for i in range(10)]
+    assert sum((shard_rows(rows, i, 3) for i in (1, 2, 3)), []) == rows
+    assert shard_rows(rows, 2, 3) == rows[3:6]
+    with pytest.raises(ValueError, match="between 1 and 3"):
+        shard_rows(rows, 4, 3)
+
+
+def test_default_study_is_not_split():
+    config = cost_plan.load_config([ROOT / "config.yaml"])
+    parts = prediction_jobs.study_parts(config)
+    assert all(p == [Part("", tuple(study.bench_lang_pairs(config)))] for p in parts.values())
+
+
+def test_observational_study_fits_the_shipped_profile(capsys):
+    """The shipped observational study (7-8B models, 16k-token answers): its longest checkpoints are
+    split into parts that each fit the shipped 24 h, and cost-plan passes."""
+    assert cost_plan.main(["--configfile", str(ROOT / "configs/observational.yaml"),
+                           "--profile", str(ROOT / "slurm")]) == 0
+    out = capsys.readouterr().out
+    assert "split into" in out and "assumed: 0.5 x max_new_tokens 16384" in out
+    config = cost_plan.load_config([ROOT / "configs/observational.yaml"])
+    result = cost_plan.plan(config, cost_plan.load_throughput(), "h100")
+    hours = result["rules"]["predict"]["job_hours"]
+    assert max(hours.values()) <= config["prediction_jobs"]["max_hours"]
+    split = [j for j in hours if ".parts/" in j]
+    assert split and len(hours) == cost_plan.job_counts(config)["predict"]
+    # the submission check finds the same job under the same name
+    run, part = split[0].split(".parts/")
+    model, paradigm, mixture, seed = run.split("/")
+    wc = {"model": model, "paradigm": paradigm, "mixture": mixture, "seed": seed[1:], "part": ".parts/" + part}
+    assert submission.submission_errors(config, [("predict", wc, {"runtime": 1440})], ROOT / "slurm", None) == []
+    (err,) = submission.submission_errors(config, [("predict", wc, {"runtime": 60})], ROOT / "slurm", None)
+    assert f"predict {split[0]} is estimated at" in err and "prediction_jobs.max_hours below 1" in err
+
+
+def test_no_split_when_max_hours_is_null():
+    config = cost_plan.load_config([ROOT / "configs/observational.yaml"])
+    config = copy.deepcopy(config)
+    config["prediction_jobs"]["max_hours"] = None
+    assert all(len(p) == 1 for p in prediction_jobs.study_parts(config).values())
+
+
+# ---- answer lengths --------------------------------------------------------------------------------
+
+
+def test_measured_lengths_most_specific_row_wins(tmp_path):
+    table = tmp_path / "lengths.csv"
+    table.write_text("model,paradigm,benchmark,lang,mean\n,,,,500\nr1,public,,,3000\nr1,public,math500_x,,2000\n"
+                     "r1,public,math500_x,sw,9000\n")
+    rows = answer_lengths.load_table(table)
+    pick = lambda **k: answer_lengths.answer_length(rows, 8192, 0.5, **k)  # noqa: E731
+    assert pick(model="r1", paradigm="public", benchmark="math500_x", lang="sw").mean == 8192  # capped
+    assert pick(model="r1", paradigm="public", benchmark="math500_x", lang="en").mean == 2000
+    assert pick(model="r1", paradigm="public", benchmark="aime2024_x", lang="en").mean == 3000
+    assert pick(model="r1", paradigm="init", benchmark="aime2024_x", lang="en").mean == 500
+    assert "lengths.csv:3" in pick(model="r1", paradigm="public", benchmark="aime2024_x", lang="en").source
+    assumed = answer_lengths.answer_length(None, 8192, 0.5, model="r1")
+    assert assumed.mean == 4096 and assumed.source.startswith("assumed")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,tokens\nx,1\n")
+    with pytest.raises(ValueError, match="needs a 'mean' column"):
+        answer_lengths.load_table(bad)
+
+
+def test_answer_lengths_command_reads_prediction_rows(tmp_path, capsys):
+    import json
+
+    rows = [{"model": "m", "paradigm": "public", "benchmark": "b", "lang": "en", "completion_tokens": t,
+             "finish_reason": "length" if t == 400 else "eos"} for t in (100, 200, 300, 400)]
+    rows.append({"model": "m", "paradigm": "public", "benchmark": "b", "lang": "en", "response": "old row"})
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "en.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "lengths.csv"
+    assert answer_lengths.main([str(tmp_path), "--out", str(out)]) == 0
+    assert "1 row(s) without completion_tokens skipped" in capsys.readouterr().err
+    (row,) = answer_lengths.load_table(out)
+    assert row["mean"] == 250 and row["model"] == "m" and row["lang"] == "en"
+    assert "p90" in out.read_text().splitlines()[0] and ",0.25" in out.read_text()  # cut share
+
+
+def test_a_measured_table_changes_the_estimate_and_the_split(tmp_path):
+    config = copy.deepcopy(cost_plan.load_config([ROOT / "configs/observational.yaml"]))
+    throughput = cost_plan.load_throughput()
+    before = cost_plan.plan(config, throughput)["rules"]["predict"]
+    table = tmp_path / "lengths.csv"
+    table.write_text("model,paradigm,benchmark,lang,mean\n,,,,1000\n")
+    config["prediction_jobs"]["answer_lengths"] = str(table)
+    after = cost_plan.plan(config, throughput)["rules"]["predict"]
+    assert after["gen_tokens"] == pytest.approx(before["gen_tokens"] * 1000 / 8192)
+    assert after["jobs"] == len(study.runs(config))  # short answers: one job per checkpoint
+    assert list(after["answer_lengths"]) == ["measured (lengths.csv:2)"]
+
+
+# ---- the workflow: a split checkpoint scores as the unsplit one --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_split(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("split") / "wf")
+    config = load_yaml(wd / "config.yaml")
+    config["benchmarks"]["synth"]["languages"] = ["en", "de", "zh"]
+    config["prediction"]["limit"] = 12
+    write_config(wd / "whole.yaml", config)
+    loaded = cost_plan.load_config([wd / "whole.yaml"])
+    run = study.Run("tiny", "init", "init", 0)
+    throughput = cost_plan.load_throughput()
+    (first, *_rest) = prediction_jobs.file_costs(loaded, throughput, cost_plan.gpu_figures(throughput, "cpu"), run, None)
+    start = prediction_jobs.startup_seconds(throughput, loaded["models"]["tiny"]["size_b"])
+    # a limit at 3/4 of one language's estimate: every language in two shards
+    config["prediction_jobs"] = {"gpu": "cpu", "max_hours": (start + 0.75 * first.seconds) / 3600}
+    write_config(wd / "split.yaml", config)
+    return wd
+
+
+def test_split_checkpoint_scores_row_for_row_as_one_job(tiny_split):
+    wd = tiny_split
+    scored = "results/tiny/scored/tiny/init/init/s0/scored.jsonl"
+    snakemake(wd, scored, "--configfile", "whole.yaml")
+    whole = (wd / scored).read_text()
+    assert whole.count("\n") == 3 * 12
+    dry = planned_jobs(snakemake(wd, "-n", scored, "--configfile", "split.yaml"))
+    assert dry.get("predict") == 6 and dry.get("score") == 1, dry
+    snakemake(wd, scored, "--configfile", "split.yaml")
+    assert (wd / scored).read_text() == whole
+    parts = sorted(p.name for p in (wd / "results/tiny/predictions/tiny/init/init/s0.parts").iterdir()
+                   if p.is_dir())
+    assert parts == ["synth.de.1of2", "synth.de.2of2", "synth.en.1of2", "synth.en.2of2", "synth.zh.1of2",
+                     "synth.zh.2of2"]
+    assert all((wd / f"results/tiny/predictions/tiny/init/init/s0.parts/{p}.manifest.json").is_file() for p in parts)
+    # planned again: nothing to do; a deleted part file is rebuilt (its job only), then rescored
+    assert planned_jobs(snakemake(wd, "-n", scored, "--configfile", "split.yaml")) == {}
+    (wd / "results/tiny/predictions/tiny/init/init/s0.parts/synth.zh.2of2/synth/zh.jsonl").unlink()
+    assert planned_jobs(snakemake(wd, "-n", scored, "--configfile", "split.yaml")) == {"predict": 1, "score": 1}
