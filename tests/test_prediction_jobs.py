@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 from helpers import copy_workflow, load_yaml, planned_jobs, snakemake, write_config  # noqa: E402
 from parallel_scaling.evaluate.predict import shard_rows  # noqa: E402
-from parallel_scaling.plan import answer_lengths, cost_plan, prediction_jobs, study, submission  # noqa: E402
+from parallel_scaling.plan import answer_lengths, cost_plan, memory, prediction_jobs, study, submission  # noqa: E402
 from parallel_scaling.plan.prediction_jobs import FileCost, Part  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def test_observational_study_fits_the_shipped_profile(capsys):
     assert cost_plan.main(["--configfile", str(ROOT / "configs/observational.yaml"),
                            "--profile", str(ROOT / "slurm")]) == 0
     out = capsys.readouterr().out
-    assert "split into" in out and "assumed: 0.5 x max_new_tokens 16384" in out
+    assert "split into" in out and "assumed: 0.5 x the longest answer, 16384 tokens" in out
     config = cost_plan.load_config([ROOT / "configs/observational.yaml"])
     result = cost_plan.plan(config, cost_plan.load_throughput(), "h100")
     hours = result["rules"]["predict"]["job_hours"]
@@ -139,7 +139,9 @@ def test_a_measured_table_changes_the_estimate_and_the_split(tmp_path):
     table.write_text("model,paradigm,benchmark,lang,mean\n,,,,1000\n")
     config["prediction_jobs"]["answer_lengths"] = str(table)
     after = cost_plan.plan(config, throughput)["rules"]["predict"]
-    assert after["gen_tokens"] == pytest.approx(before["gen_tokens"] * 1000 / 8192)
+    items = sum(cost_plan.benchmark_size(config, throughput, b)[0] for b, _ in study.bench_lang_pairs(config))
+    assert after["gen_tokens"] == pytest.approx(len(study.runs(config)) * items * config["prediction"]["n"] * 1000)
+    assert after["gen_tokens"] < before["gen_tokens"] / 3
     assert after["jobs"] == len(study.runs(config))  # short answers: one job per checkpoint
     assert list(after["answer_lengths"]) == ["measured (lengths.csv:2)"]
 
@@ -184,3 +186,60 @@ def test_split_checkpoint_scores_row_for_row_as_one_job(tiny_split):
     assert planned_jobs(snakemake(wd, "-n", scored, "--configfile", "split.yaml")) == {}
     (wd / "results/tiny/predictions/tiny/init/init/s0.parts/synth.zh.2of2/synth/zh.jsonl").unlink()
     assert planned_jobs(snakemake(wd, "-n", scored, "--configfile", "split.yaml")) == {"predict": 1, "score": 1}
+
+
+# ---- settings per model ------------------------------------------------------------------------------
+
+
+def _reasoning_study() -> dict:
+    config = copy.deepcopy(cost_plan.load_config([ROOT / "configs/observational.yaml"]))
+    config["prediction"]["vllm_tensor_parallel_size"] = None  # the planner picks per model
+    config["models"]["r1_32b"] = {**config["models"]["r1_distill_qwen_7b"], "path": "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",
+                                  "trained": "Qwen/QwQ-32B", "size_b": 32.8}
+    return config
+
+
+def test_tensor_parallelism_picked_per_model_fits_and_divides_heads():
+    from parallel_scaling.plan import model_settings
+
+    config = _reasoning_study()
+    settings = model_settings.study_settings(config)
+    # 7B and 1.5B on one H100; the 32B model's weights and 128k-token KV cache need 2 (40 heads divide)
+    assert settings["r1_distill_qwen_7b"]["vllm_tensor_parallel_size"] == 1
+    assert settings["qwen25_math_1p5b"]["vllm_tensor_parallel_size"] == 1
+    assert settings["r1_32b"]["vllm_tensor_parallel_size"] == 2
+    assert model_settings.problems(config) == []
+    pre = memory.preflight(config, cost_plan.load_throughput(), "h100")
+    assert all(c["fits"] for c in pre["checks"] if c["rule"] == "predict"), pre["checks"]
+    # the cost plan counts the 32B model's jobs on 2 GPUs
+    result = cost_plan.plan(config, cost_plan.load_throughput(), "h100")
+    gpus = result["rules"]["predict"]["job_gpus"]
+    assert {g for j, g in gpus.items() if j.startswith("r1_32b/")} == {2}
+
+
+def test_settings_a_model_cannot_run_are_refused():
+    from parallel_scaling.plan import model_settings
+
+    config = _reasoning_study()
+    config["models"]["r1_distill_qwen_7b"]["prediction"] = {"vllm_tensor_parallel_size": 8}
+    config["models"]["qwen25_math_7b"]["prediction"] = {"vllm_max_model_len": 32768}
+    errors = model_settings.problems(config)
+    assert any(e.startswith("models.r1_distill_qwen_7b.prediction.vllm_tensor_parallel_size: 8 does not divide "
+                            "the 28 attention heads") and "[1, 2, 4]" in e for e in errors), errors
+    assert any(e.startswith("models.qwen25_math_7b.prediction.vllm_max_model_len: 32768 exceeds the context")
+               and "4096" in e for e in errors), errors
+
+
+def test_a_models_own_settings_reach_its_jobs_and_the_estimate(tmp_path):
+    from parallel_scaling.plan import model_settings
+
+    config = _reasoning_study()
+    config["models"]["r1_32b"]["prediction"] = {"max_new_tokens": 32768, "n": 8}
+    s = model_settings.model_settings(config, "r1_32b")
+    assert s["max_new_tokens"] == 32768 and s["n"] == 8 and s["temperature"] == config["prediction"]["temperature"]
+    assert model_settings.model_settings(config, "r1_distill_qwen_7b")["max_new_tokens"] == 16384
+    throughput = cost_plan.load_throughput()
+    fig = cost_plan.gpu_figures(throughput, "h100")
+    long = prediction_jobs.file_costs(config, throughput, fig, study.Run("r1_32b", "public", "public", 0), None)
+    short = prediction_jobs.file_costs(config, throughput, fig, study.Run("r1_distill_qwen_7b", "public", "public", 0), None)
+    assert long[0].gen_tokens == short[0].gen_tokens * 4  # twice the tokens, twice the samples

@@ -10,7 +10,7 @@ from parallel_scaling.common import cpu_numerics, integrity
 from parallel_scaling.common.codedeps import code_hash
 from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck
-from parallel_scaling.plan import prediction_jobs, study
+from parallel_scaling.plan import model_settings, prediction_jobs, study
 
 from parallel_scaling.common import failures, locks
 
@@ -83,8 +83,11 @@ MIXTURES = study.mixtures(config)
 RUNS = study.runs(config)
 # Each checkpoint's prediction jobs: one, or parts that each fit prediction_jobs.max_hours
 # (parallel_scaling.plan.prediction_jobs); planned from the config and the throughput file only.
+# Each model's prediction settings: the study's, its own over them, its tensor parallelism picked
+# where none is given (parallel_scaling.plan.model_settings).
 try:
     PREDICT_PARTS = prediction_jobs.study_parts(config)
+    PREDICT_SETTINGS = model_settings.study_settings(config)
 except (OSError, ValueError) as _exc:
     raise configcheck.ConfigError(
         f"prediction_jobs: cannot plan the prediction jobs: {_exc}"
@@ -146,6 +149,11 @@ def gpu_resource_overrides():
     for name, res in overrides.items():
         if name in study.GPU_RULES and "gpu" in res:
             want = study.gpus(config, name)
+            if name == "predict":  # per model: an override replaces them all
+                want = sorted(
+                    {model_settings.job_gpus(config, m, PREDICT_SETTINGS[m]) for m in config["models"]}
+                )
+                want = want[0] if len(want) == 1 else want
             # a snakemake Resource or a plain value
             given = getattr(res["gpu"], "value", res["gpu"])
             if str(given) != str(want):
@@ -204,6 +212,11 @@ def predictions(run):
 def prediction_dirs(run):
     """The output folders of a checkpoint's prediction jobs (one unless it was split)."""
     return [f"{predictions_dir(run)}{p.wildcard}" for p in PREDICT_PARTS[run.path]]
+
+
+def predict_gpus(wc):
+    """GPUs of a predict job: its model's (gpus.predict, else its tensor parallelism with vLLM)."""
+    return model_settings.job_gpus(config, wc.model, PREDICT_SETTINGS[wc.model])
 
 
 def predict_part(wc):

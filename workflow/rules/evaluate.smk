@@ -49,12 +49,13 @@ rule predict:
         "../../envs/predict.yaml"
     threads: 1
     resources:
-        gpu=study.gpus(config, "predict"),
+        gpu=predict_gpus,
     params:
         model=checkpoint_of,
         inputs=predict_args,
         meta=lambda wc: as_json(study.run_meta(config, _run(wc))),
-        settings=lambda wc: as_json(config["prediction"]),
+        # the study's prediction section with the model's own settings over it
+        settings=lambda wc: as_json(PREDICT_SETTINGS[wc.model]),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
         prompts=prompts_of,
         given_model=predict_model_param,

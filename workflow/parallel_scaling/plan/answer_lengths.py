@@ -75,13 +75,13 @@ def lookup(table: Sequence[Mapping[str, Any]], **key: str) -> Mapping[str, Any] 
 
 def answer_length(table: Sequence[Mapping[str, Any]] | None, max_new_tokens: int, fill: float,
                   **key: str) -> Length:
-    """Mean completion tokens of one answer: the table's figure (capped at ``max_new_tokens``), else
-    ``fill`` x ``max_new_tokens`` -- an assumption, and said to be one."""
+    """Mean completion tokens of one answer: the table's figure (capped at ``max_new_tokens``, the
+    longest answer the job allows), else ``fill`` x ``max_new_tokens`` -- an assumption, said to be one."""
     row = lookup(table, **key) if table else None
     if row is not None:
         return Length(min(float(row["mean"]), float(max_new_tokens)), f"measured ({row['where']})")
-    return Length(fill * max_new_tokens, f"assumed: {fill:g} x max_new_tokens {max_new_tokens} "
-                                          f"(tokens.prediction_fill; no measured length)")
+    return Length(fill * max_new_tokens, f"assumed: {fill:g} x the longest answer, {max_new_tokens} tokens "
+                                          f"(max_new_tokens, or the model's context; tokens.prediction_fill)")
 
 
 # --------------------------------------------------------------------------------------------------

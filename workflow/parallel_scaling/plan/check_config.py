@@ -413,6 +413,10 @@ def check_config(config: dict[str, Any], origins: Origins | None = None,
 
     errors = checks.check(config, LANGUAGES, missing_languages)
     errors += real_models.problems(config, lambda path: tuple(path) in given)
+    if not errors:  # per-model settings read each model's size and shape
+        from parallel_scaling.plan import model_settings
+
+        errors += model_settings.problems(config)
     origins = origins or Origins()
     # "key.path: ..." -> "file:line: key.path: ..." where a file set that key
     return [origins.where(e.split(":", 1)[0].split(".")) + e if ":" in e else e for e in errors]

@@ -249,7 +249,7 @@ def plan_predict(config, throughput, fig) -> dict[str, float]:
     table = prediction_jobs.length_table(config)
     for run in study.runs(config):
         size_b = float(config["models"][run.model]["size_b"])
-        gpus = prediction_jobs.job_gpus(config, run)
+        gpus = prediction_jobs.job_gpus(config, run, throughput)
         costs = prediction_jobs.file_costs(config, throughput, fig, run, table)
         for c in costs:  # per source of the figure: files and the sum of their mean answer tokens
             seen = row["answer_lengths"].setdefault(c.answer_source, [0, 0.0])

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from parallel_scaling.plan import answer_lengths, study
+from parallel_scaling.plan import answer_lengths, model_settings, study
 from parallel_scaling.plan.throughput import benchmark_size, decode_tps, flops_seconds, gpu_figures, load_throughput
 
 #: the part wildcard of a checkpoint predicted in one job, and the folder suffix of split ones
@@ -93,21 +93,25 @@ def startup_seconds(throughput: Mapping[str, Any], size_b: float) -> float:
     return float(f["startup_s"]) + float(f["startup_s_per_b"]) * float(size_b)
 
 
-def job_gpus(config: Mapping[str, Any], run: study.Run) -> int:
-    """GPUs of a prediction job of ``run`` (its tensor parallelism with vLLM)."""
-    return study.gpus(dict(config), "predict")
+def job_gpus(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str, Any] | None = None) -> int:
+    """GPUs of a prediction job of ``run`` (its model's tensor parallelism with vLLM)."""
+    return model_settings.job_gpus(config, run.model, model_settings.model_settings(config, run.model, throughput))
 
 
 def file_costs(config: Mapping[str, Any], throughput: Mapping[str, Any], fig: Mapping[str, float],
                run: study.Run, table: Sequence[Mapping[str, Any]] | None) -> list[FileCost]:
     """Every benchmark language of ``run``: tokens and seconds on one GPU of ``fig``."""
-    p = config["prediction"]
+    p = model_settings.model_settings(config, run.model, throughput)
     size_b = float(config["models"][run.model]["size_b"])
     fill = float(throughput["tokens"]["prediction_fill"])
+    arch = model_settings.architecture(config, run.model, throughput) if p.get("engine") == "vllm" else {}
+    context = int(p.get("vllm_max_model_len") or (arch.get("context") if arch.get("read") else 0) or 0)
     out = []
     for b, lg in study.bench_lang_pairs(dict(config)):
         items, ptok = benchmark_size(config, throughput, b)
-        length = answer_lengths.answer_length(table, int(p["max_new_tokens"]), fill, model=run.model,
+        # an answer ends at max_new_tokens or where the context ends, whichever comes first
+        longest = min(int(p["max_new_tokens"]), context - ptok) if context > ptok else int(p["max_new_tokens"])
+        length = answer_lengths.answer_length(table, longest, fill, model=run.model,
                                               paradigm=run.paradigm, benchmark=b, lang=lg)
         gen = items * int(p["n"]) * length.mean
         prompt = float(items * ptok)
@@ -189,7 +193,7 @@ def run_parts(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str
     if s["max_hours"] is None:
         return split(costs, None)
     size_b = float(config["models"][run.model]["size_b"])
-    gpus = job_gpus(config, run)
+    gpus = job_gpus(config, run, throughput)
     eff = float(figures(throughput)["tensor_parallel_efficiency"]) if gpus > 1 else 1.0
     startup = startup_seconds(throughput, size_b)
     budget = float(s["max_hours"]) * 3600 - startup

@@ -206,8 +206,10 @@ def gpus(config: dict[str, Any], rule: str) -> int:
             return int((config["translation"].get("vllm") or {}).get("tensor_parallel_size", 1))
         return 1 if backend == "transformers" else 0
     if rule == "predict" and given is None:
-        p = config["prediction"]
-        return int(p.get("vllm_tensor_parallel_size", 1)) if p.get("engine") == "vllm" else 1
+        # per model (parallel_scaling.plan.model_settings): the most any model's jobs get
+        from parallel_scaling.plan.model_settings import job_gpus
+
+        return max((job_gpus(config, name) for name in config["models"]), default=1)
     return 1 if given is None else int(given)
 
 
