@@ -243,3 +243,36 @@ def test_a_models_own_settings_reach_its_jobs_and_the_estimate(tmp_path):
     long = prediction_jobs.file_costs(config, throughput, fig, study.Run("r1_32b", "public", "public", 0), None)
     short = prediction_jobs.file_costs(config, throughput, fig, study.Run("r1_distill_qwen_7b", "public", "public", 0), None)
     assert long[0].gen_tokens == short[0].gen_tokens * 4  # twice the tokens, twice the samples
+
+
+# ---- each distinct checkpoint evaluated once ------------------------------------------------------------
+
+
+def test_a_checkpoint_named_by_two_runs_is_predicted_once(tmp_path_factory):
+    """Three runs evaluate one checkpoint (a public model that is also another pair's starting model):
+    one predict job; the others' predictions are its rows relabelled, and each run is scored."""
+    import json
+
+    wd = copy_workflow(tmp_path_factory.mktemp("reuse") / "wf")
+    config = load_yaml(wd / "config.yaml")
+    config["benchmarks"]["synth"]["languages"] = ["en", "zh"]
+    config["prediction"]["limit"] = 6
+    tiny = config["models"]["tiny"]
+    config["models"] = {"a": {**tiny, "trained": "models/tiny-qwen2", "train": False},
+                        "b": {**tiny, "train": False}}
+    config["analysis"] = {**config.get("analysis", {}), "law": False}
+    write_config(wd / "reuse.yaml", config)
+    loaded = cost_plan.load_config([wd / "reuse.yaml"])
+    assert {k: v.path for k, v in prediction_jobs.duplicates(loaded).items()} == {
+        "a/public/public/s0": "a/init/init/s0", "b/init/init/s0": "a/init/init/s0"}
+    assert cost_plan.plan(loaded, cost_plan.load_throughput(), "cpu")["rules"]["predict"]["jobs"] == 1
+    targets = [f"results/tiny/scored/{r}/scored.jsonl" for r in ("a/init/init/s0", "a/public/public/s0", "b/init/init/s0")]
+    dry = planned_jobs(snakemake(wd, "-n", *targets, "--configfile", "reuse.yaml"))
+    assert dry.get("predict") == 1 and dry.get("reuse_predictions") == 2 and dry.get("score") == 3, dry
+    snakemake(wd, *targets, "--configfile", "reuse.yaml")
+    rows = [[json.loads(line) for line in (wd / t).read_text().splitlines()] for t in targets]
+    assert len(rows[0]) == len(rows[1]) == len(rows[2]) == 12
+    for own, (model, paradigm) in zip(rows[1:], [("a", "public"), ("b", "init")]):
+        assert {(r["model"], r["paradigm"], r["reused_from"]) for r in own} == {(model, paradigm, "a/init/init/s0")}
+        assert [r["response"] for r in own] == [r["response"] for r in rows[0]]
+        assert [r["correct"] for r in own] == [r["correct"] for r in rows[0]]

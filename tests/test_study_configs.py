@@ -26,13 +26,15 @@ CONFIGS = ["config.yaml", "configs/parallel_paper.yaml", "configs/interventional
 # test_study_substitutes.py, with both supplied
 
 
-def split_parts(cfg: dict) -> int:
-    """Prediction jobs beyond one per checkpoint: the extra parts of the split checkpoints."""
+def prediction_plan(cfg: dict) -> tuple[int, int]:
+    """Prediction jobs beyond one per checkpoint (the extra parts of the split checkpoints, less the
+    runs that reuse another's predictions), and those reusing runs."""
     from parallel_scaling.plan import check_config, prediction_jobs
 
     config = copy.deepcopy(cfg)
     check_config.check_config(config)
-    return sum(len(p) - 1 for p in prediction_jobs.study_parts(config).values())
+    reused = len(prediction_jobs.duplicates(config))
+    return sum(len(p) - 1 for p in prediction_jobs.study_parts(config).values()) - reused, reused
 
 
 def expected_jobs(cfg: dict) -> dict[str, int]:
@@ -68,7 +70,8 @@ def expected_jobs(cfg: dict) -> dict[str, int]:
         "train_sft": len(trainable) * n_mix * len(seeds) if "sft" in paradigms else 0,
         # one job per checkpoint, or its parts where one job would exceed prediction_jobs.max_hours
         # (parallel_scaling.plan.prediction_jobs; tests/test_prediction_jobs.py)
-        "predict": runs + split_parts(cfg),
+        "predict": runs + prediction_plan(cfg)[0],
+        "reuse_predictions": prediction_plan(cfg)[1],
         "score": runs,
         "analyze": 1,
         "plot_training": 1 if trainable else 0,  # an evaluation-only study has no training curves

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # evaluate.smk
     "benchmark-manifest": ("evaluate.benchmark_manifest", "List a benchmark's files with sizes and sha256"),
     "predict": ("evaluate.predict", "Answer every benchmark x language with one loaded checkpoint"),
+    "reuse-predictions": ("evaluate.reuse", "One checkpoint's predictions under another run's name (evaluated once)"),
     "score": ("evaluate.score", "Score model responses (JSONL) and print per-language accuracy as CSV"),
     # analysis.smk
     "analyze": ("analysis.analyze", "Accuracy, MTI and Parallel Scaling Law tables and figures from scored items"),

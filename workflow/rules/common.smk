@@ -2,6 +2,7 @@
 # `snakemake` call (dry runs included), so torch/transformers are never imported while planning.
 import json
 import os
+import re
 import shlex
 import sys
 
@@ -88,6 +89,9 @@ RUNS = study.runs(config)
 try:
     PREDICT_PARTS = prediction_jobs.study_parts(config)
     PREDICT_SETTINGS = model_settings.study_settings(config)
+    # runs whose checkpoint and settings another run evaluates: its predictions, relabelled
+    REUSED = prediction_jobs.duplicates(config)
+    REUSED_RUNS = {r.path: r for r in RUNS if r.path in REUSED}
 except (OSError, ValueError) as _exc:
     raise configcheck.ConfigError(
         f"prediction_jobs: cannot plan the prediction jobs: {_exc}"
@@ -202,7 +206,7 @@ def predictions_dir(run):
 
 def predictions(run):
     """Every prediction file of a checkpoint, in the order one unsplit job writes its rows."""
-    parts = PREDICT_PARTS[run.path]
+    parts = PREDICT_PARTS.get(run.path) or [prediction_jobs.Part("", tuple(BENCH_LANGS))]
     return [
         f"{predictions_dir(run)}{part.wildcard}/{b}/{lg}.jsonl"
         for part, b, lg in prediction_jobs.part_files(parts, BENCH_LANGS)
@@ -211,7 +215,34 @@ def predictions(run):
 
 def prediction_dirs(run):
     """The output folders of a checkpoint's prediction jobs (one unless it was split)."""
+    if run.path in REUSED:
+        return [predictions_dir(run)]  # rule reuse_predictions
     return [f"{predictions_dir(run)}{p.wildcard}" for p in PREDICT_PARTS[run.path]]
+
+
+def reused_runs():
+    """Constraint of reuse_predictions' wildcard: the run paths that reuse another's predictions."""
+    return "|".join(re.escape(path) for path in REUSED) or "(?!)"
+
+
+def reuse_inputs(wc):
+    """The predictions (every part) of the run whose predictions a run reuses."""
+    return prediction_dirs(REUSED[wc.run])
+
+
+def reuse_settings(wc):
+    """The settings file its first part wrote (a file inside a directory output: a param)."""
+    source = REUSED[wc.run]
+    return f"{predictions_dir(source)}{PREDICT_PARTS[source.path][0].wildcard}/_settings.json"
+
+
+def reuse_args(wc):
+    source = REUSED[wc.run]
+    parts = PREDICT_PARTS[source.path]
+    return " ".join(
+        f"--input {b} {lg} {predictions_dir(source)}{part.wildcard}/{b}/{lg}.jsonl"
+        for part, b, lg in prediction_jobs.part_files(parts, BENCH_LANGS)
+    )
 
 
 def predict_gpus(wc):
@@ -221,12 +252,12 @@ def predict_gpus(wc):
 
 def predict_part(wc):
     """The part of its checkpoint's predictions one predict job answers."""
-    for part in PREDICT_PARTS[_run(wc).path]:
+    for part in PREDICT_PARTS.get(_run(wc).path) or [prediction_jobs.Part("", tuple(BENCH_LANGS))]:
         if part.wildcard == wc.part:
             return part
     raise ValueError(
         f"no prediction job {wc.part!r} for {_run(wc).path}: this config plans "
-        f"{[p.wildcard for p in PREDICT_PARTS[_run(wc).path]]}"
+        f"{[p.wildcard for p in PREDICT_PARTS.get(_run(wc).path, [])]}"
     )
 
 

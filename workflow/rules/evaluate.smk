@@ -8,6 +8,12 @@
 localrules:
     score,
     benchmark_manifest,
+    reuse_predictions,
+
+
+# a run that evaluates the checkpoint another run evaluates (same settings and prompts) takes that
+# run's predictions, relabelled, instead of generating them again (prediction_jobs.duplicates)
+ruleorder: reuse_predictions > predict
 
 
 rule benchmark_manifest:
@@ -72,6 +78,32 @@ rule predict:
         " --meta {params.meta} --settings {params.settings} --prompt-set {params.prompt_set}"
         " --outdir {output.predictions} --threads {threads} --manifest-token {params.state}"
         " --journal {params.journal} > {log.log} 2>&1"
+
+
+rule reuse_predictions:
+    input:
+        reuse_inputs,
+    output:
+        predictions=directory(f"{RESULTS}/predictions/{{run}}"),
+        manifest=f"{RESULTS}/predictions/{{run}}.manifest.json",
+    wildcard_constraints:
+        run=reused_runs(),
+    log:
+        log=f"{LOGS}/reuse_predictions/{{run}}.log",
+        prov=f"{LOGS}/reuse_predictions/{{run}}.prov.json",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        inputs=reuse_args,
+        meta=lambda wc: as_json(study.run_meta(config, REUSED_RUNS[wc.run])),
+        source=lambda wc: REUSED[wc.run].path,
+        settings=reuse_settings,
+        state=output_state(f"{RESULTS}/predictions/{{run}}"),
+        code=code_hash("reuse-predictions"),
+    shell:
+        "python -m parallel_scaling --provenance {log.prov} reuse-predictions {params.inputs}"
+        " --meta {params.meta} --source {params.source} --settings {params.settings}"
+        " --outdir {output.predictions} --manifest-token {params.state} > {log.log} 2>&1"
 
 
 rule score:

@@ -86,6 +86,7 @@ def mixture_rows(config: Mapping[str, Any], mix: study.Mixture) -> int:
 def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     """Jobs per rule of a fresh run of the whole DAG (the cost-relevant rules plus the light ones)."""
     runs = study.runs(config)
+    predict_parts = prediction_jobs.study_parts(config)
     trained = [r for r in runs if r.paradigm in ("grpo", "sft")]
     file_benches = [(b, lg) for b, lg in study.bench_lang_pairs(config)
                     if config["benchmarks"][b].get("kind") != "synthetic"]
@@ -103,7 +104,8 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
         "build_init_model": sum(1 for m in config["models"].values() if m["source"] == "tiny"),
         "train_grpo": sum(1 for r in trained if r.paradigm == "grpo"),
         "train_sft": sum(1 for r in trained if r.paradigm == "sft"),
-        "predict": sum(len(parts) for parts in prediction_jobs.study_parts(config).values()),
+        "predict": sum(len(parts) for parts in predict_parts.values()),
+        "reuse_predictions": len(runs) - len(predict_parts),  # runs without jobs of their own
         "score": len(runs),
     }
 
@@ -247,7 +249,10 @@ def plan_predict(config, throughput, fig) -> dict[str, float]:
     row = _zero()
     row["job_gpus"], row["answer_lengths"] = {}, {}
     table = prediction_jobs.length_table(config)
+    reused = prediction_jobs.duplicates(config, throughput)
     for run in study.runs(config):
+        if run.path in reused:  # the same checkpoint and settings as another run: predicted once
+            continue
         size_b = float(config["models"][run.model]["size_b"])
         gpus = prediction_jobs.job_gpus(config, run, throughput)
         costs = prediction_jobs.file_costs(config, throughput, fig, run, table)

@@ -24,6 +24,7 @@ Light imports only (the Snakefile imports this while planning).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -204,11 +205,43 @@ def run_parts(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str
     return split(costs, budget, max(gpus, 1) * eff)
 
 
+def evaluated_checkpoint(config: Mapping[str, Any], run: study.Run) -> str | None:
+    """The checkpoint a run evaluates when it is given, not trained or built here (None then)."""
+    m = config["models"][run.model]
+    if run.paradigm == "init" and m.get("source") != "tiny":
+        return str(m["path"])
+    if run.paradigm == "public":
+        return str(m["trained"])
+    return None
+
+
+def duplicates(config: Mapping[str, Any], throughput: Mapping[str, Any] | None = None) -> dict[str, study.Run]:
+    """Runs that evaluate a checkpoint another run evaluates already, with the same prompt set and
+    prediction settings (the trained model of one pair named as the starting model of another):
+    run path -> the run (first in study order) whose predictions it reuses."""
+    seen: dict[tuple[str, str, str], study.Run] = {}
+    out: dict[str, study.Run] = {}
+    for run in study.runs(dict(config)):
+        checkpoint = evaluated_checkpoint(config, run)
+        if checkpoint is None:
+            continue
+        s = model_settings.model_settings(config, run.model, throughput)
+        key = (checkpoint, json.dumps(s, sort_keys=True), str(config["models"][run.model].get("prompt_set")))
+        if key in seen:
+            out[run.path] = seen[key]
+        else:
+            seen[key] = run
+    return out
+
+
 def study_parts(config: Mapping[str, Any], throughput: Mapping[str, Any] | None = None) -> dict[str, list[Part]]:
-    """Every checkpoint's prediction jobs, by run path (what the Snakefile plans)."""
+    """Every checkpoint's prediction jobs, by run path (what the Snakefile plans); a run that
+    reuses another's predictions (:func:`duplicates`) has none."""
     throughput = throughput if throughput is not None else load_throughput()
     table = length_table(config)
-    return {run.path: run_parts(config, run, throughput, table) for run in study.runs(dict(config))}
+    reused = duplicates(config, throughput)
+    return {run.path: run_parts(config, run, throughput, table) for run in study.runs(dict(config))
+            if run.path not in reused}
 
 
 def part_files(parts: Sequence[Part], pairs: Sequence[tuple[str, str]]) -> list[tuple[Part, str, str]]:
