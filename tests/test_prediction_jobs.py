@@ -276,3 +276,57 @@ def test_a_checkpoint_named_by_two_runs_is_predicted_once(tmp_path_factory):
         assert {(r["model"], r["paradigm"], r["reused_from"]) for r in own} == {(model, paradigm, "a/init/init/s0")}
         assert [r["response"] for r in own] == [r["response"] for r in rows[0]]
         assert [r["correct"] for r in own] == [r["correct"] for r in rows[0]]
+
+
+# ---- a dry run through the profile says what the submission would refuse ---------------------------
+
+
+def test_dry_run_through_the_profile_reports_what_submission_would_refuse(tmp_path):
+    import shutil
+    import subprocess
+
+    from helpers import offline_env
+
+    assert submission.dry_run_requested(["-n"]) and submission.dry_run_requested(["-np", "--profile", "x"])
+    assert submission.dry_run_requested(["--dry-run"]) and not submission.dry_run_requested(["--notemp", "-p"])
+    shutil.copytree(ROOT / "slurm", tmp_path / "slurm")
+    profile = tmp_path / "slurm" / "config.yaml"
+    text = profile.read_text().replace("runtime: 1440            # EDIT for your site: minutes\n  translate:",
+                                       "runtime: 600\n  translate:")
+    profile.write_text(text)
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--profile", "slurm", "--snakefile",
+           str(ROOT / "Snakefile"), "--configfile", str(ROOT / "configs/observational.yaml")]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=offline_env(warm=False), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = proc.stderr.split("would be refused:", 1)[1]
+    assert "'myaccount' is the shipped placeholder" in report
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip() == "runtime: 600")
+    assert f"slurm/config.yaml:{line} (set-resources: predict: runtime)" in report
+    assert "prediction_jobs.max_hours below 10" in report
+    # without the profile (a plain dry run), nothing is said
+    proc = subprocess.run(cmd[:6] + cmd[8:], cwd=tmp_path, env=offline_env(warm=False), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and "would be refused" not in proc.stderr
+
+
+SHIPPED = ["config.yaml", *sorted(f"configs/{p.name}" for p in (ROOT / "configs").glob("*.yaml")),
+           *sorted(f"configs/examples/{p.name}" for p in (ROOT / "configs/examples").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("configfile", SHIPPED)
+def test_shipped_studies_fit_the_shipped_profile(configfile, capsys):
+    """cost-plan passes for every shipped study against slurm/config.yaml: every job fits its GPU's
+    memory and its rule's runtime (the reasoning example: 12 pairs, 32k-token answers, 4 samples)."""
+    assert cost_plan.main(["--configfile", str(ROOT / configfile), "--profile", str(ROOT / "slurm")]) == 0, \
+        capsys.readouterr().err
+
+
+def test_reasoning_example_is_split_shared_and_parallel():
+    config = cost_plan.load_config([ROOT / "configs/examples/reasoning_pairs.yaml"])
+    result = cost_plan.plan(config, cost_plan.load_throughput(), "h100")
+    predict = result["rules"]["predict"]
+    assert len(config["models"]) == 12 and config["prediction"]["max_new_tokens"] == 32768
+    assert result["job_counts"]["reuse_predictions"] == 7  # distilled checkpoints named twice
+    assert {g for j, g in predict["job_gpus"].items() if "32b" in j} == {2}
+    assert {g for j, g in predict["job_gpus"].items() if "32b" not in j} == {1}
+    assert max(predict["job_hours"].values()) <= 20

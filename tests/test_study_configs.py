@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 from parallel_scaling.plan import cost_plan  # noqa: E402
 
-CONFIGS = ["config.yaml", "configs/parallel_paper.yaml", "configs/interventional.yaml", "configs/observational.yaml"]
+CONFIGS = ["config.yaml", "configs/parallel_paper.yaml", "configs/parallel_paper_fixed_steps.yaml",
+           "configs/interventional.yaml", "configs/observational.yaml"]
 # configs/gsm8k_import.yaml reads the shared data beside the repository: planned in
 # test_study_substitutes.py, with both supplied
 

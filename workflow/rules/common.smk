@@ -330,6 +330,38 @@ def cluster_errors():
     )
 
 
+def submission_dry_run():
+    """A dry run (-n) started with a profile that submits to a cluster (its `executor`)."""
+    from parallel_scaling.plan import slurm_profile, submission
+
+    if not submission.dry_run_requested(sys.argv[1:]):
+        return False
+    profile = slurm_profile.profile_file()
+    return profile is not None and slurm_profile.executor(profile) not in (None, "local", "dryrun")
+
+
+def dry_run_refusals():
+    from parallel_scaling.plan import slurm_profile, submission
+
+    return submission.dry_run_errors(config, slurm_profile.profile_file())
+
+
+# A dry run through a cluster profile (`snakemake -n --profile slurm`) says what the real
+# submission would refuse (the onstart check below does not run in dry runs).
+if workflow.is_main_process and submission_dry_run():
+    _refused = dry_run_refusals()
+    if _refused:
+        print(
+            "\n  ".join(
+                [
+                    "warning: a submission of this study through the SLURM profile would be refused:",
+                    *_refused,
+                ]
+            ),
+            file=sys.stderr,
+        )
+
+
 def failure_summary(snakemake_log):
     """Print and keep the report of parallel_scaling.common.failures for the jobs that failed
     (Snakemake's failed jobs; else the `Error in rule` blocks of its log)."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -36,6 +35,8 @@ from parallel_scaling.common.paths import SCHEMA_FILE
 
 from parallel_scaling.plan import prediction_jobs, real_models, slurm_profile, study
 from parallel_scaling.plan.memory import format_preflight, preflight
+from parallel_scaling.plan.training_cost import (  # noqa: F401
+    _add, _zero, mixture_rows, optimizer_steps, plan_build, plan_grpo, plan_sft)
 from parallel_scaling.plan.throughput import (  # noqa: F401 (cost_plan.<name> kept for its users)
     THROUGHPUT, _params, benchmark_size, decode_tps, flops_seconds, gpu_figures, load_throughput,
     question_tokens, source_rows, synthetic_benchmarks, test_split_languages)
@@ -76,13 +77,6 @@ def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA) 
 # the DAG's shape
 
 
-def mixture_rows(config: Mapping[str, Any], mix: study.Mixture) -> int:
-    """Rows of a mixture, assuming QC leaves enough items (the drop policy can only lower it)."""
-    m = config["mixtures"]
-    n = len(mix.langs)
-    return m["items"] * n if m["budget"] == "additive" else (m["items"] // n) * n
-
-
 def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     """Jobs per rule of a fresh run of the whole DAG (the cost-relevant rules plus the light ones)."""
     runs = study.runs(config)
@@ -112,20 +106,6 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
 
 # --------------------------------------------------------------------------------------------------
 # token counts and seconds
-
-
-def _zero() -> dict[str, Any]:
-    return {"jobs": 0, "gen_tokens": 0.0, "prompt_tokens": 0.0, "train_tokens": 0.0, "gpu_seconds": 0.0,
-            "job_seconds": {}}
-
-
-def _add(row: dict[str, Any], job: str | None = None, **kw: float) -> None:
-    """Add to a rule's totals; with ``job`` (its label, :func:`job_label`) also to that job's
-    GPU-seconds, from which the hours of each job on its GPUs are compared with its time limit."""
-    for k, v in kw.items():
-        row[k] += v
-    if job is not None:
-        row["job_seconds"][job] = row["job_seconds"].get(job, 0.0) + kw.get("gpu_seconds", 0.0)
 
 
 #: the wildcards that name one job of each GPU rule, in the order of its log path
@@ -169,76 +149,6 @@ def plan_translate(config, throughput, fig) -> dict[str, float]:
             gen = n * out
             secs = gen / decode_tps(fig, size_b) + flops_seconds(prompt * 2 * _params(size_b), fig, "prefill_mfu")
             _add(row, f"{split}/{lg}", gen_tokens=gen, prompt_tokens=prompt, gpu_seconds=secs)
-    return row
-
-
-def plan_build(config, throughput, fig) -> dict[str, float]:
-    row = _zero()
-    fill = throughput["tokens"]["tiny_fill"]
-    for name, m in config["models"].items():
-        if m["source"] != "tiny":
-            continue
-        row["jobs"] += 1
-        for stage in ("pretrain", "warmup"):
-            s = m["build"][stage]
-            steps = s["max_steps"] if s["max_steps"] > 0 else math.ceil(
-                s["num_train_epochs"] * m["build"].get("warmup_items", 1000) / s["per_device_train_batch_size"])
-            tokens = steps * s["per_device_train_batch_size"] * s["gradient_accumulation_steps"] * s["max_length"] * fill
-            _add(row, name, train_tokens=tokens,
-                 gpu_seconds=flops_seconds(tokens * 6 * _params(m["size_b"]), fig, "train_mfu"))
-    return row
-
-
-def plan_grpo(config, throughput, fig) -> dict[str, float]:
-    row = _zero()
-    g = config["grpo"]
-    fill = throughput["tokens"]["grpo_completion_fill"]
-    nproc = study.train_processes(config, "train_grpo")
-    for run in study.runs(config):
-        if run.paradigm != "grpo":
-            continue
-        size_b = config["models"][run.model]["size_b"]
-        n_params = _params(size_b)
-        if g["max_steps"] > 0:
-            completions = g["max_steps"] * g["per_device_train_batch_size"] * g["gradient_accumulation_steps"] * nproc
-            prompts = completions / g["num_generations"]
-        else:
-            prompts = mixture_rows(config, study.mixture(config, run.mixture)) * g["num_train_epochs"]
-            completions = prompts * g["num_generations"]
-        q = question_tokens(config, throughput, run.model)
-        gen = completions * g["max_completion_length"] * fill
-        prompt = prompts * q  # vLLM prefix caching: one prefill per prompt for its group
-        seq = completions * (q + g["max_completion_length"] * fill)
-        mu = g["num_iterations"]
-        train_flops = seq * mu * 6 * n_params * (4 / 3 if g["gradient_checkpointing"] else 1)
-        if g["beta"] > 0:
-            train_flops += seq * 2 * n_params  # reference model forward
-        if mu > 1:
-            train_flops += seq * 2 * n_params  # old-policy log-probs
-        secs = (gen / (decode_tps(fig, size_b) * fig["grpo_rollout_efficiency"])
-                + flops_seconds(prompt * 2 * n_params, fig, "prefill_mfu")
-                + flops_seconds(train_flops, fig, "train_mfu"))
-        _add(row, f"{run.model}/{run.mixture}/s{run.seed}", jobs=1, gen_tokens=gen, prompt_tokens=prompt,
-             train_tokens=seq * mu, gpu_seconds=secs)
-    return row
-
-
-def plan_sft(config, throughput, fig) -> dict[str, float]:
-    row = _zero()
-    s = config["sft"]
-    fill = throughput["tokens"]["sft_fill"]
-    for run in study.runs(config):
-        if run.paradigm != "sft":
-            continue
-        size_b = config["models"][run.model]["size_b"]
-        if s["max_steps"] > 0:
-            seqs = s["max_steps"] * s["per_device_train_batch_size"] * s["gradient_accumulation_steps"]
-        else:
-            seqs = mixture_rows(config, study.mixture(config, run.mixture)) * s["num_train_epochs"]
-        tokens = seqs * s["max_length"] * fill
-        flops = tokens * 6 * _params(size_b) * (4 / 3 if s["gradient_checkpointing"] else 1)
-        _add(row, f"{run.model}/{run.mixture}/s{run.seed}", jobs=1, train_tokens=tokens,
-             gpu_seconds=flops_seconds(flops, fig, "train_mfu"))
     return row
 
 
@@ -305,7 +215,8 @@ def plan(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str = "h
     for row in (*rules.values(), total):
         row["jobs"] = int(row["jobs"])
     return {"study": config.get("study"), "gpu": gpu, "gpu_figures": fig, "rules": rules, "total": total,
-            "job_counts": job_counts(config), "preflight": preflight(config, throughput, gpu)}
+            "job_counts": job_counts(config), "preflight": preflight(config, throughput, gpu),
+            "optimizer_steps": optimizer_steps(config)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -407,6 +318,8 @@ def format_table(result: Mapping[str, Any], measured: Mapping[str, Mapping[str, 
     counts = result["job_counts"]
     lines.append("jobs of the other rules: " + ", ".join(f"{k} {v}" for k, v in counts.items()
                                                         if k not in result["rules"]))
+    for paradigm, steps in (result.get("optimizer_steps") or {}).items():
+        lines.append(f"optimizer steps per {paradigm} run: " + ", ".join(f"{m} {n}" for m, n in steps.items()))
     lines += format_answer_lengths(result["rules"]["predict"])
     lines += format_preflight(result["gpu"], result.get("preflight"))
     return "\n".join(lines)

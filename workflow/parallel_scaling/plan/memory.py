@@ -123,22 +123,24 @@ def preflight(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str
             m = models[name]
             if m["source"] == "tiny":
                 continue
-            # the model's own settings and the shape of its evaluated checkpoints
+            # the model's own settings and the shape of each checkpoint it evaluates
             p = model_settings.model_settings(config, name, throughput)
             params = float(m["size_b"]) * 1e9
-            arch = model_settings.architecture(config, name, throughput)
-            if not arch.get("read"):
-                unread.append(f"{name} ({', '.join(model_settings.checkpoint_paths(config, name))})")
+            shapes = model_settings.checkpoint_architectures(config, name, throughput)
+            unread += [f"{name} ({path})" for path, a in shapes if not a.get("read")]
             own = m.get("prediction") or {}
             key = lambda k: f"models.{name}.prediction.{k}" if k in own else f"prediction.{k}"  # noqa: E731
-            if p["engine"] == "vllm":
-                checks.append(_vllm_check("predict", name, "vLLM", params, arch, p.get("vllm_max_model_len"),
+            label = lambda path: name if len(shapes) < 2 else f"{name} {path}"  # noqa: E731
+            arch = max((a for _, a in shapes), key=lambda a: kv_bytes_per_token(a) * int(a.get("context") or 0),
+                       default=model_settings.architecture(config, name, throughput))
+            for path, shape in shapes if p["engine"] == "vllm" else []:
+                checks.append(_vllm_check("predict", label(path), "vLLM", params, shape, p.get("vllm_max_model_len"),
                                           int(p["vllm_tensor_parallel_size"]), float(p["vllm_gpu_memory_utilization"]),
                                           mem_gb, overhead, [key("vllm_max_model_len"),
                                                              key("vllm_gpu_memory_utilization"),
                                                              key("vllm_tensor_parallel_size")],
                                           key("vllm_max_model_len"), str(p.get("vllm_dtype") or "bfloat16")))
-            else:
+            if p["engine"] != "vllm":
                 seqs = int(p["batch_size"]) * int(p["n"])
                 ctx = tok["question_tokens"] + int(p["max_new_tokens"])
                 parts = [("weights (bf16)", 2 * params),

@@ -36,6 +36,21 @@ def checkpoint_paths(config: Mapping[str, Any], model: str) -> list[str]:
     return [str(p) for p in (m.get("path"), m.get("trained")) if p]
 
 
+def checkpoint_architectures(config: Mapping[str, Any], model: str, throughput: Mapping[str, Any]
+                             ) -> list[tuple[str, dict[str, Any]]]:
+    """(path, shape) of each checkpoint ``model``'s runs evaluate, each read on its own (a pair's
+    public checkpoint may have a longer context than its starting model); one that cannot be read
+    takes the pair's readable shape, flagged ``read`` False (the pre-flight names it)."""
+    from parallel_scaling.plan.memory import model_architecture
+
+    size_b = float(config["models"][model]["size_b"])
+    shapes = [(path, model_architecture(path, size_b, throughput)) for path in checkpoint_paths(config, model)]
+    known = next((a for _, a in shapes if a.get("read")), None)
+    return [(path, a if a.get("read") or known is None else {**known, "read": False,
+                                                              "source": f"assumed like {known['source']}"})
+            for path, a in shapes]
+
+
 def architecture(config: Mapping[str, Any], model: str, throughput: Mapping[str, Any]) -> dict[str, Any]:
     """The shape of ``model``'s checkpoints: the first of them whose config.json or table entry can
     be read, else the size-based fallback (``read`` False)."""
@@ -69,14 +84,14 @@ def memory_need_gb(arch: Mapping[str, Any], size_b: float, context: int, tp: int
 
 
 def pick_tp(arch: Mapping[str, Any], size_b: float, settings: Mapping[str, Any], throughput: Mapping[str, Any],
-            gpu: str) -> int:
+            gpu: str, others: tuple[Mapping[str, Any], ...] = ()) -> int:
     """The smallest tensor parallelism of TP_CHOICES that divides the heads and fits ``gpu``
     (the largest that divides them when none fits: the pre-flight then says it does not fit)."""
     fig = throughput["gpus"].get(gpu) or {}
     mem_gb = float(fig.get("memory_gb") or 0)
     overhead = float((throughput.get("memory") or {}).get("vllm_overhead_gb", 2.0))
     context = int(settings.get("vllm_max_model_len") or arch.get("context") or 0)
-    usable = [tp for tp in TP_CHOICES if tp_divides(arch, tp)] or [1]
+    usable = [tp for tp in TP_CHOICES if tp_divides(arch, tp) and all(tp_divides(a, tp) for a in others)] or [1]
     for tp in usable:
         if not mem_gb or memory_need_gb(arch, size_b, context, tp, overhead) \
                 <= float(settings["vllm_gpu_memory_utilization"]) * mem_gb:
@@ -101,8 +116,10 @@ def model_settings(config: Mapping[str, Any], model: str, throughput: Mapping[st
 
             throughput = throughput if throughput is not None else load_throughput()
             gpu = str((config.get("prediction_jobs") or {}).get("gpu", "h100"))
-            s["vllm_tensor_parallel_size"] = pick_tp(architecture(config, model, throughput),
-                                                     float(m["size_b"]), s, throughput, gpu)
+            # the longest context of the pair's checkpoints; heads that all of them divide
+            shapes = [a for _, a in checkpoint_architectures(config, model, throughput)]
+            longest = max(shapes, key=lambda a: int(a.get("context") or 0), default=architecture(config, model, throughput))
+            s["vllm_tensor_parallel_size"] = pick_tp(longest, float(m["size_b"]), s, throughput, gpu, tuple(shapes))
     return s
 
 
@@ -138,18 +155,18 @@ def problems(config: Mapping[str, Any], throughput: Mapping[str, Any] | None = N
         if s.get("engine") != "vllm" or m.get("source") == "tiny":
             continue
         throughput = throughput if throughput is not None else load_throughput()
-        arch = architecture(config, name, throughput)
-        if not arch.get("read"):
-            continue
-        tp = s.get("vllm_tensor_parallel_size")
-        if tp is not None and not tp_divides(arch, int(tp)):
-            errors.append(f"{where(name, 'vllm_tensor_parallel_size')}: {tp} does not divide the {arch.get('heads')} "
-                          f"attention heads ({arch.get('kv_heads')} KV heads) of {name} ({arch['source']}); vLLM "
-                          f"would refuse to start: choose one of "
-                          f"{[t for t in TP_CHOICES if tp_divides(arch, t)]}, or null to let the planner pick")
-        cap = s.get("vllm_max_model_len")
-        if cap and arch.get("context") and int(cap) > int(arch["context"]):
-            errors.append(f"{where(name, 'vllm_max_model_len')}: {cap} exceeds the context of {name} "
-                          f"({arch['context']} tokens, {arch['source']}); vLLM refuses a longer one: "
-                          f"at most {arch['context']}, or null for the model's own")
+        for path, arch in checkpoint_architectures(config, name, throughput):
+            if not arch.get("read"):
+                continue
+            tp = s.get("vllm_tensor_parallel_size")
+            if tp is not None and not tp_divides(arch, int(tp)):
+                errors.append(f"{where(name, 'vllm_tensor_parallel_size')}: {tp} does not divide the {arch.get('heads')} "
+                              f"attention heads ({arch.get('kv_heads')} KV heads) of {path} ({arch['source']}); vLLM "
+                              f"would refuse to start: choose one of "
+                              f"{[t for t in TP_CHOICES if tp_divides(arch, t)]}, or null to let the planner pick")
+            cap = s.get("vllm_max_model_len")
+            if cap and arch.get("context") and int(cap) > int(arch["context"]):
+                errors.append(f"{where(name, 'vllm_max_model_len')}: {cap} exceeds the context of {path} "
+                              f"({arch['context']} tokens, {arch['source']}); vLLM refuses a longer one: "
+                              f"at most {arch['context']}, or null for the model's own")
     return errors

@@ -99,13 +99,22 @@ def job_gpus(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str,
     return model_settings.job_gpus(config, run.model, model_settings.model_settings(config, run.model, throughput))
 
 
+def run_architecture(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str, Any]) -> dict[str, Any]:
+    """The shape of the checkpoint ``run`` evaluates (its pair's starting model for one trained here)."""
+    checkpoint = evaluated_checkpoint(config, run)
+    for path, arch in model_settings.checkpoint_architectures(config, run.model, throughput):
+        if path == checkpoint:
+            return arch
+    return model_settings.architecture(config, run.model, throughput)
+
+
 def file_costs(config: Mapping[str, Any], throughput: Mapping[str, Any], fig: Mapping[str, float],
                run: study.Run, table: Sequence[Mapping[str, Any]] | None) -> list[FileCost]:
     """Every benchmark language of ``run``: tokens and seconds on one GPU of ``fig``."""
     p = model_settings.model_settings(config, run.model, throughput)
     size_b = float(config["models"][run.model]["size_b"])
     fill = float(throughput["tokens"]["prediction_fill"])
-    arch = model_settings.architecture(config, run.model, throughput) if p.get("engine") == "vllm" else {}
+    arch = run_architecture(config, run, throughput) if p.get("engine") == "vllm" else {}
     context = int(p.get("vllm_max_model_len") or (arch.get("context") if arch.get("read") else 0) or 0)
     out = []
     for b, lg in study.bench_lang_pairs(dict(config)):

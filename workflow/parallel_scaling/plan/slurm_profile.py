@@ -120,6 +120,22 @@ def load_profile(path: str | Path) -> Profile:
     return Profile(name, defaults, per_rule)
 
 
+def executor(path: str | Path) -> str | None:
+    """The ``executor`` a profile folder or file names (None when none, or unreadable)."""
+    path = Path(path)
+    if path.is_dir():
+        found = [path / n for n in PROFILE_NAMES if (path / n).is_file()]
+        if not found:
+            return None
+        path = found[0]
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    value = data.get("executor") if isinstance(data, Mapping) else None
+    return str(value) if value else None
+
+
 def profile_file(argv: Sequence[str] | None = None, cwd: str | Path = ".") -> Path | None:
     """The profile folder Snakemake was started with (``--profile X`` on its command line), resolved
     as Snakemake resolves it: a folder relative to the working directory, else the user's
