@@ -330,3 +330,17 @@ def test_reasoning_example_is_split_shared_and_parallel():
     assert {g for j, g in predict["job_gpus"].items() if "32b" in j} == {2}
     assert {g for j, g in predict["job_gpus"].items() if "32b" not in j} == {1}
     assert max(predict["job_hours"].values()) <= 20
+
+
+def test_cost_plan_takes_config_overrides_merged_as_snakemake_merges_them(capsys):
+    import json
+
+    args = ["--configfile", str(ROOT / "configs/observational.yaml"), "--profile", "none", "--json"]
+    assert cost_plan.main(args) == 0
+    before = json.loads(capsys.readouterr().out)["rules"]["predict"]
+    assert cost_plan.main([*args, "--config", "prediction={n: 8}"]) == 0
+    after = json.loads(capsys.readouterr().out)["rules"]["predict"]
+    assert after["gen_tokens"] == pytest.approx(2 * before["gen_tokens"])
+    merged = cost_plan.load_config([ROOT / "configs/observational.yaml"],
+                                   overrides=cost_plan.parse_overrides(["prediction={n: 8}"]))
+    assert merged["prediction"]["n"] == 8 and merged["prediction"]["temperature"] == 0.6  # the rest kept

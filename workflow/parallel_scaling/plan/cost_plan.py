@@ -52,7 +52,22 @@ LLM_BACKENDS = study.LLM_BACKENDS
 # config
 
 
-def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA) -> dict[str, Any]:
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``--config key=value`` items as Snakemake reads them (a value in YAML flow style), typed inside
+    lists and mappings as the workflow types them (study.typed_overrides)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--config {item!r}: expected KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return study.typed_overrides(out)
+
+
+def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA,
+                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Merge the config files in order and apply the schema's defaults, as workflow/rules/common.smk
     does, so the plan sees the workflow's values; a config the workflow would refuse is refused
     here with the same one-line messages (parallel_scaling.plan.check_config)."""
@@ -61,7 +76,7 @@ def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA) 
     for path in configfiles:
         if not Path(path).is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
-    config, origins = configcheck.load_study(configfiles)
+    config, origins = configcheck.load_study(configfiles, overrides)
     given = real_models.given_keys(config)
     errors = configcheck.schema_errors(config, schema, origins)
     if not errors:
@@ -347,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="parallel_scaling cost-plan", description=__doc__.splitlines()[0])
     ap.add_argument("--configfile", nargs="+", action="extend", default=None,
                     help="config file(s), merged in order (default: config.yaml)")
+    ap.add_argument("--config", nargs="+", action="extend", default=None, metavar="KEY=VALUE",
+                    help="override keys as snakemake --config does: a mapping is merged into the study's "
+                         "(e.g. 'prediction={n: 8}'), any other value replaces it")
     ap.add_argument("--gpu", default="h100", help="GPU type from the throughput file (h100, h200, a100, l40s, cpu)")
     ap.add_argument("--throughput-file", default=str(THROUGHPUT), help="throughput and size assumptions (YAML)")
     ap.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -356,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--measured", nargs="?", const="benchmarks", default=None, metavar="DIR",
                     help="add the seconds measured per rule in DIR (Snakemake benchmark files; default benchmarks)")
     args = ap.parse_args(argv)
-    config = load_config(args.configfile or ["config.yaml"])
+    config = load_config(args.configfile or ["config.yaml"], overrides=parse_overrides(args.config or []))
     result = plan(config, load_throughput(args.throughput_file), args.gpu)
     measured = compare_measured(args.measured) if args.measured is not None else None
     profile = None
