@@ -1,13 +1,19 @@
 """Command ``cost-plan``: estimate GPU-hours and tokens per rule before launching a study.
 
     python -m parallel_scaling cost-plan --configfile configs/parallel_paper.yaml [--gpu h100]
-        [--throughput-file workflow/resources/gpu_throughput.yaml] [--json] [--measured [benchmarks]]
+        [--config KEY=VALUE ...] [--throughput-file workflow/resources/gpu_throughput.yaml] [--json] [--measured [benchmarks]]
 
 The estimate follows the DAG's shape (``parallel_scaling.plan.study``: mixtures, runs, benchmark x language
 pairs) and the validated config (schema defaults applied exactly as the workflow applies them), and
 multiplies token counts by per-GPU throughput figures from ``workflow/resources/gpu_throughput.yaml``
 (all of them assumptions: the formulas are documented at the top of that file). GPU-hours are per GPU,
-so they do not depend on how many GPUs a job is spread over (perfect scaling is assumed).
+so for training they do not depend on how many GPUs a job is spread over (perfect scaling is
+assumed); a prediction job adds its start-up and loses a share to tensor parallelism (the
+``prediction`` section of that file). Prediction jobs are counted as the workflow plans them
+(:mod:`parallel_scaling.plan.prediction_jobs`: split to fit ``prediction_jobs.max_hours``, each
+checkpoint once), with the answer lengths printed beside the table: measured
+(``prediction_jobs.answer_lengths``) or a stated assumption. ``--config KEY=VALUE`` overrides keys
+as ``snakemake --config`` does.
 
 GPUs per job come from the study's ``gpus`` section through ``study.gpus`` -- the numbers the rules
 request and the training launcher turns into processes. Before the estimate is of any use, the

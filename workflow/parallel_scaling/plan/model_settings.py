@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from parallel_scaling.plan import study
-
 #: keys a model may set for itself under ``models.<name>.prediction`` (the engine and device stay
 #: the study's: one prediction environment per study)
 PER_MODEL = ("temperature", "top_p", "top_k", "repetition_penalty", "n", "max_new_tokens", "batch_size", "seed",
