@@ -344,3 +344,21 @@ def test_cost_plan_takes_config_overrides_merged_as_snakemake_merges_them(capsys
     merged = cost_plan.load_config([ROOT / "configs/observational.yaml"],
                                    overrides=cost_plan.parse_overrides(["prediction={n: 8}"]))
     assert merged["prediction"]["n"] == 8 and merged["prediction"]["temperature"] == 0.6  # the rest kept
+
+
+def test_a_models_settings_are_checked_by_cost_plan_and_the_workflow(tmp_path, capsys):
+    import subprocess
+
+    from helpers import offline_env
+
+    bad = "models={qwen25_7b: {prediction: {vllm_tensor_parallel_size: 8}}}"
+    from parallel_scaling.plan.check_config import ConfigError
+
+    with pytest.raises(ConfigError, match="models.qwen25_7b.prediction.vllm_tensor_parallel_size: 8 does not "
+                                          "divide the 28 attention heads"):
+        cost_plan.main(["--configfile", str(ROOT / "configs/observational.yaml"), "--config", bad])
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
+                           "--configfile", str(ROOT / "configs/observational.yaml"), "--config", bad],
+                          cwd=tmp_path, env=offline_env(warm=False), capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "--config: models.qwen25_7b.prediction.vllm_tensor_parallel_size: 8 does not divide" in proc.stderr

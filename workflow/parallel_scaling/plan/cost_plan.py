@@ -89,6 +89,10 @@ def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA,
         # a real model's size from its config.json; tiny defaults a real model would inherit
         errors = [origins.where(e.split(":", 1)[0].split(".")) + e
                   for e in real_models.problems(config, lambda path: tuple(path) in given)]
+    if not errors:  # per-model prediction settings against each model's shape
+        from parallel_scaling.plan import model_settings
+
+        errors = [origins.where(e.split(":", 1)[0].split(".")) + e for e in model_settings.problems(config)]
     if errors:
         raise configcheck.ConfigError(configcheck.report(errors, [str(p) for p in configfiles]))
     return config
