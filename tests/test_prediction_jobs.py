@@ -361,4 +361,4 @@ def test_a_models_settings_are_checked_by_cost_plan_and_the_workflow(tmp_path, c
                            "--configfile", str(ROOT / "configs/observational.yaml"), "--config", bad],
                           cwd=tmp_path, env=offline_env(warm=False), capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert "--config: models.qwen25_7b.prediction.vllm_tensor_parallel_size: 8 does not divide" in proc.stderr
+    assert "--config: models.qwen25_7b.prediction.vllm_tensor_parallel_size: 8 does not divide" in proc.stdout + proc.stderr
