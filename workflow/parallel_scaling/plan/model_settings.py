@@ -152,6 +152,11 @@ def problems(config: Mapping[str, Any], throughput: Mapping[str, Any] | None = N
             errors.append(f"{where(name, 'n')}: {s['n']} samples need temperature > 0 (greedy decoding gives one answer)")
         if s.get("engine") != "vllm" or m.get("source") == "tiny":
             continue
+        given = (config.get("gpus") or {}).get("predict")
+        if given is not None and "vllm_tensor_parallel_size" in own and own["vllm_tensor_parallel_size"] not in (None, given):
+            errors.append(f"{where(name, 'vllm_tensor_parallel_size')}: {own['vllm_tensor_parallel_size']} but "
+                          f"gpus.predict gives every prediction job {given} GPUs; vLLM uses exactly its tensor "
+                          f"parallelism (leave gpus.predict null)")
         throughput = throughput if throughput is not None else load_throughput()
         for path, arch in checkpoint_architectures(config, name, throughput):
             if not arch.get("read"):
