@@ -184,18 +184,19 @@ def plan_predict(config, throughput, fig) -> dict[str, float]:
     row = _zero()
     row["job_gpus"], row["answer_lengths"] = {}, {}
     table = prediction_jobs.length_table(config)
-    reused = prediction_jobs.duplicates(config, throughput)
+    cache: dict = {}  # each model's settings and shapes, read once
+    reused = prediction_jobs.duplicates(config, throughput, cache)
     for run in study.runs(config):
         if run.path in reused:  # the same checkpoint and settings as another run: predicted once
             continue
         size_b = float(config["models"][run.model]["size_b"])
-        gpus = prediction_jobs.job_gpus(config, run, throughput)
-        costs = prediction_jobs.file_costs(config, throughput, fig, run, table)
+        gpus = prediction_jobs.job_gpus(config, run, throughput, cache)
+        costs = prediction_jobs.file_costs(config, throughput, fig, run, table, cache)
         for c in costs:  # per source of the figure: files and the sum of their mean answer tokens
             seen = row["answer_lengths"].setdefault(c.answer_source, [0, 0.0])
             seen[0] += 1
             seen[1] += c.answer_tokens
-        for part in prediction_jobs.run_parts(config, run, throughput, table):
+        for part in prediction_jobs.run_parts(config, run, throughput, table, cache):
             files = set(part.files)
             mine = [c for c in costs if (c.benchmark, c.lang) in files]
             wall = prediction_jobs.wall_seconds(costs, part, throughput, size_b, gpus)

@@ -94,27 +94,52 @@ def startup_seconds(throughput: Mapping[str, Any], size_b: float) -> float:
     return float(f["startup_s"]) + float(f["startup_s_per_b"]) * float(size_b)
 
 
-def job_gpus(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str, Any] | None = None) -> int:
+def model_prediction_settings(config: Mapping[str, Any], model: str, throughput: Mapping[str, Any] | None,
+                              cache: dict | None = None) -> dict[str, Any]:
+    """model_settings.model_settings, once per model and ``cache`` (one plan reads each model's
+    shape once, not once per run: planning stays linear in the study's size)."""
+    if cache is None:
+        return model_settings.model_settings(config, model, throughput)
+    key = ("settings", model)
+    if key not in cache:
+        cache[key] = model_settings.model_settings(config, model, throughput)
+    return cache[key]
+
+
+def job_gpus(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str, Any] | None = None,
+             cache: dict | None = None) -> int:
     """GPUs of a prediction job of ``run`` (its model's tensor parallelism with vLLM)."""
-    return model_settings.job_gpus(config, run.model, model_settings.model_settings(config, run.model, throughput))
+    return model_settings.job_gpus(config, run.model, model_prediction_settings(config, run.model, throughput, cache))
 
 
-def run_architecture(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str, Any]) -> dict[str, Any]:
+def run_architecture(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str, Any],
+                     cache: dict | None = None) -> dict[str, Any]:
     """The shape of the checkpoint ``run`` evaluates (its pair's starting model for one trained here)."""
     checkpoint = evaluated_checkpoint(config, run)
-    for path, arch in model_settings.checkpoint_architectures(config, run.model, throughput):
+    key = ("shapes", run.model)
+    if cache is None or key not in cache:
+        shapes = model_settings.checkpoint_architectures(config, run.model, throughput)
+        if cache is None:
+            cache = {}
+        cache[key] = shapes
+    for path, arch in cache[key]:
         if path == checkpoint:
             return arch
     return model_settings.architecture(config, run.model, throughput)
 
 
 def file_costs(config: Mapping[str, Any], throughput: Mapping[str, Any], fig: Mapping[str, float],
-               run: study.Run, table: Sequence[Mapping[str, Any]] | None) -> list[FileCost]:
+               run: study.Run, table: Sequence[Mapping[str, Any]] | None, cache: dict | None = None
+               ) -> list[FileCost]:
     """Every benchmark language of ``run``: tokens and seconds on one GPU of ``fig``."""
-    p = model_settings.model_settings(config, run.model, throughput)
+    # the same for every run of one model and paradigm (mixtures and seeds differ only in weights)
+    key = ("costs", run.model, run.paradigm, evaluated_checkpoint(config, run), tuple(sorted(fig.items())), id(table))
+    if cache is not None and key in cache:
+        return cache[key]
+    p = model_prediction_settings(config, run.model, throughput, cache)
     size_b = float(config["models"][run.model]["size_b"])
     fill = float(throughput["tokens"]["prediction_fill"])
-    arch = run_architecture(config, run, throughput) if p.get("engine") == "vllm" else {}
+    arch = run_architecture(config, run, throughput, cache) if p.get("engine") == "vllm" else {}
     context = int(p.get("vllm_max_model_len") or (arch.get("context") if arch.get("read") else 0) or 0)
     out = []
     for b, lg in study.bench_lang_pairs(dict(config)):
@@ -127,6 +152,8 @@ def file_costs(config: Mapping[str, Any], throughput: Mapping[str, Any], fig: Ma
         prompt = float(items * ptok)
         secs = gen / decode_tps(fig, size_b) + flops_seconds(prompt * 2 * size_b * 1e9, fig, "prefill_mfu")
         out.append(FileCost(b, lg, items, length.mean, length.source, gen, prompt, secs))
+    if cache is not None:
+        cache[key] = out
     return out
 
 
@@ -195,15 +222,15 @@ def split(costs: Sequence[FileCost], budget_s: float | None, per_gpu: float = 1.
 
 
 def run_parts(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str, Any] | None = None,
-              table: Sequence[Mapping[str, Any]] | None = None) -> list[Part]:
+              table: Sequence[Mapping[str, Any]] | None = None, cache: dict | None = None) -> list[Part]:
     """The prediction jobs of one checkpoint, planned on ``prediction_jobs.gpu``."""
     throughput = throughput if throughput is not None else load_throughput()
     s = settings(config)
-    costs = file_costs(config, throughput, gpu_figures(throughput, s["gpu"]), run, table)
+    costs = file_costs(config, throughput, gpu_figures(throughput, s["gpu"]), run, table, cache)
     if s["max_hours"] is None:
         return split(costs, None)
     size_b = float(config["models"][run.model]["size_b"])
-    gpus = job_gpus(config, run, throughput)
+    gpus = job_gpus(config, run, throughput, cache)
     eff = float(figures(throughput)["tensor_parallel_efficiency"]) if gpus > 1 else 1.0
     startup = startup_seconds(throughput, size_b)
     budget = float(s["max_hours"]) * 3600 - startup
@@ -224,17 +251,19 @@ def evaluated_checkpoint(config: Mapping[str, Any], run: study.Run) -> str | Non
     return None
 
 
-def duplicates(config: Mapping[str, Any], throughput: Mapping[str, Any] | None = None) -> dict[str, study.Run]:
+def duplicates(config: Mapping[str, Any], throughput: Mapping[str, Any] | None = None,
+               cache: dict | None = None) -> dict[str, study.Run]:
     """Runs that evaluate a checkpoint another run evaluates already, with the same prompt set and
     prediction settings (the trained model of one pair named as the starting model of another):
     run path -> the run (first in study order) whose predictions it reuses."""
     seen: dict[tuple[str, str, str], study.Run] = {}
     out: dict[str, study.Run] = {}
+    cache = {} if cache is None else cache
     for run in study.runs(dict(config)):
         checkpoint = evaluated_checkpoint(config, run)
         if checkpoint is None:
             continue
-        s = model_settings.model_settings(config, run.model, throughput)
+        s = model_prediction_settings(config, run.model, throughput, cache)
         key = (checkpoint, json.dumps(s, sort_keys=True), str(config["models"][run.model].get("prompt_set")))
         if key in seen:
             out[run.path] = seen[key]
@@ -248,8 +277,9 @@ def study_parts(config: Mapping[str, Any], throughput: Mapping[str, Any] | None 
     reuses another's predictions (:func:`duplicates`) has none."""
     throughput = throughput if throughput is not None else load_throughput()
     table = length_table(config)
-    reused = duplicates(config, throughput)
-    return {run.path: run_parts(config, run, throughput, table) for run in study.runs(dict(config))
+    cache: dict = {}
+    reused = duplicates(config, throughput, cache)
+    return {run.path: run_parts(config, run, throughput, table, cache) for run in study.runs(dict(config))
             if run.path not in reused}
 
 
