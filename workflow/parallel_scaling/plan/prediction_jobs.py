@@ -112,17 +112,10 @@ def job_gpus(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str,
     return model_settings.job_gpus(config, run.model, model_prediction_settings(config, run.model, throughput, cache))
 
 
-def run_architecture(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str, Any],
-                     cache: dict | None = None) -> dict[str, Any]:
+def run_architecture(config: Mapping[str, Any], run: study.Run, throughput: Mapping[str, Any]) -> dict[str, Any]:
     """The shape of the checkpoint ``run`` evaluates (its pair's starting model for one trained here)."""
     checkpoint = evaluated_checkpoint(config, run)
-    key = ("shapes", run.model)
-    if cache is None or key not in cache:
-        shapes = model_settings.checkpoint_architectures(config, run.model, throughput)
-        if cache is None:
-            cache = {}
-        cache[key] = shapes
-    for path, arch in cache[key]:
+    for path, arch in model_settings.checkpoint_architectures(config, run.model, throughput):
         if path == checkpoint:
             return arch
     return model_settings.architecture(config, run.model, throughput)
@@ -139,7 +132,7 @@ def file_costs(config: Mapping[str, Any], throughput: Mapping[str, Any], fig: Ma
     p = model_prediction_settings(config, run.model, throughput, cache)
     size_b = float(config["models"][run.model]["size_b"])
     fill = float(throughput["tokens"]["prediction_fill"])
-    arch = run_architecture(config, run, throughput, cache) if p.get("engine") == "vllm" else {}
+    arch = run_architecture(config, run, throughput) if p.get("engine") == "vllm" else {}
     context = int(p.get("vllm_max_model_len") or (arch.get("context") if arch.get("read") else 0) or 0)
     out = []
     for b, lg in study.bench_lang_pairs(dict(config)):
