@@ -269,7 +269,7 @@ def test_every_benchmark_snippet_of_the_docs_validates():
          "grpo.accelerate_config: envs/accelerate/nope.yaml does not exist"),
         (lambda c: (c.update(gpus={"train_grpo": 0}), c["grpo"].update(use_vllm=True)),
          "grpo.use_vllm: vLLM rollouts need GPUs but gpus.train_grpo is 0"),
-        (lambda c: (c.update(gpus={"predict": 2}), c["prediction"].update(engine="vllm")),
+        (lambda c: (c.update(gpus={"predict": 2}), c["prediction"].update(engine="vllm", vllm_tensor_parallel_size=1)),
          "gpus.predict: 2 GPUs but prediction.vllm_tensor_parallel_size is 1"),
         (lambda c: c.update(gpus={"translate": 1}),
          "gpus.translate: the 'template' backend runs no model"),

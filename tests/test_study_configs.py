@@ -6,6 +6,8 @@ cannot change the counts. About 20 s in all (the paper-scale DAG of ~250 jobs ta
 
 from __future__ import annotations
 
+import copy
+
 import os
 import subprocess
 import sys
@@ -19,9 +21,21 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 from parallel_scaling.plan import cost_plan  # noqa: E402
 
-CONFIGS = ["config.yaml", "configs/parallel_paper.yaml", "configs/interventional.yaml", "configs/observational.yaml"]
+CONFIGS = ["config.yaml", "configs/parallel_paper.yaml", "configs/parallel_paper_fixed_steps.yaml",
+           "configs/interventional.yaml", "configs/observational.yaml"]
 # configs/gsm8k_import.yaml reads the shared data beside the repository: planned in
 # test_study_substitutes.py, with both supplied
+
+
+def prediction_plan(cfg: dict) -> tuple[int, int]:
+    """Prediction jobs beyond one per checkpoint (the extra parts of the split checkpoints, less the
+    runs that reuse another's predictions), and those reusing runs."""
+    from parallel_scaling.plan import check_config, prediction_jobs
+
+    config = copy.deepcopy(cfg)
+    check_config.check_config(config)
+    reused = len(prediction_jobs.duplicates(config))
+    return sum(len(p) - 1 for p in prediction_jobs.study_parts(config).values()) - reused, reused
 
 
 def expected_jobs(cfg: dict) -> dict[str, int]:
@@ -55,7 +69,10 @@ def expected_jobs(cfg: dict) -> dict[str, int]:
         "build_init_model": sum(m["source"] == "tiny" for m in models.values()),
         "train_grpo": len(trainable) * n_mix * len(seeds) if "grpo" in paradigms else 0,
         "train_sft": len(trainable) * n_mix * len(seeds) if "sft" in paradigms else 0,
-        "predict": runs,
+        # one job per checkpoint, or its parts where one job would exceed prediction_jobs.max_hours
+        # (parallel_scaling.plan.prediction_jobs; tests/test_prediction_jobs.py)
+        "predict": runs + prediction_plan(cfg)[0],
+        "reuse_predictions": prediction_plan(cfg)[1],
         "score": runs,
         "analyze": 1,
         "plot_training": 1 if trainable else 0,  # an evaluation-only study has no training curves

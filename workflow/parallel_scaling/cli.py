@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # evaluate.smk
     "benchmark-manifest": ("evaluate.benchmark_manifest", "List a benchmark's files with sizes and sha256"),
     "predict": ("evaluate.predict", "Answer every benchmark x language with one loaded checkpoint"),
+    "reuse-predictions": ("evaluate.reuse", "One checkpoint's predictions under another run's name (evaluated once)"),
     "score": ("evaluate.score", "Score model responses (JSONL) and print per-language accuracy as CSV"),
     # analysis.smk
     "analyze": ("analysis.analyze", "Accuracy, MTI and Parallel Scaling Law tables and figures from scored items"),
@@ -40,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit-law": ("analysis.fit_law", "Fit y = a*x^b (+c) to an accuracy CSV (k=0 is the English-only point)"),
     "verify-archive": ("archive.verify", "Check an archive: sha256 of every file, provenance chain, RO-Crate profiles"),
     "cost-plan": ("plan.cost_plan", "Estimate GPU-hours and tokens per rule before launching a study"),
+    "answer-lengths": ("plan.answer_lengths", "Completion-token figures of prediction files: the cost plan's measured answer lengths"),
     "check-config": ("plan.check_config", "Check a study's config as planning does, naming file, line and key"),
     "config-docs": ("plan.config_docs", "Print the configuration reference (docs/configuration.md) from the config schema"),
     "pin-code": ("plan.pin_code", "Keep a command's finished jobs after a code change you judged harmless"),

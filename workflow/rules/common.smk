@@ -2,6 +2,7 @@
 # `snakemake` call (dry runs included), so torch/transformers are never imported while planning.
 import json
 import os
+import re
 import shlex
 import sys
 
@@ -11,7 +12,7 @@ from parallel_scaling.common import served
 from parallel_scaling.common.codedeps import code_hash
 from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck
-from parallel_scaling.plan import study
+from parallel_scaling.plan import model_settings, prediction_jobs, study
 
 from parallel_scaling.common import failures, locks, running_jobs
 
@@ -100,6 +101,20 @@ WORK = f"work/{STUDY}"
 EN = study.ENGLISH
 MIXTURES = study.mixtures(config)
 RUNS = study.runs(config)
+# Each checkpoint's prediction jobs: one, or parts that each fit prediction_jobs.max_hours
+# (parallel_scaling.plan.prediction_jobs); planned from the config and the throughput file only.
+# Each model's prediction settings: the study's, its own over them, its tensor parallelism picked
+# where none is given (parallel_scaling.plan.model_settings).
+try:
+    PREDICT_PARTS = prediction_jobs.study_parts(config)
+    PREDICT_SETTINGS = model_settings.study_settings(config)
+    # runs whose checkpoint and settings another run evaluates: its predictions, relabelled
+    REUSED = prediction_jobs.duplicates(config)
+    REUSED_RUNS = {r.path: r for r in RUNS if r.path in REUSED}
+except (OSError, ValueError) as _exc:
+    raise configcheck.ConfigError(
+        f"prediction_jobs: cannot plan the prediction jobs: {_exc}"
+    ) from None
 BENCH_LANGS = study.bench_lang_pairs(config)
 DIFFICULTY_WEIGHTS = study.difficulty_weights(config)
 TRAIN_LANGS = study.trained_languages(config)
@@ -157,6 +172,11 @@ def gpu_resource_overrides():
     for name, res in overrides.items():
         if name in study.GPU_RULES and "gpu" in res:
             want = study.gpus(config, name)
+            if name == "predict":  # per model: an override replaces them all
+                want = sorted(
+                    {model_settings.job_gpus(config, m, PREDICT_SETTINGS[m]) for m in config["models"]}
+                )
+                want = want[0] if len(want) == 1 else want
             # a snakemake Resource or a plain value
             given = getattr(res["gpu"], "value", res["gpu"])
             if str(given) != str(want):
@@ -181,6 +201,7 @@ wildcard_constraints:
     paradigm="init|public|grpo|sft",
     seed=r"\d+",
     benchmark="|".join(config["benchmarks"]),
+    part=prediction_jobs.PART_PATTERN,
 
 
 def as_json(obj):
@@ -203,7 +224,60 @@ def predictions_dir(run):
 
 
 def predictions(run):
-    return [f"{predictions_dir(run)}/{b}/{lg}.jsonl" for b, lg in BENCH_LANGS]
+    """Every prediction file of a checkpoint, in the order one unsplit job writes its rows."""
+    parts = PREDICT_PARTS.get(run.path) or [prediction_jobs.Part("", tuple(BENCH_LANGS))]
+    return [
+        f"{predictions_dir(run)}{part.wildcard}/{b}/{lg}.jsonl"
+        for part, b, lg in prediction_jobs.part_files(parts, BENCH_LANGS)
+    ]
+
+
+def prediction_dirs(run):
+    """The output folders of a checkpoint's prediction jobs (one unless it was split)."""
+    if run.path in REUSED:
+        return [predictions_dir(run)]  # rule reuse_predictions
+    return [f"{predictions_dir(run)}{p.wildcard}" for p in PREDICT_PARTS[run.path]]
+
+
+def reused_runs():
+    """Constraint of reuse_predictions' wildcard: the run paths that reuse another's predictions."""
+    return "|".join(re.escape(path) for path in REUSED) or "(?!)"
+
+
+def reuse_inputs(wc):
+    """The predictions (every part) of the run whose predictions a run reuses."""
+    return prediction_dirs(REUSED[wc.run])
+
+
+def reuse_settings(wc):
+    """The settings file its first part wrote (a file inside a directory output: a param)."""
+    source = REUSED[wc.run]
+    return f"{predictions_dir(source)}{PREDICT_PARTS[source.path][0].wildcard}/_settings.json"
+
+
+def reuse_args(wc):
+    source = REUSED[wc.run]
+    parts = PREDICT_PARTS[source.path]
+    return " ".join(
+        f"--input {b} {lg} {predictions_dir(source)}{part.wildcard}/{b}/{lg}.jsonl"
+        for part, b, lg in prediction_jobs.part_files(parts, BENCH_LANGS)
+    )
+
+
+def predict_gpus(wc):
+    """GPUs of a predict job: its model's (gpus.predict, else its tensor parallelism with vLLM)."""
+    return model_settings.job_gpus(config, wc.model, PREDICT_SETTINGS[wc.model])
+
+
+def predict_part(wc):
+    """The part of its checkpoint's predictions one predict job answers."""
+    for part in PREDICT_PARTS.get(_run(wc).path) or [prediction_jobs.Part("", tuple(BENCH_LANGS))]:
+        if part.wildcard == wc.part:
+            return part
+    raise ValueError(
+        f"no prediction job {wc.part!r} for {_run(wc).path}: this config plans "
+        f"{[p.wildcard for p in PREDICT_PARTS.get(_run(wc).path, [])]}"
+    )
 
 
 def scored(run):
@@ -301,6 +375,38 @@ def cluster_errors():
     return submission.submission_errors(
         config, jobs, slurm_profile.profile_file(), slurm_profile.cluster_partitions()
     )
+
+
+def submission_dry_run():
+    """A dry run (-n) started with a profile that submits to a cluster (its `executor`)."""
+    from parallel_scaling.plan import slurm_profile, submission
+
+    if not submission.dry_run_requested(sys.argv[1:]):
+        return False
+    profile = slurm_profile.profile_file()
+    return profile is not None and slurm_profile.executor(profile) not in (None, "local", "dryrun")
+
+
+def dry_run_refusals():
+    from parallel_scaling.plan import slurm_profile, submission
+
+    return submission.dry_run_errors(config, slurm_profile.profile_file())
+
+
+# A dry run through a cluster profile (`snakemake -n --profile slurm`) says what the real
+# submission would refuse (the onstart check below does not run in dry runs).
+if workflow.is_main_process and submission_dry_run():
+    _refused = dry_run_refusals()
+    if _refused:
+        print(
+            "\n  ".join(
+                [
+                    "warning: a submission of this study through the SLURM profile would be refused:",
+                    *_refused,
+                ]
+            ),
+            file=sys.stderr,
+        )
 
 
 def failure_summary(snakemake_log):
@@ -416,7 +522,9 @@ def bench_manifest(b):
 
 
 def predict_inputs(wc):
-    files = {"bench": [bench_manifest(b) for b in config["benchmarks"]]}
+    part = predict_part(wc)
+    benches = [b for b in config["benchmarks"] if any(b == f for f, _ in part.files)]
+    files = {"bench": [bench_manifest(b) for b in benches]}
     if wc.paradigm in ("grpo", "sft") or (
         wc.paradigm == "init" and built_here(wc.model)
     ):
@@ -434,7 +542,9 @@ def predict_model_param(wc):
 
 
 def predict_args(wc):
-    return " ".join(f"--input {b} {lg} {bench_file(b, lg)}" for b, lg in BENCH_LANGS)
+    part = predict_part(wc)
+    args = " ".join(f"--input {b} {lg} {bench_file(b, lg)}" for b, lg in part.files)
+    return args + (f" --shard {part.shard[0]} {part.shard[1]}" if part.shard else "")
 
 
 def archive_flags():

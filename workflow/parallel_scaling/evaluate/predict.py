@@ -227,6 +227,14 @@ def check_context(model_path: str, prompts: list[str], tokenizer: Any, s: dict[s
                          prompt_file=f"{PROMPTS_FILE} (prompt set {prompt_set!r})")
 
 
+def shard_rows(rows: list[dict[str, Any]], index: int, count: int) -> list[dict[str, Any]]:
+    """The ``index``-th (1-based) of ``count`` contiguous blocks of ``rows``: the shards of a file,
+    concatenated in order, are the file (what ``score`` reads them as)."""
+    if not 1 <= index <= count:
+        raise ValueError(f"--shard {index} {count}: the shard index must be between 1 and {count}")
+    return rows[len(rows) * (index - 1) // count: len(rows) * index // count]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``predict``: answer all (benchmark, language) inputs with one loaded checkpoint."""
     p = argparse.ArgumentParser(prog="predict", description=__doc__)
@@ -243,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
                         "output directory, which Snakemake deletes when a job fails)")
     p.add_argument("--served", default=None, help="engine served: the endpoint (base_url, concurrency, timeout_s, "
                    "retries, key_env) as JSON, kept out of --settings (evaluate/served.py)")
+    p.add_argument("--shard", nargs=2, type=int, default=None, metavar=("I", "N"),
+                   help="answer only the I-th of N contiguous blocks of each input's items (1-based): one "
+                        "part of a benchmark language too long for one job (parallel_scaling.plan.prediction_jobs)")
     add_token_argument(p)
     a = p.parse_args(argv)
 
@@ -275,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = read_jsonl(path, required=("id", "question", "answer"))
         if s.get("limit"):
             rows = rows[: s["limit"]]
+        if a.shard:
+            rows = shard_rows(rows, *a.shard)
         jobs.append((bench, lang, rows))
         prompts += [build_prompt(r["question"], lang, a.prompt_set, tokenizer) for r in rows]
     log.info("predict: %d prompts over %d files with %s on %s", len(prompts), len(jobs), engine, device)

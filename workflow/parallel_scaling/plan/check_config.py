@@ -415,6 +415,10 @@ def check_config(config: dict[str, Any], origins: Origins | None = None,
 
     errors = checks.check(config, LANGUAGES, missing_languages)
     errors += real_models.problems(config, lambda path: tuple(path) in given)
+    if not errors:  # per-model settings read each model's size and shape
+        from parallel_scaling.plan import model_settings
+
+        errors += model_settings.problems(config)
     if not errors and read_data:
         from parallel_scaling.plan.data_sizes import data_size_errors
 

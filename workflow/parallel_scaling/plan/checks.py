@@ -61,7 +61,7 @@ def gpu_problems(config: dict[str, Any]) -> list[str]:
     given = config.get("gpus") or {}
     p = config["prediction"]
     if p.get("engine") == "vllm" and given.get("predict") is not None \
-            and given["predict"] != p.get("vllm_tensor_parallel_size", 1):
+            and p.get("vllm_tensor_parallel_size") is not None and given["predict"] != p["vllm_tensor_parallel_size"]:
         errors.append(f"gpus.predict: {given['predict']} GPUs but prediction.vllm_tensor_parallel_size is "
                       f"{p.get('vllm_tensor_parallel_size', 1)}; vLLM uses exactly that many (leave gpus.predict null)")
     t = config["translation"]

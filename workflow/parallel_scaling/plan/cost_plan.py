@@ -1,13 +1,19 @@
 """Command ``cost-plan``: estimate GPU-hours and tokens per rule before launching a study.
 
     python -m parallel_scaling cost-plan --configfile configs/parallel_paper.yaml [--gpu h100]
-        [--throughput-file workflow/resources/gpu_throughput.yaml] [--json] [--measured [benchmarks]]
+        [--config KEY=VALUE ...] [--throughput-file workflow/resources/gpu_throughput.yaml] [--json] [--measured [benchmarks]]
 
 The estimate follows the DAG's shape (``parallel_scaling.plan.study``: mixtures, runs, benchmark x language
 pairs) and the validated config (schema defaults applied exactly as the workflow applies them), and
 multiplies token counts by per-GPU throughput figures from ``workflow/resources/gpu_throughput.yaml``
 (all of them assumptions: the formulas are documented at the top of that file). GPU-hours are per GPU,
-so they do not depend on how many GPUs a job is spread over (perfect scaling is assumed).
+so for training they do not depend on how many GPUs a job is spread over (perfect scaling is
+assumed); a prediction job adds its start-up and loses a share to tensor parallelism (the
+``prediction`` section of that file). Prediction jobs are counted as the workflow plans them
+(:mod:`parallel_scaling.plan.prediction_jobs`: split to fit ``prediction_jobs.max_hours``, each
+checkpoint once), with the answer lengths printed beside the table: measured
+(``prediction_jobs.answer_lengths``) or a stated assumption. ``--config KEY=VALUE`` overrides keys
+as ``snakemake --config`` does.
 
 GPUs per job come from the study's ``gpus`` section through ``study.gpus`` -- the numbers the rules
 request and the training launcher turns into processes. Before the estimate is of any use, the
@@ -26,21 +32,22 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import re
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from parallel_scaling.common.paths import RESOURCE_DIR, SCHEMA_FILE
+from parallel_scaling.common.paths import SCHEMA_FILE
 
-import yaml
-
-from parallel_scaling.plan import real_models, slurm_profile, study
+from parallel_scaling.plan import prediction_jobs, real_models, slurm_profile, study
 from parallel_scaling.plan.memory import format_preflight, preflight
+from parallel_scaling.plan.training_cost import (  # noqa: F401
+    _add, _zero, mixture_rows, optimizer_steps, plan_build, plan_grpo, plan_sft)
+from parallel_scaling.plan.throughput import (  # noqa: F401 (cost_plan.<name> kept for its users)
+    THROUGHPUT, _params, benchmark_size, decode_tps, flops_seconds, gpu_figures, load_throughput,
+    question_tokens, source_rows, synthetic_benchmarks, test_split_languages)
 
 SCHEMA = SCHEMA_FILE
-THROUGHPUT = RESOURCE_DIR / "gpu_throughput.yaml"
 
 #: rules that can run on GPUs, in DAG order (GPUs per job: study.gpus)
 GPU_RULES = study.GPU_RULES
@@ -51,7 +58,22 @@ LLM_BACKENDS = study.LLM_BACKENDS
 # config
 
 
-def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA) -> dict[str, Any]:
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``--config key=value`` items as Snakemake reads them (a value in YAML flow style), typed inside
+    lists and mappings as the workflow types them (study.typed_overrides)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--config {item!r}: expected KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return study.typed_overrides(out)
+
+
+def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA,
+                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Merge the config files in order and apply the schema's defaults, as workflow/rules/common.smk
     does, so the plan sees the workflow's values; a config the workflow would refuse is refused
     here with the same one-line messages (parallel_scaling.plan.check_config)."""
@@ -60,69 +82,30 @@ def load_config(configfiles: Sequence[str | Path], schema: str | Path = SCHEMA) 
     for path in configfiles:
         if not Path(path).is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
-    config, origins = configcheck.load_study(configfiles)
+    config, origins = configcheck.load_study(configfiles, overrides)
     given = real_models.given_keys(config)
     errors = configcheck.schema_errors(config, schema, origins)
     if not errors:
         # a real model's size from its config.json; tiny defaults a real model would inherit
         errors = [origins.where(e.split(":", 1)[0].split(".")) + e
                   for e in real_models.problems(config, lambda path: tuple(path) in given)]
+    if not errors:  # per-model prediction settings against each model's shape
+        from parallel_scaling.plan import model_settings
+
+        errors = [origins.where(e.split(":", 1)[0].split(".")) + e for e in model_settings.problems(config)]
     if errors:
         raise configcheck.ConfigError(configcheck.report(errors, [str(p) for p in configfiles]))
     return config
-
-
-def load_throughput(path: str | Path = THROUGHPUT) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"throughput file {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
-    for key in ("gpus", "benchmarks", "sources", "tokens"):
-        if key not in data:
-            raise ValueError(f"{path}: missing section {key!r}")
-    return data
-
-
-def gpu_figures(throughput: Mapping[str, Any], gpu: str) -> dict[str, float]:
-    gpus = throughput["gpus"]
-    if gpu not in gpus:
-        raise ValueError(f"unknown GPU type {gpu!r}; the throughput file defines {sorted(gpus)} "
-                         f"(add an entry under gpus: to workflow/resources/gpu_throughput.yaml)")
-    fig = dict(gpus[gpu])
-    need = ("peak_bf16_tflops", "train_mfu", "prefill_mfu", "decode_tokens_per_s_7b", "decode_max_tokens_per_s")
-    missing = [k for k in need if k not in fig]
-    if missing:
-        raise ValueError(f"gpus.{gpu}: missing {missing} in the throughput file")
-    fig.setdefault("grpo_rollout_efficiency", 1.0)
-    return fig
 
 
 # --------------------------------------------------------------------------------------------------
 # the DAG's shape
 
 
-def synthetic_benchmarks(config: Mapping[str, Any]) -> list[str]:
-    return [b for b, spec in config["benchmarks"].items() if spec.get("kind") == "synthetic"]
-
-
-def test_split_languages(config: Mapping[str, Any]) -> list[str]:
-    """Languages of the test split translated for synthetic benchmarks."""
-    langs: list[str] = []
-    for b in synthetic_benchmarks(config):
-        langs += [lg for lg in study.benchmark_languages(config, b) if lg not in langs]
-    return langs
-
-
-def mixture_rows(config: Mapping[str, Any], mix: study.Mixture) -> int:
-    """Rows of a mixture, assuming QC leaves enough items (the drop policy can only lower it)."""
-    m = config["mixtures"]
-    n = len(mix.langs)
-    return m["items"] * n if m["budget"] == "additive" else (m["items"] // n) * n
-
-
 def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     """Jobs per rule of a fresh run of the whole DAG (the cost-relevant rules plus the light ones)."""
     runs = study.runs(config)
+    predict_parts = prediction_jobs.study_parts(config)
     trained = [r for r in runs if r.paradigm in ("grpo", "sft")]
     file_benches = [(b, lg) for b, lg in study.bench_lang_pairs(config)
                     if config["benchmarks"][b].get("kind") != "synthetic"]
@@ -140,75 +123,14 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
         "build_init_model": sum(1 for m in config["models"].values() if m["source"] == "tiny"),
         "train_grpo": sum(1 for r in trained if r.paradigm == "grpo"),
         "train_sft": sum(1 for r in trained if r.paradigm == "sft"),
-        "predict": len(runs),
+        "predict": sum(len(parts) for parts in predict_parts.values()),
+        "reuse_predictions": len(runs) - len(predict_parts),  # runs without jobs of their own
         "score": len(runs),
     }
 
 
 # --------------------------------------------------------------------------------------------------
 # token counts and seconds
-
-
-def _params(size_b: float) -> float:
-    return float(size_b) * 1e9
-
-
-def decode_tps(fig: Mapping[str, float], size_b: float) -> float:
-    return min(fig["decode_tokens_per_s_7b"] * 7.0 / max(float(size_b), 1e-9), fig["decode_max_tokens_per_s"])
-
-
-def flops_seconds(flops: float, fig: Mapping[str, float], mfu_key: str) -> float:
-    return flops / (fig["peak_bf16_tflops"] * 1e12 * fig[mfu_key])
-
-
-def source_rows(config: Mapping[str, Any], throughput: Mapping[str, Any], split: str) -> int:
-    src = config["source"]
-    if src["kind"] == "synthetic":
-        n = src["synthetic"]["n_train" if split == "train" else "n_test"]
-    else:
-        key = src.get("hf_name") if src["kind"] == "huggingface" else src.get(split)
-        table = throughput["sources"]
-        n = int((table.get(key) or table["default"])[split])
-    limit = src.get("limit")
-    if isinstance(limit, int):
-        n = min(n, limit)
-    elif isinstance(limit, Mapping) and limit.get(split):
-        n = min(n, int(limit[split]))
-    return int(n)
-
-
-def benchmark_size(config: Mapping[str, Any], throughput: Mapping[str, Any], name: str) -> tuple[int, int]:
-    """(items per language, prompt tokens) of a benchmark."""
-    spec = config["benchmarks"][name]
-    table = throughput["benchmarks"]
-    if spec.get("kind") == "synthetic":
-        items, prompt = source_rows(config, throughput, "test"), throughput["tokens"]["question_tokens_tiny"]
-    else:
-        entry = table.get(spec.get("preset") or name) or table.get(name) or table["default"]
-        items, prompt = int(entry["items"]), int(entry["prompt_tokens"])
-    for cap in (spec.get("limit"), config["prediction"].get("limit")):
-        if cap:
-            items = min(items, int(cap))
-    return items, prompt
-
-
-def question_tokens(config: Mapping[str, Any], throughput: Mapping[str, Any], model: str) -> int:
-    tok = throughput["tokens"]
-    return int(tok["question_tokens_tiny"] if config["models"][model]["source"] == "tiny" else tok["question_tokens"])
-
-
-def _zero() -> dict[str, Any]:
-    return {"jobs": 0, "gen_tokens": 0.0, "prompt_tokens": 0.0, "train_tokens": 0.0, "gpu_seconds": 0.0,
-            "job_seconds": {}}
-
-
-def _add(row: dict[str, Any], job: str | None = None, **kw: float) -> None:
-    """Add to a rule's totals; with ``job`` (its label, :func:`job_label`) also to that job's
-    GPU-seconds, from which the hours of each job on its GPUs are compared with its time limit."""
-    for k, v in kw.items():
-        row[k] += v
-    if job is not None:
-        row["job_seconds"][job] = row["job_seconds"].get(job, 0.0) + kw.get("gpu_seconds", 0.0)
 
 
 #: the wildcards that name one job of each GPU rule, in the order of its log path
@@ -223,9 +145,10 @@ JOB_WILDCARDS = {
 
 def job_label(rule: str, wildcards: Mapping[str, Any]) -> str:
     """One job's name as in its log path (``logs/<study>/<rule>/<label>.log``), e.g. ``qwen/k3/s0``
-    for a GRPO run: how cost-plan and the workflow's time-limit check refer to the same job."""
+    for a GRPO run, ``qwen/init/init/s0.parts/math500_x`` for a part of a split prediction: how
+    cost-plan and the workflow's time-limit check refer to the same job."""
     parts = [("s" if k == "seed" else "") + str(wildcards[k]) for k in JOB_WILDCARDS[rule]]
-    return "/".join(parts)
+    return "/".join(parts) + (str(wildcards.get("part") or "") if rule == "predict" else "")
 
 
 def plan_translate(config, throughput, fig) -> dict[str, float]:
@@ -254,90 +177,33 @@ def plan_translate(config, throughput, fig) -> dict[str, float]:
     return row
 
 
-def plan_build(config, throughput, fig) -> dict[str, float]:
-    row = _zero()
-    fill = throughput["tokens"]["tiny_fill"]
-    for name, m in config["models"].items():
-        if m["source"] != "tiny":
-            continue
-        row["jobs"] += 1
-        for stage in ("pretrain", "warmup"):
-            s = m["build"][stage]
-            steps = s["max_steps"] if s["max_steps"] > 0 else math.ceil(
-                s["num_train_epochs"] * m["build"].get("warmup_items", 1000) / s["per_device_train_batch_size"])
-            tokens = steps * s["per_device_train_batch_size"] * s["gradient_accumulation_steps"] * s["max_length"] * fill
-            _add(row, name, train_tokens=tokens,
-                 gpu_seconds=flops_seconds(tokens * 6 * _params(m["size_b"]), fig, "train_mfu"))
-    return row
-
-
-def plan_grpo(config, throughput, fig) -> dict[str, float]:
-    row = _zero()
-    g = config["grpo"]
-    fill = throughput["tokens"]["grpo_completion_fill"]
-    nproc = study.train_processes(config, "train_grpo")
-    for run in study.runs(config):
-        if run.paradigm != "grpo":
-            continue
-        size_b = config["models"][run.model]["size_b"]
-        n_params = _params(size_b)
-        if g["max_steps"] > 0:
-            completions = g["max_steps"] * g["per_device_train_batch_size"] * g["gradient_accumulation_steps"] * nproc
-            prompts = completions / g["num_generations"]
-        else:
-            prompts = mixture_rows(config, study.mixture(config, run.mixture)) * g["num_train_epochs"]
-            completions = prompts * g["num_generations"]
-        q = question_tokens(config, throughput, run.model)
-        gen = completions * g["max_completion_length"] * fill
-        prompt = prompts * q  # vLLM prefix caching: one prefill per prompt for its group
-        seq = completions * (q + g["max_completion_length"] * fill)
-        mu = g["num_iterations"]
-        train_flops = seq * mu * 6 * n_params * (4 / 3 if g["gradient_checkpointing"] else 1)
-        if g["beta"] > 0:
-            train_flops += seq * 2 * n_params  # reference model forward
-        if mu > 1:
-            train_flops += seq * 2 * n_params  # old-policy log-probs
-        secs = (gen / (decode_tps(fig, size_b) * fig["grpo_rollout_efficiency"])
-                + flops_seconds(prompt * 2 * n_params, fig, "prefill_mfu")
-                + flops_seconds(train_flops, fig, "train_mfu"))
-        _add(row, f"{run.model}/{run.mixture}/s{run.seed}", jobs=1, gen_tokens=gen, prompt_tokens=prompt,
-             train_tokens=seq * mu, gpu_seconds=secs)
-    return row
-
-
-def plan_sft(config, throughput, fig) -> dict[str, float]:
-    row = _zero()
-    s = config["sft"]
-    fill = throughput["tokens"]["sft_fill"]
-    for run in study.runs(config):
-        if run.paradigm != "sft":
-            continue
-        size_b = config["models"][run.model]["size_b"]
-        if s["max_steps"] > 0:
-            seqs = s["max_steps"] * s["per_device_train_batch_size"] * s["gradient_accumulation_steps"]
-        else:
-            seqs = mixture_rows(config, study.mixture(config, run.mixture)) * s["num_train_epochs"]
-        tokens = seqs * s["max_length"] * fill
-        flops = tokens * 6 * _params(size_b) * (4 / 3 if s["gradient_checkpointing"] else 1)
-        _add(row, f"{run.model}/{run.mixture}/s{run.seed}", jobs=1, train_tokens=tokens,
-             gpu_seconds=flops_seconds(flops, fig, "train_mfu"))
-    return row
-
-
 def plan_predict(config, throughput, fig) -> dict[str, float]:
+    """Prediction jobs as the workflow plans them (parallel_scaling.plan.prediction_jobs: a
+    checkpoint's files split into parts that fit prediction_jobs.max_hours), each estimated on
+    ``fig``'s GPU with its start-up and tensor parallelism, and the answer lengths assumed."""
     row = _zero()
-    p = config["prediction"]
-    fill = throughput["tokens"]["prediction_fill"]
-    pairs = study.bench_lang_pairs(config)
+    row["job_gpus"], row["answer_lengths"] = {}, {}
+    table = prediction_jobs.length_table(config)
+    cache: dict = {}  # each model's settings and shapes, read once
+    reused = prediction_jobs.duplicates(config, throughput, cache)
     for run in study.runs(config):
-        size_b = config["models"][run.model]["size_b"]
-        gen = prompt = 0.0
-        for b, _lg in pairs:
-            items, ptok = benchmark_size(config, throughput, b)
-            gen += items * p["n"] * p["max_new_tokens"] * fill
-            prompt += items * ptok
-        secs = gen / decode_tps(fig, size_b) + flops_seconds(prompt * 2 * _params(size_b), fig, "prefill_mfu")
-        _add(row, run.path, jobs=1, gen_tokens=gen, prompt_tokens=prompt, gpu_seconds=secs)
+        if run.path in reused:  # the same checkpoint and settings as another run: predicted once
+            continue
+        size_b = float(config["models"][run.model]["size_b"])
+        gpus = prediction_jobs.job_gpus(config, run, throughput, cache)
+        costs = prediction_jobs.file_costs(config, throughput, fig, run, table, cache)
+        for c in costs:  # per source of the figure: files and the sum of their mean answer tokens
+            seen = row["answer_lengths"].setdefault(c.answer_source, [0, 0.0])
+            seen[0] += 1
+            seen[1] += c.answer_tokens
+        for part in prediction_jobs.run_parts(config, run, throughput, table, cache):
+            files = set(part.files)
+            mine = [c for c in costs if (c.benchmark, c.lang) in files]
+            wall = prediction_jobs.wall_seconds(costs, part, throughput, size_b, gpus)
+            label = run.path + part.wildcard
+            row["job_gpus"][label] = gpus
+            _add(row, label, jobs=1, gen_tokens=sum(c.gen_tokens for c in mine) * part.share(),
+                 prompt_tokens=sum(c.prompt_tokens for c in mine) * part.share(), gpu_seconds=wall * max(gpus, 1))
     return row
 
 
@@ -355,7 +221,9 @@ def rule_plans(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: st
         row["gpus_per_job"] = study.gpus(config, name)
         row["gpu_hours"] = row["gpu_seconds"] / 3600
         # wall-clock hours of each job on its GPUs (perfect scaling over them, as for GPU-hours)
-        row["job_hours"] = {job: s / 3600 / max(row["gpus_per_job"], 1) for job, s in row["job_seconds"].items()}
+        per_job = row.get("job_gpus") or {}
+        row["job_hours"] = {job: s / 3600 / max(per_job.get(job, row["gpus_per_job"]), 1)
+                            for job, s in row["job_seconds"].items()}
         row["longest_job_hours"] = max(row["job_hours"].values(), default=0.0)
         row["tokens"] = row["gen_tokens"] + row["prompt_tokens"] + row["train_tokens"]
     return rules
@@ -373,7 +241,8 @@ def plan(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str = "h
     for row in (*rules.values(), total):
         row["jobs"] = int(row["jobs"])
     return {"study": config.get("study"), "gpu": gpu, "gpu_figures": fig, "rules": rules, "total": total,
-            "job_counts": job_counts(config), "preflight": preflight(config, throughput, gpu)}
+            "job_counts": job_counts(config), "preflight": preflight(config, throughput, gpu),
+            "optimizer_steps": optimizer_steps(config)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -475,14 +344,38 @@ def format_table(result: Mapping[str, Any], measured: Mapping[str, Mapping[str, 
     counts = result["job_counts"]
     lines.append("jobs of the other rules: " + ", ".join(f"{k} {v}" for k, v in counts.items()
                                                         if k not in result["rules"]))
+    for paradigm, steps in (result.get("optimizer_steps") or {}).items():
+        lines.append(f"optimizer steps per {paradigm} run: " + ", ".join(f"{m} {n}" for m, n in steps.items()))
+    lines += format_answer_lengths(result["rules"]["predict"])
     lines += format_preflight(result["gpu"], result.get("preflight"))
     return "\n".join(lines)
+
+
+def format_answer_lengths(row: Mapping[str, Any]) -> list[str]:
+    """Where the prediction estimate's answer lengths come from: measured (the table's rows) or
+    assumed (a fraction of max_new_tokens), with the mean over the files each covers."""
+    seen = row.get("answer_lengths") or {}
+    if not seen:
+        return []
+    lines = ["answer lengths of the prediction estimate (completion tokens per answer; "
+             "prediction_jobs.answer_lengths gives measured ones):"]
+    for source, (files, total) in sorted(seen.items()):
+        lines.append(f"  {files:>5} checkpoint x benchmark x language file(s): mean {total / files:,.0f} tokens, {source}")
+    split = [job for job in row["job_hours"] if prediction_jobs.PARTS in job]
+    if split:
+        whole = {job.split(prediction_jobs.PARTS)[0] for job in split}
+        lines.append(f"prediction jobs: {len(whole)} checkpoint(s) split into {len(split)} part(s) to fit "
+                     f"prediction_jobs.max_hours (on prediction_jobs.gpu; parallel_scaling/plan/prediction_jobs.py)")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="parallel_scaling cost-plan", description=__doc__.splitlines()[0])
     ap.add_argument("--configfile", nargs="+", action="extend", default=None,
                     help="config file(s), merged in order (default: config.yaml)")
+    ap.add_argument("--config", nargs="+", action="extend", default=None, metavar="KEY=VALUE",
+                    help="override keys as snakemake --config does: a mapping is merged into the study's "
+                         "(e.g. 'prediction={n: 8}'), any other value replaces it")
     ap.add_argument("--gpu", default="h100", help="GPU type from the throughput file (h100, h200, a100, l40s, cpu)")
     ap.add_argument("--throughput-file", default=str(THROUGHPUT), help="throughput and size assumptions (YAML)")
     ap.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -492,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--measured", nargs="?", const="benchmarks", default=None, metavar="DIR",
                     help="add the seconds measured per rule in DIR (Snakemake benchmark files; default benchmarks)")
     args = ap.parse_args(argv)
-    config = load_config(args.configfile or ["config.yaml"])
+    config = load_config(args.configfile or ["config.yaml"], overrides=parse_overrides(args.config or []))
     result = plan(config, load_throughput(args.throughput_file), args.gpu)
     measured = compare_measured(args.measured) if args.measured is not None else None
     profile = None

@@ -26,19 +26,27 @@ def model_architecture(path: str | None, size_b: float, throughput: Mapping[str,
     """Layers, KV heads, head size and context of a model: a local model's config.json, else the
     throughput file's ``architectures`` table (by hub id), else the size-based fallback (flagged)."""
     mem = throughput.get("memory") or {}
-    if path and (Path(path) / "config.json").is_file():
-        cfg = json.loads((Path(path) / "config.json").read_text())
+    cfg_file = Path(path) / "config.json" if path else None
+    if path and not cfg_file.is_file() and not Path(path).exists():
+        from parallel_scaling.common.integrity import cached_hub_file
+
+        cached = cached_hub_file(path)  # a hub model in the local cache: what its job would load
+        cfg_file = Path(cached) if cached else cfg_file
+    if cfg_file is not None and cfg_file.is_file():
+        cfg = json.loads(cfg_file.read_text())
         cfg = cfg.get("text_config", cfg)
         heads = int(cfg["num_attention_heads"])
-        return {"layers": int(cfg["num_hidden_layers"]), "kv_heads": int(cfg.get("num_key_value_heads") or heads),
+        return {"layers": int(cfg["num_hidden_layers"]), "heads": heads,
+                "kv_heads": int(cfg.get("num_key_value_heads") or heads),
                 "head_dim": int(cfg.get("head_dim") or cfg["hidden_size"] // heads),
-                "context": int(cfg.get("max_position_embeddings") or 0), "source": f"{path}/config.json"}
+                "context": int(cfg.get("max_position_embeddings") or 0), "source": f"{path} config.json",
+                "read": True}
     known = (throughput.get("architectures") or {}).get(path or "")
     if known:
-        return {**known, "source": "gpu_throughput.yaml architectures"}
+        return {**known, "source": "gpu_throughput.yaml architectures", "read": True}
     fb = mem.get("fallback") or {"kv_bytes_per_token_per_b": 16384, "context": 32768}
     return {"kv_bytes_per_token": float(fb["kv_bytes_per_token_per_b"]) * float(size_b), "context": int(fb["context"]),
-            "source": "assumed (model not in gpu_throughput.yaml architectures)"}
+            "source": "assumed (model not in gpu_throughput.yaml architectures)", "read": False}
 
 
 def kv_bytes_per_token(arch: Mapping[str, Any]) -> float:
@@ -107,29 +115,39 @@ def preflight(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str
         if names:
             trained[paradigm] = names
 
-    p = config["prediction"]
+    from parallel_scaling.plan import model_settings
+
+    unread: list[str] = []  # evaluated models whose shape was assumed
     if study.gpus(config, "predict") > 0:
         for name in evaluated:
             m = models[name]
             if m["source"] == "tiny":
                 continue
+            # the model's own settings and the shape of each checkpoint it evaluates
+            p = model_settings.model_settings(config, name, throughput)
             params = float(m["size_b"]) * 1e9
-            arch = model_architecture(m.get("path"), m["size_b"], throughput)
-            if p["engine"] == "vllm":
-                checks.append(_vllm_check("predict", name, "vLLM", params, arch, p.get("vllm_max_model_len"),
+            shapes = model_settings.checkpoint_architectures(config, name, throughput)
+            unread += [f"{name} ({path})" for path, a in shapes if not a.get("read")]
+            own = m.get("prediction") or {}
+            key = lambda k: f"models.{name}.prediction.{k}" if k in own else f"prediction.{k}"  # noqa: E731
+            label = lambda path: name if len(shapes) < 2 else f"{name} {path}"  # noqa: E731
+            arch = max((a for _, a in shapes), key=lambda a: kv_bytes_per_token(a) * int(a.get("context") or 0),
+                       default=model_settings.architecture(config, name, throughput))
+            for path, shape in shapes if p["engine"] == "vllm" else []:
+                checks.append(_vllm_check("predict", label(path), "vLLM", params, shape, p.get("vllm_max_model_len"),
                                           int(p["vllm_tensor_parallel_size"]), float(p["vllm_gpu_memory_utilization"]),
-                                          mem_gb, overhead, ["prediction.vllm_max_model_len",
-                                                             "prediction.vllm_gpu_memory_utilization",
-                                                             "prediction.vllm_tensor_parallel_size"],
-                                          "prediction.vllm_max_model_len", str(p.get("vllm_dtype") or "bfloat16")))
-            else:
+                                          mem_gb, overhead, [key("vllm_max_model_len"),
+                                                             key("vllm_gpu_memory_utilization"),
+                                                             key("vllm_tensor_parallel_size")],
+                                          key("vllm_max_model_len"), str(p.get("vllm_dtype") or "bfloat16")))
+            if p["engine"] != "vllm":
                 seqs = int(p["batch_size"]) * int(p["n"])
                 ctx = tok["question_tokens"] + int(p["max_new_tokens"])
                 parts = [("weights (bf16)", 2 * params),
                          (f"KV cache of {seqs} sequences x {ctx} tokens (prediction.batch_size x n)",
                           kv_bytes_per_token(arch) * seqs * ctx)]
                 checks.append(_check("predict", name, "transformers", parts, mem_gb * GB, f"{mem_gb:g} GB",
-                                     ["prediction.batch_size", "prediction.max_new_tokens"]))
+                                     [key("batch_size"), key("max_new_tokens")]))
 
     t = config["translation"]
     if t["backend"] == "vllm" and study.gpus(config, "translate") > 0:
@@ -172,7 +190,7 @@ def preflight(config: Mapping[str, Any], throughput: Mapping[str, Any], gpu: str
                     rule, name, "colocated vLLM", params, arch, ctx, 1, float(s["vllm_gpu_memory_utilization"]), mem_gb, overhead,
                     ["grpo.vllm_max_model_length", "grpo.vllm_gpu_memory_utilization"],
                     "grpo.vllm_max_model_length" if given else "prompt + grpo.max_completion_length"))
-    return {"gpu": gpu, "memory_gb": mem_gb, "checks": checks}
+    return {"gpu": gpu, "memory_gb": mem_gb, "checks": checks, "unread": unread}
 
 
 def format_preflight(gpu: str, pre: Mapping[str, Any] | None) -> list[str]:
@@ -191,4 +209,8 @@ def format_preflight(gpu: str, pre: Mapping[str, Any] | None) -> list[str]:
         if not c["fits"]:
             line += f"  [change: {', '.join(c['keys'])}]"
         lines.append(line)
+    if pre.get("unread"):
+        lines.append(f"  shape not read (no local config.json, not in the local Hugging Face cache, not in "
+                     f"gpu_throughput.yaml architectures), KV cache, context and heads assumed: "
+                     f"{'; '.join(pre['unread'])}; add them under architectures: to check them")
     return lines

@@ -120,6 +120,22 @@ def load_profile(path: str | Path) -> Profile:
     return Profile(name, defaults, per_rule)
 
 
+def executor(path: str | Path) -> str | None:
+    """The ``executor`` a profile folder or file names (None when none, or unreadable)."""
+    path = Path(path)
+    if path.is_dir():
+        found = [path / n for n in PROFILE_NAMES if (path / n).is_file()]
+        if not found:
+            return None
+        path = found[0]
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    value = data.get("executor") if isinstance(data, Mapping) else None
+    return str(value) if value else None
+
+
 def profile_file(argv: Sequence[str] | None = None, cwd: str | Path = ".") -> Path | None:
     """The profile folder Snakemake was started with (``--profile X`` on its command line), resolved
     as Snakemake resolves it: a folder relative to the working directory, else the user's
@@ -247,5 +263,7 @@ def time_limit_errors(jobs: Iterable[tuple[str, str, float, Mapping[str, Any]]],
             f"runtime of {limit / 60:.4g} h: {rule} {label} is estimated at {hours:.1f} h on its GPUs "
             f"({gpu}; cost-plan, workflow/resources/gpu_throughput.yaml); set runtime to at least {need} "
             f"(minutes, the estimate + 25 %) within your partition's MaxTime, or give the rule more GPUs "
-            f"(config key gpus.{rule})")
+            f"(config key gpus.{rule})"
+            + (f"; or set prediction_jobs.max_hours below {limit / 60:.4g} (prediction jobs are split to fit it; "
+               f"prediction_jobs.gpu: the GPU type they are planned on)" if rule == "predict" else ""))
     return out

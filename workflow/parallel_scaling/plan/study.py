@@ -206,10 +206,12 @@ def gpus(config: dict[str, Any], rule: str) -> int:
             return int((config["translation"].get("vllm") or {}).get("tensor_parallel_size", 1))
         return 1 if backend == "transformers" else 0  # served: the server has the GPUs, the job none
     if rule == "predict" and given is None:
-        p = config["prediction"]
-        if p.get("engine") == "served":
-            return 0
-        return int(p.get("vllm_tensor_parallel_size", 1)) if p.get("engine") == "vllm" else 1
+        if config["prediction"].get("engine") == "served":
+            return 0  # the server has the GPUs, the job none
+        # per model (parallel_scaling.plan.model_settings): the most any model's jobs get
+        from parallel_scaling.plan.model_settings import job_gpus
+
+        return max((job_gpus(config, name) for name in config["models"]), default=1)
     return 1 if given is None else int(given)
 
 

@@ -57,3 +57,40 @@ def time_limit_errors(config: Mapping[str, Any],
                 timed.append((rule, cost_plan.job_label(rule, wc), hours, res))
         errors += slurm_profile.time_limit_errors(timed, profile, gpu)
     return errors
+
+
+def dry_run_errors(config: Mapping[str, Any], profile_dir: str | Path) -> list[str]:
+    """What a submission of the whole study through ``profile_dir`` would refuse, for a dry run
+    (``snakemake -n --profile slurm``), which plans but never reaches the ``onstart`` check: site
+    placeholders in the resources the study's rules get, and planned GPU jobs estimated over their
+    runtime. Every job of the study is counted, finished or not (a dry run's own list of jobs is not
+    known while the Snakefile is parsed)."""
+    try:
+        profile = slurm_profile.load_profile(profile_dir)
+    except (OSError, ValueError):
+        return []
+    counts = cost_plan.job_counts(config)
+    throughput = cost_plan.load_throughput()
+    rules = [r for r, n in counts.items() if n]
+
+    def resources(rule: str) -> dict[str, Any]:
+        return {k: s.value for k, s in {**profile.defaults, **profile.per_rule.get(rule, {})}.items()}
+
+    errors = slurm_profile.placeholder_errors([(r, resources(r)) for r in rules], profile)
+    by_gpu: dict[str, list[str]] = {}
+    for rule in cost_plan.GPU_RULES:
+        model = str(resources(rule).get("gpu_model") or "").lower()
+        by_gpu.setdefault(model if model in throughput["gpus"] else DEFAULT_GPU, []).append(rule)
+    for gpu, names in by_gpu.items():
+        plans = cost_plan.rule_plans(config, throughput, gpu)
+        timed = [(rule, label, hours, resources(rule)) for rule in names
+                 for label, hours in plans[rule]["job_hours"].items()]
+        errors += slurm_profile.time_limit_errors(timed, profile, gpu)
+    return errors
+
+
+def dry_run_requested(argv: list[str]) -> bool:
+    """Whether Snakemake was started for a dry run (``-n``, ``--dry-run``, ``--dryrun``, or ``n`` in
+    a group of short flags such as ``-np``)."""
+    return any(a in ("--dry-run", "--dryrun") or (len(a) > 1 and a[0] == "-" and a[1] != "-" and a[1:].isalpha()
+                                                   and "n" in a[1:]) for a in argv)
