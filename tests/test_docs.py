@@ -225,7 +225,7 @@ def check(words: list[str], where: str) -> list[str]:
             rest = rest[2:]
         if not rest or rest[0] in {"--help", "-h"}:
             return []
-        from parallel_scaling.cli import COMMANDS
+        from parallel_scaling.commands import COMMANDS
 
         if rest[0] not in COMMANDS:
             return [f"{where}: no command {rest[0]!r} in `python -m parallel_scaling`"]

@@ -63,7 +63,7 @@ from rocrate.utils import as_list, get_norm_value
 from parallel_scaling.archive import ArchiveError
 from parallel_scaling.archive.members import Member, describe, expand, media_type
 from parallel_scaling.archive.profiles import PROFILES, PROVENANCE_PROFILE
-from parallel_scaling.cli import COMMANDS
+from parallel_scaling.commands import COMMANDS
 from parallel_scaling.common.provenance import login_name
 
 WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
