@@ -350,7 +350,7 @@ def test_provenance_record_names_the_release(tmp_path: Path, monkeypatch: pytest
 
 
 def test_crate_and_archive_readme_name_the_release() -> None:
-    from parallel_scaling.archive.crate import workflow_version
+    from parallel_scaling.archive.records import workflow_version
 
     commit = "a" * 40
     assert workflow_version([{"release": "0.2.0", "code_version": {"commit": commit}}]) == f"0.2.0+git.{commit}"
