@@ -47,8 +47,11 @@ archive: study  ## config + results + logs + report + RO-Crate in one checked ta
 test: setup  ## the test suite (unit tests, Snakemake end-to-end runs, a real local SLURM when root)
 	$(PY) -m pytest -ra -n $(TEST_WORKERS)
 
-test-vllm: $(VLLM_STAMP)  ## the vLLM code paths on vLLM's CPU build, in their own environment (tests/test_vllm_cpu.py, tests/test_served_vllm.py)
-	PARALLEL_SCALING_VLLM_CPU=1 $(VLLM_PY) -m pytest -ra tests/test_vllm_cpu.py tests/test_served_vllm.py
+# every test that needs vLLM: the skipped-without-vLLM tests of the main suite run here
+VLLM_TESTS := tests/test_vllm_cpu.py tests/test_served_vllm.py tests/test_vllm_real_api.py tests/test_translate.py::test_vllm_engine_construction
+
+test-vllm: $(VLLM_STAMP)  ## the vLLM code paths on vLLM's CPU build, in their own environment (VLLM_TESTS)
+	PARALLEL_SCALING_VLLM_CPU=1 $(VLLM_PY) -m pytest -ra $(VLLM_TESTS)
 
 lint: setup
 	$(VENV)/bin/snakemake --lint

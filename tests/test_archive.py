@@ -20,7 +20,8 @@ from helpers import assert_archive_valid
 from parallel_scaling.archive import ArchiveError
 from parallel_scaling.archive import pack as archive
 from parallel_scaling.archive import verify as archive_verify
-from parallel_scaling.archive.crate import Attribution, iso_ms
+from parallel_scaling.archive.crate import Attribution
+from parallel_scaling.archive.records import iso_ms
 from parallel_scaling.archive.dag import DagJob, parse_summary
 from parallel_scaling.archive.members import (
     DEFAULT_EXCLUDES,

@@ -225,7 +225,7 @@ def check(words: list[str], where: str) -> list[str]:
             rest = rest[2:]
         if not rest or rest[0] in {"--help", "-h"}:
             return []
-        from parallel_scaling.cli import COMMANDS
+        from parallel_scaling.commands import COMMANDS
 
         if rest[0] not in COMMANDS:
             return [f"{where}: no command {rest[0]!r} in `python -m parallel_scaling`"]
@@ -350,7 +350,7 @@ def test_provenance_record_names_the_release(tmp_path: Path, monkeypatch: pytest
 
 
 def test_crate_and_archive_readme_name_the_release() -> None:
-    from parallel_scaling.archive.crate import workflow_version
+    from parallel_scaling.archive.records import workflow_version
 
     commit = "a" * 40
     assert workflow_version([{"release": "0.2.0", "code_version": {"commit": commit}}]) == f"0.2.0+git.{commit}"

@@ -71,3 +71,23 @@ def test_each_work_unit_runs_in_one_worker_and_both_workers_run(tmp_path):
     assert sorted(pids) == ["a", "b", "c", "cluster", "d", "study-x", "study-y"]
     assert all(len(p) == 1 for p in pids.values()), dict(pids)  # a unit never spans two workers
     assert len(set().union(*pids.values())) == 2  # and the units are shared out between both
+
+
+def test_every_test_that_needs_vllm_runs_in_make_test_vllm() -> None:
+    """A test skipped in the main environment for want of vLLM runs in `make test-vllm` (CI runs both):
+    each test module that asks for vLLM, or each such test, is in the Makefile's VLLM_TESTS."""
+    import re
+
+    makefile = (REPO / "Makefile").read_text()
+    listed = set(re.search(r"^VLLM_TESTS\s*:=\s*(.+)$", makefile, re.M).group(1).split())
+    needing: set[str] = set()
+    for path in sorted((REPO / "tests").glob("test_*.py")):
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(REPO).as_posix()
+        if re.search(r"^\w+ = pytest\.importorskip\(\"vllm\"|^pytestmark.*vllm|VLLM_CPU_ENV\b.*\n.*import vllm", text, re.M):
+            needing.add(rel)
+            continue
+        for match in re.finditer(r"^def (test_\w+)\(.*\n(?:    .*\n|\n)*?    pytest\.importorskip\(\"vllm\"", text, re.M):
+            needing.add(f"{rel}::{match.group(1)}")
+    assert needing, "found no vLLM test: the pattern is stale"
+    assert needing - listed - {"tests/test_vllm_cpu.py"} == set() and "tests/test_vllm_cpu.py" in listed

@@ -42,15 +42,12 @@ Run RO-Crate 0.5 (RO-Crate 1.1, Workflow RO-Crate 1.0) and declares the profiles
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
-import importlib.metadata
 import json
 import os
 import re
 import shlex
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -63,7 +60,10 @@ from rocrate.utils import as_list, get_norm_value
 from parallel_scaling.archive import ArchiveError
 from parallel_scaling.archive.members import Member, describe, expand, media_type
 from parallel_scaling.archive.profiles import PROFILES, PROVENANCE_PROFILE
-from parallel_scaling.cli import COMMANDS
+from parallel_scaling.archive.records import (iso_ms, most_common, now, package_version, resolve_record_path,
+                                                unresolved_failures,
+                                                workflow_version)
+from parallel_scaling.commands import COMMANDS
 from parallel_scaling.common.provenance import login_name
 
 WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
@@ -95,58 +95,8 @@ class Attribution:
     organization_id: str | None = None
 
 
-def iso_ms(value: Any) -> str | None:
-    """A time as ISO 8601 in UTC with milliseconds, ``2026-01-02T03:04:05.678+00:00``.
-
-    Provenance records keep microseconds; the Process Run Crate checks read start and end times
-    only in this shape (an offset written ``+HH:MM``, at most three fractional digits). A naive
-    time is taken as UTC; text that is not a time is returned unchanged.
-    """
-    if value is None:
-        return None
-    if isinstance(value, _dt.datetime):
-        moment = value
-    else:
-        try:
-            moment = _dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return str(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
-    return moment.astimezone(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def now() -> str:
-    return iso_ms(_dt.datetime.now(_dt.timezone.utc)) or ""
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def workflow_version(records: list[dict[str, Any]]) -> str:
-    """The workflow's version in the crate: the release the jobs ran (CHANGELOG.md names it), with the
-    git commit as a PEP 440 local label when the code was a git checkout: ``0.2.0+git.<commit>``.
-
-    Records written before releases were recorded fall back to the installed package's version."""
-    from parallel_scaling import __version__
-
-    release = _most_common(r.get("release") for r in records) \
-        or _most_common((r.get("packages") or {}).get("parallel-scaling") for r in records) or __version__
-    commit = _most_common((r.get("code_version") or {}).get("commit") for r in records)
-    return f"{release}+git.{commit}" if commit else str(release)
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
-
-
-def _most_common(values: Any) -> Any:
-    counts = Counter(v for v in values if v)
-    return counts.most_common(1)[0][0] if counts else None
 
 
 def _compact(entities: list[Entity]) -> Entity | list[Entity] | None:
@@ -166,22 +116,6 @@ def reference_id(name: str) -> str:
     """The crate id of a file archived by reference: ``#`` and its path (a local identifier, so
     not a Data Entity the payload must hold; RO-Crate 1.2, File Data Entity)."""
     return "#" + quote(name, safe="/")
-
-
-def _resolve_record_path(path: str, cwd: str | None) -> str:
-    p = Path(path)
-    if not p.is_absolute() and cwd:
-        p = Path(cwd) / p
-    return os.path.normpath(str(p))
-
-
-def _unresolved_failures(records: list[dict[str, Any]]) -> list[str]:
-    """Commands that failed and never succeeded later with the same arguments (retries excluded)."""
-    last: dict[str, tuple[str, str]] = {}
-    for rec in sorted(records, key=lambda r: str(r.get("start_time"))):
-        key = json.dumps([rec.get("command"), rec.get("argv")])
-        last[key] = (str(rec.get("command")), str(rec.get("status")))
-    return sorted({cmd for cmd, status in last.values() if status != "ok"})
 
 
 class CrateBuilder:
@@ -221,7 +155,7 @@ class CrateBuilder:
                 props["url"] = attribution.organization_id
             self.organization = crate.publisher = self.entity(ContextEntity, oid, props)
         self.run_agent = self.person(attribution.agent, attribution.agent_id) if attribution.agent else \
-            self.person(_most_common(r.get("user") for r in records) or login_name() or "unknown")
+            self.person(most_common(r.get("user") for r in records) or login_name() or "unknown")
         crate.root_dataset["author"] = self.run_agent
 
     def entity(self, cls: type[Entity], identifier: str, properties: dict[str, Any]) -> Entity:
@@ -249,8 +183,8 @@ class CrateBuilder:
     def add_files(self, records: list[dict[str, Any]]) -> Entity:
         """Add every packed file; returns the main workflow entity."""
         workflow = None
-        engine_version = _most_common((r.get("packages") or {}).get("snakemake") for r in records) \
-            or _version("snakemake")
+        engine_version = most_common((r.get("packages") or {}).get("snakemake") for r in records) \
+            or package_version("snakemake")
         for item in self.packed:
             m = item.member
             props: dict[str, Any] = {"name": m.name, "sha256": item.sha256, "contentSize": str(item.size),
@@ -320,7 +254,7 @@ class CrateBuilder:
         (for archives built where the run's mount point differs).
         """
         path = str(entry.get("path", ""))
-        absolute = _resolve_record_path(path, cwd)
+        absolute = resolve_record_path(path, cwd)
         packed = self.by_source.get(absolute) or self.by_source.get(os.path.realpath(absolute)) \
             or self.by_name.get(PurePosixPath(path).as_posix())
         if packed is not None and packed.sha256 == entry.get("sha256"):
@@ -334,7 +268,7 @@ class CrateBuilder:
             return packed
         path = str(entry.get("path", ""))
         sha = entry.get("sha256")
-        key = hashlib.sha256(f"{_resolve_record_path(path, cwd)}\0{sha}".encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{resolve_record_path(path, cwd)}\0{sha}".encode()).hexdigest()[:16]
         props: dict[str, Any] = {"name": path, "sha256": sha,
                                  "description": "File used or made by a job but not packed in this "
                                                 "archive (or packed with different content)."}
@@ -363,7 +297,7 @@ class CrateBuilder:
         props: dict[str, Any] = {"name": f"parallel_scaling {command}",
                                  "description": f"python -m parallel_scaling {command}"}
         version = rec.get("release") or (rec.get("packages") or {}).get("parallel-scaling") \
-            or _version("parallel-scaling")
+            or package_version("parallel-scaling")
         if version:
             props["softwareVersion"] = str(version)
         module = COMMANDS.get(command, ("",))[0].partition(":")[0]  # "train.grpo" -> train/grpo.py
@@ -374,8 +308,8 @@ class CrateBuilder:
         return self.entity(SoftwareApplication, identifier, props)
 
     def engine(self, records: list[dict[str, Any]]) -> Entity:
-        version = _most_common((r.get("packages") or {}).get("snakemake") for r in records) \
-            or _version("snakemake")
+        version = most_common((r.get("packages") or {}).get("snakemake") for r in records) \
+            or package_version("snakemake")
         entity = self.package("snakemake", str(version)) if version else self.entity(
             SoftwareApplication, "https://pypi.org/project/snakemake/", {"name": "snakemake"})
         entity["url"] = "https://snakemake.readthedocs.io"
@@ -476,7 +410,7 @@ class CrateBuilder:
         config = [self.files[p.member.name] for p in self.packed if p.member.role == "config"]
         results = [self.files[p.member.name] for p in [*self.packed, *self.referenced]
                    if p.member.role == "result"]
-        failed = _unresolved_failures(records)
+        failed = unresolved_failures(records)
         run_id = uuid.uuid4()
         props: dict[str, Any] = {
             "@type": "CreateAction", "name": "Run of the parallel-scaling workflow",

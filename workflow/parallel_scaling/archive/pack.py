@@ -43,7 +43,8 @@ from typing import Any, BinaryIO
 from rocrate.model.metadata import BASENAME as METADATA_NAME
 
 from parallel_scaling.archive import ArchiveError
-from parallel_scaling.archive.crate import Attribution, CrateBuilder, Packed, now, workflow_version
+from parallel_scaling.archive.crate import Attribution, CrateBuilder, Packed
+from parallel_scaling.archive.records import now, workflow_version
 from parallel_scaling.archive.dag import DagJob, build_report, jobs_by_log, plan_run
 from parallel_scaling.archive.members import (
     DEFAULT_EXCLUDES,

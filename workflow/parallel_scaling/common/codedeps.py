@@ -2,7 +2,7 @@
 
 Why: a rule's outputs are stale when the code that computed them changes. Listing each rule's
 modules by hand misses some (the answer extraction that the GRPO rewards call, say), so the list
-is derived instead: a command's module (``cli.COMMANDS``), the CLI itself, and every module that
+is derived instead: a command's module (``commands.COMMANDS``), the CLI itself, and every module that
 these import from the package, transitively, including imports inside functions (the heavy ones
 are deferred there on purpose) and the ``__init__`` of every sub-package on the way. Each rule
 passes ``code_hash(<its command>)`` as a Snakemake param: editing a module reruns exactly the rules
@@ -25,7 +25,7 @@ from parallel_scaling.common.paths import PACKAGE_DIR
 
 PACKAGE = "parallel_scaling"
 #: modules every command runs: the entry point and the CLI dispatcher
-ENTRY_MODULES = ("__init__", "__main__", "cli")
+ENTRY_MODULES = ("__init__", "__main__", "cli", "commands")
 
 
 @lru_cache(maxsize=None)
@@ -111,7 +111,7 @@ def closure(modules: list[str] | tuple[str, ...], package_dir: Path = PACKAGE_DI
 
 def command_module(command: str) -> str:
     """The module that implements a CLI command (``train-grpo`` -> ``train.grpo``)."""
-    from parallel_scaling.cli import COMMANDS
+    from parallel_scaling.commands import COMMANDS
 
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}; known: {sorted(COMMANDS)}")

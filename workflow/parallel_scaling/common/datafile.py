@@ -35,7 +35,10 @@ from typing import Any
 
 from parallel_scaling.common import schema
 from parallel_scaling.common.console import warn
-from parallel_scaling.common.jsonl import DataError
+
+
+class DataError(ValueError):
+    """A malformed input file: the message names the file (and line or field)."""
 
 #: The default longest question or translation, in characters (the schema's
 #: ``source.max_question_chars``). GSM8K's longest question has about 1,000 characters and MATH's

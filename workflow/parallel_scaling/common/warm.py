@@ -91,6 +91,8 @@ def eligible(environ: os._Environ | dict[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     if env.get(ENABLE, "") in {"", "0"}:
         return False
+    if environ is None and forked_from() is not None:
+        return False  # already a warm worker: run the command here
     if int(env.get("WORLD_SIZE", "1") or 1) > 1 or "SLURM_JOB_ID" in env:
         return False
     return True
@@ -338,13 +340,10 @@ def work(conn: socket.socket) -> int:
     conn.sendall((json.dumps({"pid": os.getpid()}) + "\n").encode())
     threading.Thread(target=_watchdog, args=(conn,), daemon=True).start()
     try:
-        if module == PACKAGE:
-            from parallel_scaling import cli  # from the job's checkout (its PYTHONPATH), as `-m` would
-
-            status["exit"] = int(cli.main(request["argv"], warm=False) or 0)
-        else:
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-            status["exit"] = 0
+        # as `python -m <module>` runs it, from the job's checkout (its PYTHONPATH); for this package
+        # the CLI sees it runs in a worker (eligible() is False) and runs the command itself
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        status["exit"] = 0
     except SystemExit as exc:
         code = exc.code
         status["exit"] = code if isinstance(code, int) else (0 if code is None else 1)

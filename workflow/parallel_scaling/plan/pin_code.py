@@ -53,7 +53,7 @@ def changed_modules(command: str, record: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from parallel_scaling.cli import COMMANDS
+    from parallel_scaling.commands import COMMANDS
     from parallel_scaling.common.provenance import code_version, login_name
     from parallel_scaling.plan import check_config as configcheck
 
