@@ -30,7 +30,7 @@ import yaml
 from parallel_scaling.common import decoding
 from parallel_scaling.evaluate import predict
 from parallel_scaling.plan import checks, study
-from parallel_scaling.data import translate
+from parallel_scaling.data import translation_engines
 from parallel_scaling.common.schema import trainer_keys
 from parallel_scaling.train.grpo import grpo_config_kwargs
 from parallel_scaling.train.shared import trl_args
@@ -157,8 +157,8 @@ def test_prediction_llm_and_sampling_arguments():
 
 
 def test_translation_llm_and_sampling_arguments():
-    model_cfg = translate._section(PAPER["translation"], "model")
-    llm, sampling = translate.vllm_arguments(model_cfg, translate._section(PAPER["translation"], "vllm"))
+    model_cfg = translation_engines.section(PAPER["translation"], "model")
+    llm, sampling = translation_engines.vllm_arguments(model_cfg, translation_engines.section(PAPER["translation"], "vllm"))
     assert set(llm) <= llm_parameters(), set(llm) - llm_parameters()
     assert llm["tensor_parallel_size"] == 4 and llm["max_model_len"] == 4096
     assert not vllm_rejections(sampling)

@@ -286,7 +286,7 @@ def test_the_vllm_translation_backend_equals_the_transformers_backend(study, llm
     the module's engine, started with the arguments it builds itself (and a larger prefill budget)."""
     from parallel_scaling.common.decoding import encode_prompts, vllm_prompts
     from parallel_scaling.common.jsonl import read_jsonl
-    from parallel_scaling.data import translate
+    from parallel_scaling.data import translate, translation_engines
 
     source = read_jsonl(study["wd"] / "results/tiny/data/source/test.jsonl")[:15]
     engines: list[Any] = []
@@ -300,7 +300,7 @@ def test_the_vllm_translation_backend_equals_the_transformers_backend(study, llm
                                      origin="test.jsonl", engine_factory=keep)
     hf_rows, hf_meta = translate.translate(source, "de", _translation_settings("transformers", short_prompts),
                                            origin="test.jsonl")
-    assert isinstance(engines[0], translate.VllmEngine) and meta["backend"] == "vllm"
+    assert isinstance(engines[0], translation_engines.VllmEngine) and meta["backend"] == "vllm"
     assert engines[0].llm_kwargs["dtype"] == "float32" and engines[0].llm_kwargs["enforce_eager"] is True
     assert len(rows) == 15 and sum(bool(r["question"]) + bool(r["solution"]) for r in rows) == 30
     assert rows == hf_rows

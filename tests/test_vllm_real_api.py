@@ -20,7 +20,7 @@ import yaml
 vllm = pytest.importorskip("vllm", reason="vLLM is not installed here: `make test-vllm` runs these tests")
 
 from parallel_scaling.common import decoding  # noqa: E402
-from parallel_scaling.data import translate  # noqa: E402
+from parallel_scaling.data import translation_engines  # noqa: E402
 from parallel_scaling.evaluate import predict  # noqa: E402
 from parallel_scaling.plan import checks  # noqa: E402
 
@@ -68,8 +68,8 @@ def test_prediction_arguments_are_what_the_real_classes_take():
 
 
 def test_translation_arguments_are_what_the_real_classes_take():
-    model_cfg = translate._section(PAPER["translation"], "model")
-    llm, sampling = translate.vllm_arguments(model_cfg, translate._section(PAPER["translation"], "vllm"))
+    model_cfg = translation_engines.section(PAPER["translation"], "model")
+    llm, sampling = translation_engines.vllm_arguments(model_cfg, translation_engines.section(PAPER["translation"], "vllm"))
     assert set(llm) <= llm_parameters(), set(llm) - llm_parameters()
     assert real_rejection(sampling) is None
 

@@ -19,7 +19,7 @@ import yaml
 
 from parallel_scaling.plan.study import (
     ENGLISH, LLM_BACKENDS, TRAIN_SECTIONS, accelerate_config_path, benchmark_languages, gpus, never_trained, runs,
-    train_processes, trained_languages, translated_languages,
+    test_split_languages, train_processes, trained_languages, translated_languages,
 )
 
 
@@ -275,8 +275,8 @@ def _check_translation(config: dict[str, Any]) -> list[str]:
     t = config["translation"]
     errors: list[str] = []
     targets = [lg for lg in translated_languages(config) if lg != ENGLISH]
-    if config["source"]["kind"] == "synthetic" and _test_split_languages(config):
-        targets = sorted(set(targets) | set(_test_split_languages(config)) - {ENGLISH})
+    if config["source"]["kind"] == "synthetic" and test_split_languages(config):
+        targets = sorted(set(targets) | set(test_split_languages(config)) - {ENGLISH})
     if t["backend"] == "template":
         if config["source"]["kind"] != "synthetic":
             errors.append("translation.backend: 'template' needs source.kind 'synthetic' (only synthetic rows "
@@ -314,12 +314,6 @@ def _check_translation(config: dict[str, Any]) -> list[str]:
     except TranslationError as exc:
         errors.append(f"translation.model.prompts_file: {exc}")
     return errors
-
-
-def _test_split_languages(config: dict[str, Any]) -> list[str]:
-    """Languages whose test split is rendered (synthetic benchmarks)."""
-    return sorted({lg for name, b in config["benchmarks"].items() if b.get("kind") == "synthetic"
-                   for lg in benchmark_languages(config, name)})
 
 
 def _model_path_errors(key: str, path: str) -> list[str]:

@@ -45,7 +45,8 @@ from parallel_scaling.plan.training_cost import (  # noqa: F401
     _add, _zero, mixture_rows, optimizer_steps, plan_build, plan_grpo, plan_sft)
 from parallel_scaling.plan.throughput import (  # noqa: F401 (cost_plan.<name> kept for its users)
     THROUGHPUT, _params, benchmark_size, decode_tps, flops_seconds, gpu_figures, load_throughput,
-    question_tokens, source_rows, synthetic_benchmarks, test_split_languages)
+    question_tokens, source_rows)
+from parallel_scaling.plan.study import synthetic_benchmarks, test_split_languages  # noqa: F401
 
 SCHEMA = SCHEMA_FILE
 

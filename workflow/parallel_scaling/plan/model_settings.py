@@ -39,7 +39,7 @@ def checkpoint_architectures(config: Mapping[str, Any], model: str, throughput: 
     """(path, shape) of each checkpoint ``model``'s runs evaluate, each read on its own (a pair's
     public checkpoint may have a longer context than its starting model); one that cannot be read
     takes the pair's readable shape, flagged ``read`` False (the pre-flight names it)."""
-    from parallel_scaling.plan.memory import model_architecture
+    from parallel_scaling.plan.architectures import model_architecture
 
     size_b = float(config["models"][model]["size_b"])
     shapes = [(path, model_architecture(path, size_b, throughput)) for path in checkpoint_paths(config, model)]
@@ -52,7 +52,7 @@ def checkpoint_architectures(config: Mapping[str, Any], model: str, throughput: 
 def architecture(config: Mapping[str, Any], model: str, throughput: Mapping[str, Any]) -> dict[str, Any]:
     """The shape of ``model``'s checkpoints: the first of them whose config.json or table entry can
     be read, else the size-based fallback (``read`` False)."""
-    from parallel_scaling.plan.memory import model_architecture
+    from parallel_scaling.plan.architectures import model_architecture
 
     size_b = float(config["models"][model]["size_b"])
     found = None
@@ -76,7 +76,7 @@ def tp_divides(arch: Mapping[str, Any], tp: int) -> bool:
 def memory_need_gb(arch: Mapping[str, Any], size_b: float, context: int, tp: int, overhead_gb: float) -> float:
     """Memory per GPU of a vLLM prediction: bf16 weights and the KV cache of one sequence of
     ``context`` tokens over ``tp`` GPUs, plus vLLM's overhead (as the pre-flight counts it)."""
-    from parallel_scaling.plan.memory import kv_bytes_per_token
+    from parallel_scaling.plan.architectures import kv_bytes_per_token
 
     return (2 * size_b * 1e9 + kv_bytes_per_token(arch) * context) / tp / 1e9 + overhead_gb
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from parallel_scaling.common.paths import REPO_DIR
@@ -186,6 +187,19 @@ def run_meta(config: dict[str, Any], run: Run) -> dict[str, Any]:
     elif run.paradigm == "public":
         meta.update(train_langs=[ENGLISH])
     return meta
+
+
+def synthetic_benchmarks(config: Mapping[str, Any]) -> list[str]:
+    return [b for b, spec in config["benchmarks"].items() if spec.get("kind") == "synthetic"]
+
+
+def test_split_languages(config: Mapping[str, Any]) -> list[str]:
+    """Languages of the test split translated for synthetic benchmarks."""
+    langs: list[str] = []
+    for b in synthetic_benchmarks(config):
+        langs += [lg for lg in benchmark_languages(config, b) if lg not in langs]
+    return langs
+
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from typing import Any, Mapping
 import yaml
 
 from parallel_scaling.common.paths import RESOURCE_DIR
-from parallel_scaling.plan import study
 
 THROUGHPUT = RESOURCE_DIR / "gpu_throughput.yaml"
 
@@ -39,18 +38,6 @@ def gpu_figures(throughput: Mapping[str, Any], gpu: str) -> dict[str, float]:
         raise ValueError(f"gpus.{gpu}: missing {missing} in the throughput file")
     fig.setdefault("grpo_rollout_efficiency", 1.0)
     return fig
-
-
-def synthetic_benchmarks(config: Mapping[str, Any]) -> list[str]:
-    return [b for b, spec in config["benchmarks"].items() if spec.get("kind") == "synthetic"]
-
-
-def test_split_languages(config: Mapping[str, Any]) -> list[str]:
-    """Languages of the test split translated for synthetic benchmarks."""
-    langs: list[str] = []
-    for b in synthetic_benchmarks(config):
-        langs += [lg for lg in study.benchmark_languages(config, b) if lg not in langs]
-    return langs
 
 
 def _params(size_b: float) -> float:
