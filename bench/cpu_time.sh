@@ -9,7 +9,7 @@ cpu_report() {
 
 # machine_cpu: the CPU seconds every process of the machine has used since boot (/proc/stat: user,
 # nice, system, irq, softirq, steal). The difference over a run counts what bash's `time` cannot:
-# processes the run started but did not wait for (warm servers, parallel_scaling/common/warm.py, are
+# processes the run started but did not wait for (warm servers, parallel_scaling/jobs/warm.py, are
 # handed to init when the job that started them ends). On a quiet machine only.
 machine_cpu() {
     awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.1f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from parallel_scaling.archive import dag as archive_dag  # noqa: E402
 from parallel_scaling.archive import members as archive_members  # noqa: E402
-from parallel_scaling.common import failures  # noqa: E402
+from parallel_scaling.jobs import failures  # noqa: E402
 from parallel_scaling.plan import check_config, cost_plan, slurm_profile, study, submission  # noqa: E402
 
 

@@ -19,7 +19,7 @@ SHARED = REPO.parent / "shared" / "data"
 
 def offline_env(warm: bool = True) -> dict[str, str]:
     """The tests' environment: offline, and (``warm``) jobs forked from a warm server that imported
-    torch & co. once (parallel_scaling/common/warm.py; tests/test_warm.py)."""
+    torch & co. once (parallel_scaling/jobs/warm.py; tests/test_warm.py)."""
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONUNBUFFERED="1",
                PARALLEL_SCALING_WARM="1" if warm else "0")
@@ -101,7 +101,7 @@ def kill_snakemake_when(wd: Path, target: str, configfile: str, ready: Callable[
     proc.wait(timeout=60)
     assert seen, "the job finished or failed before it could be killed"
     assert not (wd / target).exists(), "killed before the output was handed over"
-    # no `snakemake --unlock`: the next run releases the killed run's lock itself (common/locks.py)
+    # no `snakemake --unlock`: the next run releases the killed run's lock itself (jobs/locks.py)
     return seen
 
 

@@ -33,8 +33,8 @@ from parallel_scaling.archive.members import (
 from parallel_scaling.archive.pack import build_archive
 from parallel_scaling.archive.profiles import PROFILES
 from parallel_scaling.archive.verify import verify_archive
-from parallel_scaling.common.provenance import run_with_provenance
-from parallel_scaling.common.redact import is_secret_name
+from parallel_scaling.jobs.provenance import run_with_provenance
+from parallel_scaling.jobs.redact import is_secret_name
 
 HF_SECRET = "hf_" + "ZyXwVuTsRqPoNmLkJiHgFeDcBa98765432"
 

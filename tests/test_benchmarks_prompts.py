@@ -9,7 +9,7 @@ import pytest
 from helpers import SHARED
 from parallel_scaling.data import benchmark as benchmarks
 from parallel_scaling.common import prompts
-from parallel_scaling.common.jsonl import DataError
+from parallel_scaling.dataio.jsonl import DataError
 
 MGSM = SHARED / "mgsm"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from parallel_scaling.common import codedeps, integrity
-from parallel_scaling.common.paths import PACKAGE_DIR as PKG
+from parallel_scaling.jobs import codedeps, integrity
+from parallel_scaling.dataio.paths import PACKAGE_DIR as PKG
 
 
 def copy_package(tmp_path: Path) -> Path:
@@ -20,25 +20,25 @@ def copy_package(tmp_path: Path) -> Path:
 
 def test_imports_inside_functions_and_relative_imports_count():
     # grpo reaches the rewards (and through them the answers) only through a function-level import
-    assert "common.answers" in codedeps.direct_imports("evaluate.score")
+    assert "scoring.answers" in codedeps.direct_imports("evaluate.score")
     assert "train.rewards" in codedeps.command_modules("train-grpo")
-    assert "common.answers" in codedeps.command_modules("train-grpo")  # rewards -> answers
-    assert "common.language" in codedeps.command_modules("score")
-    assert {"cli", "common", "common.provenance"} <= set(codedeps.command_modules("source"))
+    assert "scoring.answers" in codedeps.command_modules("train-grpo")  # rewards -> answers
+    assert "scoring.language" in codedeps.command_modules("score")
+    assert {"cli", "jobs", "jobs.provenance"} <= set(codedeps.command_modules("source"))
     assert "train.grpo" not in codedeps.command_modules("score")
 
 
 def test_relative_and_package_imports_resolve(tmp_path):
     pkg = copy_package(tmp_path)
-    (pkg / "train" / "extra.py").write_text("from ..common import jsonl\nfrom . import rewards\n")
+    (pkg / "train" / "extra.py").write_text("from ..dataio import jsonl\nfrom . import rewards\n")
     codedeps.package_modules.cache_clear()
-    assert codedeps.direct_imports("train.extra", pkg) == {"common", "common.jsonl", "train", "train.rewards"}
+    assert codedeps.direct_imports("train.extra", pkg) == {"dataio", "dataio.jsonl", "train", "train.rewards"}
 
 
 def test_code_hash_changes_with_exactly_the_modules_a_command_runs(tmp_path):
     pkg = copy_package(tmp_path)
     before = {cmd: codedeps.code_hash(cmd, pkg) for cmd in ("score", "train-grpo", "source", "mixture")}
-    answers = pkg / "common" / "answers.py"
+    answers = pkg / "scoring" / "answers.py"
     answers.write_text(answers.read_text() + "\n# edited\n")
     after = {cmd: codedeps.code_hash(cmd, pkg) for cmd in before}
     assert after["score"] != before["score"] and after["train-grpo"] != before["train-grpo"]
@@ -135,9 +135,9 @@ def test_fingerprint_of_a_small_model_ignores_file_times(tmp_path, monkeypatch):
 def test_a_pin_stands_for_exactly_the_pinned_code_and_is_recorded(tmp_path, monkeypatch):
     """code-pins.json (pin-code) maps this code's hash to the older one for one command: the
     workflow, the resume key and the provenance record use the older hash, the record says so."""
-    from parallel_scaling.common import codepins
-    from parallel_scaling.common.codedeps import actual_code_hash, code_hash
-    from parallel_scaling.common.provenance import code_record
+    from parallel_scaling.jobs import codepins
+    from parallel_scaling.jobs.codedeps import actual_code_hash, code_hash
+    from parallel_scaling.jobs.provenance import code_record
     from parallel_scaling.train.shared import run_identity
 
     monkeypatch.chdir(tmp_path)

@@ -72,7 +72,7 @@ def test_schema_fills_every_grpo_default():
     config = copy.deepcopy(BASE)
     config["grpo"] = {}
     assert configcheck.schema_errors(config) == []
-    from parallel_scaling.common.schema import trainer_keys
+    from parallel_scaling.dataio.schema import trainer_keys
 
     assert set(trainer_keys("grpo")) <= set(config["grpo"])
 
@@ -87,7 +87,7 @@ def test_every_trainer_setting_of_the_schema_is_a_field_of_trls_config(path, con
 
     import trl
 
-    from parallel_scaling.common import schema
+    from parallel_scaling.dataio import schema
 
     fields = {f.name for f in dataclasses.fields(getattr(trl, config_class))}
     keys = schema.trainer_keys(*path)
@@ -98,7 +98,7 @@ def test_every_trainer_setting_of_the_schema_is_a_field_of_trls_config(path, con
 
 def test_defaults_live_in_the_schema_only():
     """Modules that run outside Snakemake take their defaults from the schema, not from a copy."""
-    from parallel_scaling.common import schema
+    from parallel_scaling.dataio import schema
     from parallel_scaling.data import mixture, qc, source, translate
 
     for module, section in ((qc, "qc"), (source, "source"), (mixture, "mixtures"), (translate, "translation")):

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from parallel_scaling.common import cpu_numerics
-from parallel_scaling.common.schema import defaults
+from parallel_scaling.jobs import cpu_numerics
+from parallel_scaling.dataio.schema import defaults
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = REPO / "models" / "tiny-qwen2"

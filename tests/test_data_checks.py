@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, write_config
-from parallel_scaling.common import datafile
-from parallel_scaling.common.jsonl import DataError
+from parallel_scaling.dataio import datafile
+from parallel_scaling.dataio.jsonl import DataError
 from parallel_scaling.data import benchmark, qc, source, translate
 
 
@@ -477,7 +477,7 @@ def test_console_warning_reaches_the_adopted_descriptor(tmp_path, monkeypatch, c
     warning goes to both."""
     console = tmp_path / "console.txt"
     fd = os.open(console, os.O_WRONLY | os.O_CREAT)
-    from parallel_scaling.common import console as con
+    from parallel_scaling.dataio import console as con
 
     monkeypatch.setenv(con.CONSOLE_FD_VARIABLE, str(fd))
     monkeypatch.setattr(con, "_CONSOLE", None)
@@ -503,9 +503,9 @@ def test_written_files_are_as_readable_as_the_folder(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from parallel_scaling.common.jsonl import write_jsonl
-    from parallel_scaling.common import permissions
-    from parallel_scaling.common.permissions import share
+    from parallel_scaling.dataio.jsonl import write_jsonl
+    from parallel_scaling.dataio import permissions
+    from parallel_scaling.dataio.permissions import share
 
     old = os.umask(0o022)
     try:

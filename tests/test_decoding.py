@@ -18,7 +18,7 @@ import pytest
 from parallel_scaling.common import decoding
 from parallel_scaling.evaluate import predict
 from parallel_scaling.data import translate
-from parallel_scaling.common.jsonl import read_jsonl, write_jsonl
+from parallel_scaling.dataio.jsonl import read_jsonl, write_jsonl
 from parallel_scaling.common.prompts import build_prompt
 
 BOS, EOT = "<|begin_of_text|>", "<|eot_id|>"
@@ -158,7 +158,7 @@ def test_trl_grpo_and_sft_tokenize_one_bos(llama, tmp_path):
     from parallel_scaling.train.grpo import grpo_config_kwargs, grpo_dataset
     from parallel_scaling.train.rewards import active_rewards
     from parallel_scaling.train.sft import sft_dataset, sft_trainer
-    from parallel_scaling.common.schema import trainer_keys
+    from parallel_scaling.dataio.schema import trainer_keys
     from parallel_scaling.train.shared import trl_args
 
     path, tok = llama

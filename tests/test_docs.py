@@ -339,7 +339,7 @@ def test_version_is_in_one_place_and_in_the_changelog() -> None:
 
 def test_provenance_record_names_the_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import parallel_scaling
-    from parallel_scaling.common.provenance import run_with_provenance
+    from parallel_scaling.jobs.provenance import run_with_provenance
 
     monkeypatch.chdir(tmp_path)
     record = tmp_path / "logs" / "job.prov.json"
@@ -365,7 +365,7 @@ def test_archive_names_the_release(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     import parallel_scaling
     from parallel_scaling.archive import pack
-    from parallel_scaling.common.provenance import run_with_provenance
+    from parallel_scaling.jobs.provenance import run_with_provenance
 
     monkeypatch.chdir(tmp_path)
     for path, text in {"workflow/Snakefile": "rule all:\n    shell: 'true'\n", "config/config.yaml": "seeds: [0]\n"}.items():

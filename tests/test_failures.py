@@ -7,7 +7,7 @@ import copy
 import json
 
 from helpers import REPO, copy_workflow, load_yaml, snakemake, write_config
-from parallel_scaling.common import failures
+from parallel_scaling.jobs import failures
 
 
 def test_report_names_each_job_its_log_and_why(tmp_path):

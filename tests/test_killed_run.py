@@ -16,7 +16,7 @@ import pytest
 
 from helpers import REPO, SHARED, copy_workflow, descendants, load_yaml, offline_env, write_config
 from parallel_scaling.cli import main as cli_main
-from parallel_scaling.common import failures, locks, running_jobs
+from parallel_scaling.jobs import failures, locks, running_jobs
 
 # the first job of the default study that runs for minutes: the run is killed while it runs
 SLOW_TARGET = "results/tiny/models/tiny/init"
@@ -166,7 +166,7 @@ def test_refused_file_is_the_last_thing_on_screen(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
-# jobs a killed Snakemake left running are never started a second time (common/running_jobs.py)
+# jobs a killed Snakemake left running are never started a second time (jobs/running_jobs.py)
 
 TRAIN_TARGET = "results/tiny/checkpoints/tiny/grpo/k1/s0"
 
@@ -265,7 +265,7 @@ def test_running_jobs_of_a_directory_are_found_by_working_directory_and_command(
         assert running_jobs.runs_package(["/usr/bin/python3", "-m", "parallel_scaling", "train-grpo"])
         assert running_jobs.runs_package(["python", "-m", "accelerate.commands.launch", "--num_processes", "2",
                                           "-m", "parallel_scaling", "train-grpo"])
-        assert not running_jobs.runs_package(["python", "-m", "parallel_scaling.common.warm", "/tmp/s.sock"])
+        assert not running_jobs.runs_package(["python", "-m", "parallel_scaling.jobs.warm", "/tmp/s.sock"])
         assert not running_jobs.runs_package(["bash", "-c", "python -m parallel_scaling source"])
     finally:
         for proc in (job, sleeper):

@@ -16,7 +16,7 @@ from parallel_scaling.analysis.accuracy import accuracy_table, wide_table, wilso
 from parallel_scaling.analysis.items import ScoredFormatError, load_scored, normalize_items
 from parallel_scaling.analysis.mti import MTIError, mti, mti_table
 from parallel_scaling.analysis.tables import to_latex, to_markdown
-from parallel_scaling.common.difficulty import difficulty_weighted_accuracy
+from parallel_scaling.scoring.difficulty import difficulty_weighted_accuracy
 
 
 def row(**over) -> dict:

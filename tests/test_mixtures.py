@@ -12,7 +12,7 @@ from parallel_scaling.data import mixture as mixtures
 from parallel_scaling.data import qc
 from parallel_scaling.data import source as sources
 from parallel_scaling.data import translate
-from parallel_scaling.common.jsonl import read_jsonl, write_jsonl
+from parallel_scaling.dataio.jsonl import read_jsonl, write_jsonl
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MGSM8K = DATA / "mgsm8kinstruct_questions"

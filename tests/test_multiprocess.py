@@ -61,7 +61,7 @@ def test_two_cpu_processes_train_grpo_and_sft_through_the_rules(tmp_path):
         # one model, handed over once, nothing left behind
         assert len(list((wd / ckpt).glob("*.safetensors"))) == 1, ckpt
         assert not list((wd / ckpt).parent.glob("*.partial")), ckpt
-        from parallel_scaling.common import integrity
+        from parallel_scaling.jobs import integrity
 
         _token, problems = integrity.state(str(wd / ckpt))
         assert not problems, problems

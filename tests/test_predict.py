@@ -7,7 +7,7 @@ import re
 
 from helpers import REPO
 from parallel_scaling.evaluate import predict
-from parallel_scaling.common.jsonl import read_jsonl, write_jsonl
+from parallel_scaling.dataio.jsonl import read_jsonl, write_jsonl
 from parallel_scaling.train.build_init_model import build_model, save_tokenizer, train_tokenizer
 
 

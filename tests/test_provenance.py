@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from parallel_scaling.common import provenance
-from parallel_scaling.common.integrity import sha256_file
-from parallel_scaling.common.provenance import load_record, run_with_provenance
-from parallel_scaling.common.redact import REDACTED, is_secret_key, redact_argv
+from parallel_scaling.jobs import provenance
+from parallel_scaling.jobs.integrity import sha256_file
+from parallel_scaling.jobs.provenance import load_record, run_with_provenance
+from parallel_scaling.jobs.redact import REDACTED, is_secret_key, redact_argv
 
 HF_SECRET = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
 API_SECRET = "sk-live-5f1b7c9d2e"
@@ -156,9 +156,9 @@ def test_redaction_rules() -> None:
 
 
 def test_one_secret_list_for_records_and_archive() -> None:
-    """Records redact by the words the archive leaves files out by (common.redact): the words only
+    """Records redact by the words the archive leaves files out by (jobs.redact): the words only
     one of the two former lists knew (``credentials``, ``passwd``) now count for both."""
-    from parallel_scaling.common.redact import is_secret_name
+    from parallel_scaling.jobs.redact import is_secret_name
 
     argv = ["--credentials", "c", "--db-passwd=p", "--max-new-tokens", "8"]
     assert redact_argv(argv) == ["--credentials", REDACTED, f"--db-passwd={REDACTED}", "--max-new-tokens", "8"]

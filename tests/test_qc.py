@@ -13,7 +13,7 @@ import pytest
 from parallel_scaling.data import qc
 from parallel_scaling.data import source as sources
 from parallel_scaling.data import translate
-from parallel_scaling.common.jsonl import read_jsonl
+from parallel_scaling.dataio.jsonl import read_jsonl
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MGSM8K = DATA / "mgsm8kinstruct_questions"

@@ -156,7 +156,7 @@ def plans(study: Study, edits: list[dict | None]) -> list[dict[str, int]]:
 
 
 def test_every_module_and_resource_entry_reruns_exactly_its_users(study):
-    from parallel_scaling.common.codedeps import command_modules, package_modules
+    from parallel_scaling.jobs.codedeps import command_modules, package_modules
 
     wd = study.wd
     edges = rule_graph(wd)
@@ -249,7 +249,7 @@ def test_initial_model_rebuilt_retrains_from_it(study):
     study.run()
     after = study.weights()
     assert all(after[k] != before[k] for k in before), "every checkpoint must be retrained"
-    from parallel_scaling.common.integrity import digest
+    from parallel_scaling.jobs.integrity import digest
 
     init = digest(study.wd / R / "models/tiny/init")
     for run in TRAINED:
@@ -324,7 +324,7 @@ def test_replaced_benchmark_file_is_read_again(study):
 
 
 def test_damaged_or_missing_checkpoint_is_rebuilt(study):
-    from parallel_scaling.common.integrity import verify
+    from parallel_scaling.jobs.integrity import verify
 
     ckpt = study.wd / R / "checkpoints/tiny/grpo/k1/s0"
     weights = ckpt / "model.safetensors"
@@ -363,7 +363,7 @@ def test_two_studies_in_one_checkout_live_apart(study):
 
 def test_checkpoints_record_the_content_they_were_trained_from(study):
     """The provenance chain: each checkpoint names its initial model and data by content."""
-    from parallel_scaling.common.integrity import digest
+    from parallel_scaling.jobs.integrity import digest
 
     init = digest(study.wd / R / "models/tiny/init")
     for run in TRAINED:

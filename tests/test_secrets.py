@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from helpers import REPO, load_yaml, snakemake, write_config
-from parallel_scaling.common.redact import REDACTED, contains_secret, find_secrets, redact_text, redact_value
+from parallel_scaling.jobs.redact import REDACTED, contains_secret, find_secrets, redact_text, redact_value
 from parallel_scaling.plan import check_config as configcheck
 
 # made-up values of the documented shapes (none is a real credential)

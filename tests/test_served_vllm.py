@@ -40,7 +40,7 @@ import pytest
 
 from fault_proxy import Fault, free_port, start, stop, wait_ready
 from helpers import REPO, copy_workflow, load_yaml, snakemake, write_config
-from parallel_scaling.common import preflight
+from parallel_scaling.jobs import preflight
 
 if importlib.util.find_spec("vllm") is None:
     if preflight.vllm_cpu_allowed():
@@ -123,7 +123,7 @@ def api_key(monkeypatch):
 
 
 def _rows(outdir: Path) -> dict[str, list[dict[str, Any]]]:
-    from parallel_scaling.common.jsonl import read_jsonl
+    from parallel_scaling.dataio.jsonl import read_jsonl
 
     return {str(p.relative_to(outdir)): read_jsonl(p) for p in sorted(outdir.glob("*/*.jsonl"))}
 
@@ -349,7 +349,7 @@ def _translation(backend: str, url: str | None, prompts_file: Path) -> dict[str,
 
 
 def test_the_served_translation_backend_equals_the_transformers_backend(study, proxy, tmp_path):
-    from parallel_scaling.common.jsonl import read_jsonl, write_jsonl
+    from parallel_scaling.dataio.jsonl import read_jsonl, write_jsonl
     from parallel_scaling.data import translate
 
     prompts = tmp_path / "short.yaml"
@@ -389,7 +389,7 @@ def test_a_translate_job_run_by_snakemake_asks_the_server_once_per_text(study, p
     write_config(wd / "translate.yaml", config)
     target = "results/tiny/data/translated/test/de.jsonl"
     snakemake(wd, target, "--configfile", "translate.yaml", "--allowed-rules", "translate", timeout=900)
-    from parallel_scaling.common.jsonl import read_jsonl
+    from parallel_scaling.dataio.jsonl import read_jsonl
 
     rows, source = read_jsonl(wd / target), read_jsonl(wd / "results/tiny/data/source/test.jsonl")
     assert [r["id"] for r in rows] == [r["id"] for r in source] and all(r["lang"] == "de" for r in rows)
@@ -406,7 +406,7 @@ def test_the_chat_api_sends_the_messages_and_equals_the_same_template_applied_he
     """``api: chat``: the messages go to the server, which applies the model's chat template; with
     the same template applied here (the transformers backend on the same files) the translations are
     equal row by row. No local model is needed for the chat API."""
-    from parallel_scaling.common.jsonl import read_jsonl, write_jsonl
+    from parallel_scaling.dataio.jsonl import read_jsonl, write_jsonl
     from parallel_scaling.data import translate
 
     prompts = tmp_path / "short.yaml"

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from helpers import REPO, copy_workflow, load_yaml, offline_env, write_config
-from parallel_scaling.common import running_jobs
+from parallel_scaling.jobs import running_jobs
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

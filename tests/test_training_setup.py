@@ -95,7 +95,7 @@ def test_hub_model_that_cannot_be_fetched_fails_at_the_start_of_the_job(tmp_path
 
     from helpers import REPO
 
-    code = ("from parallel_scaling.common.preflight import check_model_path\n"
+    code = ("from parallel_scaling.jobs.preflight import check_model_path\n"
             "check_model_path('some-org/some-model', key='translation.model.path')")
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO / "workflow"), "HF_HOME": str(tmp_path / "hf"),
            "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0", "HF_HUB_ETAG_TIMEOUT": "5",

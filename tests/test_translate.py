@@ -9,7 +9,7 @@ import pytest
 
 from parallel_scaling.data import source as sources
 from parallel_scaling.data import translate
-from parallel_scaling.common.jsonl import read_jsonl
+from parallel_scaling.dataio.jsonl import read_jsonl
 from study_substitutes import build_tiny_hf_model
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -31,7 +31,7 @@ from parallel_scaling.common import decoding
 from parallel_scaling.evaluate import predict
 from parallel_scaling.plan import checks, study
 from parallel_scaling.data import translation_engines
-from parallel_scaling.common.schema import trainer_keys
+from parallel_scaling.dataio.schema import trainer_keys
 from parallel_scaling.train.grpo import grpo_config_kwargs
 from parallel_scaling.train.shared import trl_args
 

@@ -4,7 +4,7 @@
 here the pinned vLLM 0.30.0, built for x86 CPUs (``vllm-cpu``, envs/requirements-vllm-cpu.txt),
 runs them in its own environment (``.venv-vllm``: its numpy pin conflicts with the main stack's).
 The tests reach it through the switch ``PARALLEL_SCALING_VLLM_CPU=1``
-(``common.preflight.VLLM_CPU_ENV``); without it vLLM still needs a GPU, as for users.
+(``jobs.preflight.VLLM_CPU_ENV``); without it vLLM still needs a GPU, as for users.
 
 What runs, with two vLLM engines in all (each start costs 35-100 s and about 2 GB):
 
@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 from helpers import REPO, copy_workflow, load_yaml, snakemake, write_config
-from parallel_scaling.common import preflight
+from parallel_scaling.jobs import preflight
 
 if importlib.util.find_spec("vllm") is None:
     if preflight.vllm_cpu_allowed():
@@ -96,7 +96,7 @@ def study(tmp_path_factory, vllm_on_cpu) -> dict[str, Any]:
 
 
 def _rows(outdir: Path) -> dict[str, list[dict[str, Any]]]:
-    from parallel_scaling.common.jsonl import read_jsonl
+    from parallel_scaling.dataio.jsonl import read_jsonl
 
     return {str(p.relative_to(outdir)): read_jsonl(p) for p in sorted(outdir.glob("*/*.jsonl"))}
 
@@ -285,7 +285,7 @@ def test_the_vllm_translation_backend_equals_the_transformers_backend(study, llm
     prompt token ids the transformers engine uses and never re-tokenizes them. The backend runs on
     the module's engine, started with the arguments it builds itself (and a larger prefill budget)."""
     from parallel_scaling.common.decoding import encode_prompts, vllm_prompts
-    from parallel_scaling.common.jsonl import read_jsonl
+    from parallel_scaling.dataio.jsonl import read_jsonl
     from parallel_scaling.data import translate, translation_engines
 
     source = read_jsonl(study["wd"] / "results/tiny/data/source/test.jsonl")[:15]
@@ -323,7 +323,7 @@ def test_the_shipped_translation_prompt_is_refused_for_a_short_context_by_both_b
     """The shipped prompt file's prompts (about 344 tokens) do not fit the tiny model's 256 positions:
     vLLM would refuse the request, transformers generated past the positions. Both backends now
     stop before generating (vLLM before its engine starts), naming the file and the lengths."""
-    from parallel_scaling.common.jsonl import write_jsonl
+    from parallel_scaling.dataio.jsonl import write_jsonl
     from parallel_scaling.data import translate
 
     write_jsonl(tmp_path / "src.jsonl", [{"id": "a", "question": "Tom has 3 apples.", "answer": "3"}])
@@ -342,7 +342,7 @@ def test_the_shipped_translation_prompt_is_refused_for_a_short_context_by_both_b
 @pytest.mark.parametrize("engine", ["vllm", "transformers"])
 def test_a_prediction_prompt_longer_than_the_context_is_refused_by_both_engines(engine, tmp_path):
     from parallel_scaling.common.decoding import PromptTooLongError
-    from parallel_scaling.common.jsonl import write_jsonl
+    from parallel_scaling.dataio.jsonl import write_jsonl
     from parallel_scaling.common.prompts import PROMPTS_FILE
     from parallel_scaling.evaluate import predict
 

@@ -1,4 +1,4 @@
-"""Warm start (parallel_scaling/common/warm.py): a command run by a worker forked from a warm
+"""Warm start (parallel_scaling/jobs/warm.py): a command run by a worker forked from a warm
 server behaves as the same command run by a fresh process: same output, files, exit status and
 provenance; a killed or signalled job ends its worker; an edited module runs its new code; Snakemake
 run so (as the suite runs it) plans as Snakemake does.
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, copy_workflow, planned_jobs
-from parallel_scaling.common import warm
+from parallel_scaling.jobs import warm
 
 
 @pytest.fixture()
@@ -36,7 +36,7 @@ def runtime(tmp_path):
                 cmdline = (proc_dir / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"parallel_scaling.common.warm" in cmdline and str(path).encode() in cmdline:
+            if b"parallel_scaling.jobs.warm" in cmdline and str(path).encode() in cmdline:
                 try:
                     os.kill(int(proc_dir.name), signal.SIGKILL)
                 except ProcessLookupError:
@@ -121,7 +121,7 @@ def _opened(pid: int, path: Path) -> bool:
         wchan = Path(f"/proc/{pid}/wchan").read_text()
     except OSError:
         return False
-    return b"parallel_scaling.common.warm" in cmd and wchan == "wait_for_partner"  # open() of a FIFO
+    return b"parallel_scaling.jobs.warm" in cmd and wchan == "wait_for_partner"  # open() of a FIFO
 
 
 def _gone(pid: int, timeout: float = 20) -> bool:

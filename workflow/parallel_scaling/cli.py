@@ -19,15 +19,15 @@ from parallel_scaling.commands import COMMANDS
 
 def main(argv: list[str] | None = None, warm: bool = True) -> int:
     """Run one command; with ``PARALLEL_SCALING_WARM=1`` (local runs) in a worker forked from a
-    process that has imported torch & co. already (:mod:`parallel_scaling.common.warm`)."""
+    process that has imported torch & co. already (:mod:`parallel_scaling.jobs.warm`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    from parallel_scaling.common import warm as warm_start
+    from parallel_scaling.jobs import warm as warm_start
 
     if warm and argv and argv[0] not in {"-h", "--help"} and warm_start.eligible():
         code = warm_start.run_warm(argv)
         if code is not None:
             return code
-    from parallel_scaling.common.console import adopt_console
+    from parallel_scaling.dataio.console import adopt_console
 
     adopt_console()  # first: the console descriptor a rule's shell keeps open (console.warn)
     if not argv or argv[0] in {"-h", "--help"}:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None, warm: bool = True) -> int:
     if provenance is None or int(os.environ.get("RANK", "0")) != 0:
         # one record per job: under `accelerate launch` only rank 0 writes it (it saves the outputs)
         return run()
-    from parallel_scaling.common.provenance import run_with_provenance
+    from parallel_scaling.jobs.provenance import run_with_provenance
 
     return run_with_provenance(Path(provenance), name, rest, run)
 

@@ -7,17 +7,17 @@ import shlex
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
-from parallel_scaling.common import cpu_numerics, integrity
+from parallel_scaling.jobs import cpu_numerics, integrity
 from parallel_scaling.common import served
-from parallel_scaling.common.codedeps import code_hash
+from parallel_scaling.jobs.codedeps import code_hash
 from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.plan import check_config as configcheck
 from parallel_scaling.plan import model_settings, prediction_jobs, study
 
-from parallel_scaling.common import failures, locks, running_jobs
+from parallel_scaling.jobs import failures, locks, running_jobs
 
 # A run killed by any means left Snakemake's lock behind: released here, before Snakemake locks,
-# when no other Snakemake works in this directory (parallel_scaling.common.locks), so that the
+# when no other Snakemake works in this directory (parallel_scaling.jobs.locks), so that the
 # same command resumes. Only in the main process of a run that locks (jobs spawned by Snakemake run
 # with --nolock; its settings are not known yet while the Snakefile is parsed, its argv is).
 if workflow.is_main_process and "--nolock" not in sys.argv:
@@ -63,7 +63,7 @@ if _errors:
 onstart:
     # Jobs that a killed run of this directory left running (local processes, SLURM jobs in the
     # queue): waited for or refused (PARALLEL_SCALING_RUNNING_JOBS), never started a second time
-    # (parallel_scaling.common.running_jobs).
+    # (parallel_scaling.jobs.running_jobs).
     settle_running_jobs()
     # A run on this machine (not -n, not a cluster executor): the jobs about to run that need a GPU
     # this machine does not have stop the run here, before the first job.
@@ -86,7 +86,7 @@ onstart:
 onerror:
     # After a failed run (on a cluster, keep-going ran every independent job first): each failed
     # job, its text log and the error it ends with, printed last and kept in logs/<study>/failed.txt
-    # (parallel_scaling.common.failures); the profile leaves show-failed-logs off, since it would
+    # (parallel_scaling.jobs.failures); the profile leaves show-failed-logs off, since it would
     # print every job's provenance record below the error.
     failure_summary(log)
 
@@ -130,10 +130,10 @@ def _uses_conda():
 # Jobs call `python -m parallel_scaling <command>`: the package from this checkout, and `python`
 # from each rule's conda env, or else from the environment running snakemake (the venv).
 # Descriptor 3 stays the console while a command writes to its log: warnings about data that is
-# used anyway reach the screen too (parallel_scaling.common.console).
+# used anyway reach the screen too (parallel_scaling.dataio.console).
 _path = "" if _uses_conda() else f" PATH={os.path.dirname(sys.executable)}:$PATH"
 # Every job runs torch's and MKL's CPU kernels as the config fixes them (cpu_kernels): the same
-# numbers on every x86-64 machine (parallel_scaling.common.cpu_numerics).
+# numbers on every x86-64 machine (parallel_scaling.jobs.cpu_numerics).
 CPU_KERNELS = cpu_numerics.kernel_env(config["cpu_kernels"])
 shell.prefix(
     f"export PYTHONPATH={PKG}${{{{PYTHONPATH:+:$PYTHONPATH}}}}{_path}"
@@ -410,7 +410,7 @@ if workflow.is_main_process and submission_dry_run():
 
 
 def failure_summary(snakemake_log):
-    """Print and keep the report of parallel_scaling.common.failures for the jobs that failed
+    """Print and keep the report of parallel_scaling.jobs.failures for the jobs that failed
     (Snakemake's failed jobs; else the `Error in rule` blocks of its log)."""
     scheduler = getattr(workflow, "scheduler", None)
     failed = failures.from_snakemake(list(getattr(scheduler, "failed", ()) or ()))
@@ -481,7 +481,7 @@ def prompts_of(wildcards):
 
 def output_state(pattern):
     """A param for the producer of a model or predictions directory, its rebuild token
-    (parallel_scaling.common.integrity.state). It changes when a file of the directory was deleted or
+    (parallel_scaling.jobs.integrity.state). It changes when a file of the directory was deleted or
     changed, or the directory is gone while its manifest remains; the job then reruns.
     """
 

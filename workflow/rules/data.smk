@@ -1,6 +1,6 @@
 # Source problems -> translated parallel data (one file per language) -> QC -> training mixtures.
 # Every rule's `code` param is the content hash of the package code its command can run
-# (parallel_scaling.common.codedeps): editing that code reruns the rule and what follows, nothing else.
+# (parallel_scaling.jobs.codedeps): editing that code reruns the rule and what follows, nothing else.
 
 
 localrules:

@@ -17,7 +17,7 @@ its formulas, so they are stated here and in each docstring):
   after it; ``final_part`` ``unclosed``/``empty``/``unanswered``, scored as ``scoring.unfinished_answer`` says).
 * weighted_accuracy (only for benchmarks given difficulty weights, e.g. PolyMath's 1/2/4/8) =
   sum_d w_d * accuracy_d / sum_d w_d over the difficulty levels d present, accuracy_d pooled over
-  the level's samples (:func:`parallel_scaling.common.difficulty.difficulty_weighted_accuracy`,
+  the level's samples (:func:`parallel_scaling.scoring.difficulty.difficulty_weighted_accuracy`,
   shared with ``score``); with every level present and weights 1, 2, 4, 8 this is PolyMath's DW-ACC.
 """
 
@@ -30,8 +30,8 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from parallel_scaling.analysis.items import ACC_KEYS, CHECKPOINT_KEYS, ScoredFormatError, language_order, sort_rows, source_hint
-from parallel_scaling.common.difficulty import difficulty_weighted_accuracy
-from parallel_scaling.common.thinking import FINAL_PART_STATES, UNFINISHED_STATES
+from parallel_scaling.scoring.difficulty import difficulty_weighted_accuracy
+from parallel_scaling.scoring.thinking import FINAL_PART_STATES, UNFINISHED_STATES
 
 
 def wilson_interval(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

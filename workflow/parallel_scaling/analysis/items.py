@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from parallel_scaling.common.difficulty import difficulty_level
-from parallel_scaling.common.jsonl import DataError, read_jsonl
+from parallel_scaling.scoring.difficulty import difficulty_level
+from parallel_scaling.dataio.jsonl import DataError, read_jsonl
 
 #: Columns every scored JSONL row must carry.
 REQUIRED_COLUMNS: tuple[str, ...] = (

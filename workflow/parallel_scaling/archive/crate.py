@@ -18,7 +18,7 @@ Run RO-Crate 0.5 (RO-Crate 1.1, Workflow RO-Crate 1.0) and declares the profiles
 * one ``CreateAction`` for the whole run (instrument: the workflow; object: the config files, the
   overrides, the merged config and the inputs no job produced; result: every result file) inside an
   ``OrganizeAction`` of Snakemake;
-* one ``CreateAction`` per job, from its ``*.prov.json`` record (:mod:`parallel_scaling.common.
+* one ``CreateAction`` per job, from its ``*.prov.json`` record (:mod:`parallel_scaling.jobs.
   provenance`): agent, start/end time, status, ``object`` = its inputs, seeds and settings,
   ``result`` = its outputs packed with the same SHA-256, ``instrument`` = its tool; a
   ``ControlAction`` ties it to its rule's step. The record file itself is ``about`` its action.
@@ -64,7 +64,7 @@ from parallel_scaling.archive.records import (iso_ms, most_common, now, package_
                                                 unresolved_failures,
                                                 workflow_version)
 from parallel_scaling.commands import COMMANDS
-from parallel_scaling.common.provenance import login_name
+from parallel_scaling.jobs.provenance import login_name
 
 WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
 BIOSCHEMAS_WORKFLOW = "https://bioschemas.org/profiles/ComputationalWorkflow/1.0-RELEASE"

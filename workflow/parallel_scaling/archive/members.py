@@ -14,7 +14,7 @@ Files an earlier configuration left in ``results/`` (e.g. after K was lowered) a
 listed as stale. Without the DAG the whole results directory is packed.
 
 **What is left out, on purpose.** Files whose name marks a secret or, up to 1 MiB, whose content
-holds one (the rules of :mod:`parallel_scaling.common.redact`); a config file that looks secret is
+holds one (the rules of :mod:`parallel_scaling.jobs.redact`); a config file that looks secret is
 an error, as the archive would be incomplete. Under the results directory, files matching the
 exclude globs (``**/`` also matches at the top); by default the optimizer and scheduler state of
 checkpoints (:data:`DEFAULT_EXCLUDES`): they only serve to resume training, are the largest files of
@@ -44,8 +44,8 @@ import yaml
 
 from parallel_scaling.archive import ArchiveError
 from parallel_scaling.archive.dag import DagJob, in_run
-from parallel_scaling.common.provenance import RECORD_SUFFIX, load_record
-from parallel_scaling.common.redact import contains_secret, is_secret_name
+from parallel_scaling.jobs.provenance import RECORD_SUFFIX, load_record
+from parallel_scaling.jobs.redact import contains_secret, is_secret_name
 
 DEFAULT_EXCLUDES = ("**/optimizer.pt", "**/optimizer.bin", "**/scheduler.pt")
 #: File names of model weights (Hugging Face's names, shards included: ``model-00001-of-00004.
@@ -69,7 +69,7 @@ ROLE_DESCRIPTIONS = {
     "config": "Workflow configuration of the run.",
     "result": "Result file of the run.",
     "log": "Log written during the run.",
-    "provenance": "Per-job provenance record (parallel_scaling.common.provenance).",
+    "provenance": "Per-job provenance record (parallel_scaling.jobs.provenance).",
     "report": "Snakemake report of the run, built from the run's config.",
     "readme": "What this archive holds and how to check it.",
 }
@@ -142,7 +142,7 @@ def _secret_keys(path: Path) -> str:
     """`` at key(s) a.b, c`` for a YAML/JSON config holding secrets (never the values), else ''."""
     import yaml
 
-    from parallel_scaling.common.redact import find_secrets
+    from parallel_scaling.jobs.redact import find_secrets
 
     try:
         keys = [key for key, _ in find_secrets(yaml.safe_load(path.read_text(encoding="utf-8")))]

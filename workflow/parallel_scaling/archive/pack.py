@@ -62,7 +62,7 @@ from parallel_scaling.archive.members import (
     warn,
 )
 from parallel_scaling.archive.verify import render, verify
-from parallel_scaling.common.integrity import sha256_file
+from parallel_scaling.jobs.integrity import sha256_file
 
 README_NAME = "README.md"
 #: License of the archived results unless the study says otherwise (config archive.license): the

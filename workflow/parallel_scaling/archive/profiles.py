@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from rocrate.model.metadata import BASENAME as METADATA_NAME
 
-from parallel_scaling.common.paths import RESOURCE_DIR
+from parallel_scaling.dataio.paths import RESOURCE_DIR
 
 
 class Profile(NamedTuple):

@@ -1,7 +1,7 @@
 """What the crate reads from the jobs' provenance records: times in the shape the profile checks
 want, the workflow's release and commit, paths as the job saw them, failures never mended.
 
-Pure functions over the records (:mod:`parallel_scaling.common.provenance` writes them), kept apart
+Pure functions over the records (:mod:`parallel_scaling.jobs.provenance` writes them), kept apart
 from :mod:`.crate`, which turns them into entities.
 """
 

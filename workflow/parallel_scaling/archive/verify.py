@@ -64,8 +64,8 @@ from parallel_scaling.archive.profiles import (
     validate_crate,
     validator_version,
 )
-from parallel_scaling.common.integrity import sha256_file
-from parallel_scaling.common.provenance import RECORD_SUFFIX
+from parallel_scaling.jobs.integrity import sha256_file
+from parallel_scaling.jobs.provenance import RECORD_SUFFIX
 
 _CHUNK = 1 << 20
 

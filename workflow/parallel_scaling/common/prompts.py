@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.paths import RESOURCE_DIR
+from parallel_scaling.dataio.paths import RESOURCE_DIR
 
 import yaml
 

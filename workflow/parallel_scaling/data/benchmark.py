@@ -21,12 +21,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.paths import RESOURCE_DIR
+from parallel_scaling.dataio.paths import RESOURCE_DIR
 
 import yaml
 
-from parallel_scaling.common import datafile
-from parallel_scaling.common.jsonl import DataError, parse_settings, write_jsonl
+from parallel_scaling.dataio import datafile
+from parallel_scaling.dataio.jsonl import DataError, parse_settings, write_jsonl
 
 PRESETS_FILE = RESOURCE_DIR / "benchmarks.yaml"
 ANSWER_TYPES = ("number", "latex", "choice")

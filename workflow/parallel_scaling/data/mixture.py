@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.jsonl import DataError, read_jsonl, write_json, write_jsonl
-from parallel_scaling.common import schema
+from parallel_scaling.dataio.jsonl import DataError, read_jsonl, write_json, write_jsonl
+from parallel_scaling.dataio import schema
 from parallel_scaling.data.source import stable_fraction
 
 BUDGETS = ("additive", "fixed")

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.jsonl import DataError, read_jsonl, write_jsonl
-from parallel_scaling.common import schema
-from parallel_scaling.common.numbers import extract_numbers
-from parallel_scaling.common.jsonl import parse_settings
+from parallel_scaling.dataio.jsonl import DataError, read_jsonl, write_jsonl
+from parallel_scaling.dataio import schema
+from parallel_scaling.scoring.numbers import extract_numbers
+from parallel_scaling.dataio.jsonl import parse_settings
 
 #: drop reasons, in the order the checks run (``missing_translation``: no translated row at all)
 REASONS = ("missing_translation", "empty", "untranslated", "wrong_language", "numbers", "length_ratio")
@@ -68,7 +68,7 @@ def merged_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def identify_language(text: str, candidates: Sequence[str]) -> tuple[str, float]:
     """The one place QC asks for a language label (``language.identify``: offline py3langid)."""
-    from parallel_scaling.common.language import identify
+    from parallel_scaling.scoring.language import identify
 
     return identify(text, candidates)
 
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = f"qc: {args.lang}: kept {result.counts['kept']} of {len(source)}"
     print(summary + (f" (dropped: {dropped})" if dropped else ""), file=sys.stderr)
     if result.counts["kept"] < (1 - DROP_WARNING) * len(source):
-        from parallel_scaling.common.console import warn
+        from parallel_scaling.dataio.console import warn
 
         warn(f"{origin}: QC keeps only {result.counts['kept']} of {len(source)} {args.lang} items (dropped: {dropped}); "
              f"only the kept ones are trained on (reasons per item: {args.report})")

@@ -27,9 +27,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.jsonl import DataError, parse_settings, write_jsonl
-from parallel_scaling.common import datafile, schema
-from parallel_scaling.common.numbers import normalize_answer
+from parallel_scaling.dataio.jsonl import DataError, parse_settings, write_jsonl
+from parallel_scaling.dataio import datafile, schema
+from parallel_scaling.scoring.numbers import normalize_answer
 
 SPLITS = ("train", "test")
 
@@ -172,7 +172,7 @@ def _plain(value: Any) -> Any:
 def read_records(path: str | Path, fmt: str = "auto", columns: Sequence[str] | None = None,
                  what: str = "source file", key: str | None = None) -> list[tuple[str, dict]]:
     """Read a local JSONL / JSON array / Parquet / TSV / CSV file into ``(location, record)`` pairs
-    in file order; the file is checked first (:mod:`parallel_scaling.common.datafile`): ``what``
+    in file order; the file is checked first (:mod:`parallel_scaling.dataio.datafile`): ``what``
     and ``key`` (the config key naming the file) go into its messages."""
     path = Path(path)
     try:

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from parallel_scaling.common.decoding import strip_bos
-from parallel_scaling.common.console import warn
-from parallel_scaling.common.datafile import check_id, check_text, check_unique, coverage_warning
-from parallel_scaling.common.jsonl import DataError, read_jsonl, read_jsonl_lines, write_json, write_jsonl
-from parallel_scaling.common.jsonl import parse_settings
-from parallel_scaling.common.paths import RESOURCE_DIR
+from parallel_scaling.dataio.console import warn
+from parallel_scaling.dataio.datafile import check_id, check_text, check_unique, coverage_warning
+from parallel_scaling.dataio.jsonl import DataError, read_jsonl, read_jsonl_lines, write_json, write_jsonl
+from parallel_scaling.dataio.jsonl import parse_settings
+from parallel_scaling.dataio.paths import RESOURCE_DIR
 from parallel_scaling.common.served import EndpointError, merge_transport
 from parallel_scaling.data.translation_engines import (DEFAULTS, Engine, TranslationError, make_engine,
                                                        sampling_settings, section)
@@ -174,7 +174,7 @@ def load_prompts(prompts_file: str | Path | None) -> dict[str, Any]:
     """Read the translation prompt file (default: the one shipped in workflow/resources)."""
     import yaml
 
-    from parallel_scaling.common.datafile import read_text
+    from parallel_scaling.dataio.datafile import read_text
 
     path = Path(prompts_file) if prompts_file else DEFAULT_PROMPTS_FILE
     try:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from parallel_scaling.common import schema
-from parallel_scaling.common.jsonl import DataError
+from parallel_scaling.dataio import schema
+from parallel_scaling.dataio.jsonl import DataError
 
 #: the translation section's defaults (the schema's), under which each nested settings object is read
 DEFAULTS: dict[str, Any] = schema.defaults("translation")
@@ -143,7 +143,7 @@ def served_engine(settings: Mapping[str, Any]) -> Engine:
     """The ``served`` backend: the endpoint of ``translation.served``; the completions API renders the
     prompt with the chat template of ``translation.model.path`` (its tokenizer), the chat API sends
     the messages and needs no local model."""
-    from parallel_scaling.common.preflight import check_model_path
+    from parallel_scaling.jobs.preflight import check_model_path
     from parallel_scaling.common.served import ServedEngine
 
     model_cfg, cfg = section(settings, "model"), section(settings, "served")
@@ -169,7 +169,7 @@ def served_engine(settings: Mapping[str, Any]) -> Engine:
 
 def make_engine(backend: str, settings: Mapping[str, Any]) -> Engine:
     """Construct the engine of an LLM backend (the only backend-specific step)."""
-    from parallel_scaling.common.preflight import check_model_path, resolve_device
+    from parallel_scaling.jobs.preflight import check_model_path, resolve_device
 
     model_cfg = section(settings, "model")
     if backend == "served":

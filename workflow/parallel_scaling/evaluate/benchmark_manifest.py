@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from parallel_scaling.common.jsonl import write_json
-from parallel_scaling.common.integrity import sha256_file
+from parallel_scaling.dataio.jsonl import write_json
+from parallel_scaling.jobs.integrity import sha256_file
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,8 +34,8 @@ from parallel_scaling.evaluate.journal import Journal, identity
 from parallel_scaling.evaluate.samples import Done, Sample, Save, sample, transformers_finish, vllm_finish
 from parallel_scaling.evaluate.summary import SUMMARY_FILE, log_lines, summarize
 
-from parallel_scaling.common.jsonl import parse_settings, read_jsonl, write_json, write_jsonl
-from parallel_scaling.train.shared import add_token_argument
+from parallel_scaling.dataio.jsonl import parse_settings, read_jsonl, write_json, write_jsonl
+from parallel_scaling.jobs.integrity import add_token_argument
 
 log = logging.getLogger(__name__)
 
@@ -259,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from parallel_scaling.common.integrity import digest, write_manifest
-    from parallel_scaling.common.preflight import check_model_path, resolve_device
+    from parallel_scaling.jobs.integrity import digest, write_manifest
+    from parallel_scaling.jobs.preflight import check_model_path, resolve_device
     from parallel_scaling.common.prompts import build_prompt
 
     torch.set_num_threads(a.threads)

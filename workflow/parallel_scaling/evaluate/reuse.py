@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.jsonl import read_jsonl, write_json, write_jsonl
-from parallel_scaling.train.shared import add_token_argument
+from parallel_scaling.dataio.jsonl import read_jsonl, write_json, write_jsonl
+from parallel_scaling.jobs.integrity import add_token_argument
 
 
 def relabel(rows: list[dict[str, Any]], meta: dict[str, Any], source: str) -> list[dict[str, Any]]:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--outdir", required=True, help="writes OUTDIR/<benchmark>/<lang>.jsonl")
     add_token_argument(p)
     a = p.parse_args(argv)
-    from parallel_scaling.common.integrity import write_manifest
+    from parallel_scaling.jobs.integrity import write_manifest
 
     meta = json.loads(a.meta)
     files: dict[tuple[str, str], list[dict[str, Any]]] = {}

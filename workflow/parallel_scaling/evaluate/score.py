@@ -32,13 +32,13 @@ from typing import Any
 
 import pandas as pd
 
-from parallel_scaling.common.answers import ANSWER_TYPES
-from parallel_scaling.common.grading import score_response
-from parallel_scaling.common.jsonl import DataError, read_jsonl_lines, write_jsonl
-from parallel_scaling.common import schema
-from parallel_scaling.common.language import supported_languages
-from parallel_scaling.common.thinking import FINISH_REASONS, UNFINISHED_POLICIES, UNFINISHED_STATES
-from parallel_scaling.common.difficulty import difficulty_level, difficulty_weighted_accuracy
+from parallel_scaling.scoring.answers import ANSWER_TYPES
+from parallel_scaling.scoring.grading import score_response
+from parallel_scaling.dataio.jsonl import DataError, read_jsonl_lines, write_jsonl
+from parallel_scaling.dataio import schema
+from parallel_scaling.scoring.language import supported_languages
+from parallel_scaling.scoring.thinking import FINISH_REASONS, UNFINISHED_POLICIES, UNFINISHED_STATES
+from parallel_scaling.scoring.difficulty import difficulty_level, difficulty_weighted_accuracy
 
 #: The config section ``scoring``'s defaults (the schema holds them; the command's options default to them).
 DEFAULTS: dict[str, Any] = schema.defaults("scoring")
@@ -59,7 +59,7 @@ REASONING_COLUMNS: tuple[str, ...] = ("unfinished", "thinking_off_target_rate")
 class ScoreInputError(DataError):
     """Malformed scoring input; ``str()`` is ``FILE:LINE: message`` for direct display.
 
-    A :class:`~parallel_scaling.common.jsonl.DataError` (hence a ``ValueError``) like every other
+    A :class:`~parallel_scaling.dataio.jsonl.DataError` (hence a ``ValueError``) like every other
     malformed-file error in the pipeline, but also carrying ``source``/``line``/``message``.
     """
 
@@ -156,7 +156,7 @@ def per_language_summary(
 
     ``no_answer`` counts responses with nothing extracted; ``off_target_rate`` is the share of
     responses identified in another language than the row's. With ``weights`` (level -> weight),
-    ``weighted_accuracy`` follows ``accuracy`` (:func:`~parallel_scaling.common.difficulty.difficulty_weighted_accuracy` of the
+    ``weighted_accuracy`` follows ``accuracy`` (:func:`~parallel_scaling.scoring.difficulty.difficulty_weighted_accuracy` of the
     rows' ``difficulty_field``); a row without a level or with an unweighted one is a ValueError.
     When a row has a thinking part, :data:`REASONING_COLUMNS` follow: ``unfinished`` counts responses
     whose final part is missing (thinking cut off, or nothing after it), ``thinking_off_target_rate``

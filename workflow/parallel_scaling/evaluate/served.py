@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from parallel_scaling.common import served
-from parallel_scaling.common.jsonl import write_json
+from parallel_scaling.dataio.jsonl import write_json
 from parallel_scaling.common.prompts import prompt_set
 from parallel_scaling.common.served import identity_settings, merge_transport  # noqa: F401 (predict's names)
 
@@ -45,7 +45,7 @@ def load_tokenizer(model: str, s: Mapping[str, Any]) -> Any:
     other engines); with the chat API it is optional: None when ``model`` is only a served name."""
     from transformers import AutoTokenizer
 
-    from parallel_scaling.common.preflight import check_model_path
+    from parallel_scaling.jobs.preflight import check_model_path
 
     if is_chat(s):
         try:

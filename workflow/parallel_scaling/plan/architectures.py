@@ -20,7 +20,7 @@ def model_architecture(path: str | None, size_b: float, throughput: Mapping[str,
     mem = throughput.get("memory") or {}
     cfg_file = Path(path) / "config.json" if path else None
     if path and not cfg_file.is_file() and not Path(path).exists():
-        from parallel_scaling.common.integrity import cached_hub_file
+        from parallel_scaling.jobs.integrity import cached_hub_file
 
         cached = cached_hub_file(path)  # a hub model in the local cache: what its job would load
         cfg_file = Path(cached) if cached else cfg_file

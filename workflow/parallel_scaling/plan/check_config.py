@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from parallel_scaling.common.paths import SCHEMA_FILE
+from parallel_scaling.dataio.paths import SCHEMA_FILE
 
 SCHEMA = SCHEMA_FILE
 #: shown at most, then "... and N more"
@@ -328,8 +328,8 @@ def has_gpu() -> bool:
 
 def job_gpu_needs(config: dict[str, Any], rule: str, wildcards: Mapping[str, str]) -> list[str]:
     """The settings that make one job (rule and wildcards) need a GPU (vLLM not, with the tests'
-    switch ``PARALLEL_SCALING_VLLM_CPU=1``: common.preflight.VLLM_CPU_ENV)."""
-    from parallel_scaling.common.preflight import vllm_cpu_allowed
+    switch ``PARALLEL_SCALING_VLLM_CPU=1``: jobs.preflight.VLLM_CPU_ENV)."""
+    from parallel_scaling.jobs.preflight import vllm_cpu_allowed
     from parallel_scaling.plan import study
 
     vllm_needs_gpu = not vllm_cpu_allowed()
@@ -380,8 +380,8 @@ def gpu_job_errors(config: dict[str, Any], jobs: Iterable[tuple[str, Mapping[str
 def secret_errors(config: Mapping[str, Any], origins: Origins | None = None) -> list[str]:
     """One message per config value that is (or holds) a secret, naming its file, line and key but
     never the value: the config is printed in job commands and packed into the archive, so a
-    secret must not be in it at all (``parallel_scaling.common.redact`` says what one looks like)."""
-    from parallel_scaling.common.redact import find_secrets
+    secret must not be in it at all (``parallel_scaling.jobs.redact`` says what one looks like)."""
+    from parallel_scaling.jobs.redact import find_secrets
 
     origins = origins or Origins()
     return [f"{origins.where(key.split('.'))}{key}: holds {what}; remove it from the config (a config is printed "

@@ -214,8 +214,8 @@ def looks_local(path: str) -> bool:
 def _missing_file(key: str, path: str) -> str | None:
     """A data file the config names: there, a file, and not an LFS pointer, a compressed or a UTF-16
     file (its first bytes; the rows are checked by the job that reads it: docs/data-checks.md)."""
-    from parallel_scaling.common.datafile import check_file
-    from parallel_scaling.common.jsonl import DataError
+    from parallel_scaling.dataio.datafile import check_file
+    from parallel_scaling.dataio.jsonl import DataError
 
     p = Path(path).expanduser()
     if not p.exists() and not p.is_symlink():

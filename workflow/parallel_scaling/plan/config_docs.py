@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.paths import SCHEMA_FILE
+from parallel_scaling.dataio.paths import SCHEMA_FILE
 
 #: schema annotation: this key's default only makes sense for the tiny embedded study
 TINY = "x-tiny"

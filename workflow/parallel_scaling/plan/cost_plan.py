@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from parallel_scaling.common.paths import SCHEMA_FILE
+from parallel_scaling.dataio.paths import SCHEMA_FILE
 
 from parallel_scaling.plan import prediction_jobs, real_models, slurm_profile, study
 from parallel_scaling.plan.memory import format_preflight, preflight

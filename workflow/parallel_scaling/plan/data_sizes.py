@@ -20,7 +20,7 @@ import contextlib
 import io
 from typing import Any
 
-from parallel_scaling.common.jsonl import DataError
+from parallel_scaling.dataio.jsonl import DataError
 from parallel_scaling.plan.study import ENGLISH, mixtures
 
 #: at most this many short mixtures are named (the rest are counted)

@@ -6,7 +6,7 @@ you have judged not to affect them.
 
 Finds the code hash the study's finished jobs of that command ran (their provenance records,
 ``logs/<study>/**/*.prov.json``), shows which modules differ from the code here now, and records
-the pin in ``code-pins.json`` (:mod:`parallel_scaling.common.codepins`): from then on the workflow
+the pin in ``code-pins.json`` (:mod:`parallel_scaling.jobs.codepins`): from then on the workflow
 tracks the old hash for this exact code, so ``snakemake -n`` schedules none of those jobs again
 and a killed GRPO run resumes from its checkpoint. Any later edit of those modules is not covered.
 ``--from HASH`` chooses among several older hashes; ``--dry-run`` shows what would be pinned.
@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common import codepins
-from parallel_scaling.common.codedeps import actual_code_hash, command_modules, package_modules
-from parallel_scaling.common.integrity import sha256_file
+from parallel_scaling.jobs import codepins
+from parallel_scaling.jobs.codedeps import actual_code_hash, command_modules, package_modules
+from parallel_scaling.jobs.integrity import sha256_file
 
 
 def finished_runs(logs: Path, command: str) -> dict[str, list[dict[str, Any]]]:
@@ -54,7 +54,7 @@ def changed_modules(command: str, record: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     from parallel_scaling.commands import COMMANDS
-    from parallel_scaling.common.provenance import code_version, login_name
+    from parallel_scaling.jobs.provenance import code_version, login_name
     from parallel_scaling.plan import check_config as configcheck
 
     ap = argparse.ArgumentParser(prog="parallel_scaling pin-code", description=__doc__.splitlines()[0])

@@ -61,7 +61,7 @@ def config_size_b(cfg: Mapping[str, Any]) -> float | None:
 def cached_hub_config(repo_id: str) -> Path | None:
     """A hub model's config.json in the local Hugging Face cache (what its jobs would load), read
     without the network; None when it is not cached or huggingface_hub is missing."""
-    from parallel_scaling.common.integrity import cached_hub_file
+    from parallel_scaling.jobs.integrity import cached_hub_file
 
     found = cached_hub_file(repo_id)
     return Path(found) if found else None

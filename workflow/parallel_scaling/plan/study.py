@@ -12,7 +12,7 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
-from parallel_scaling.common.paths import REPO_DIR
+from parallel_scaling.dataio.paths import REPO_DIR
 
 
 #: rules that can run on GPUs, in DAG order; the study's `gpus` section says how many each job gets

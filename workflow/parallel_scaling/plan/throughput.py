@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from parallel_scaling.common.paths import RESOURCE_DIR
+from parallel_scaling.dataio.paths import RESOURCE_DIR
 
 THROUGHPUT = RESOURCE_DIR / "gpu_throughput.yaml"
 

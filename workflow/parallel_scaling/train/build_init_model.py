@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.permissions import share
-from parallel_scaling.common.jsonl import parse_settings, read_jsonl
-from parallel_scaling.train.shared import add_token_argument
+from parallel_scaling.dataio.permissions import share
+from parallel_scaling.dataio.jsonl import parse_settings, read_jsonl
+from parallel_scaling.jobs.integrity import add_token_argument
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from parallel_scaling.common.integrity import write_manifest
-    from parallel_scaling.common.preflight import resolve_device
+    from parallel_scaling.jobs.integrity import write_manifest
+    from parallel_scaling.jobs.preflight import resolve_device
     from parallel_scaling.common.prompts import build_prompt
     from parallel_scaling.train.sft import run_sft, sft_dataset
     from parallel_scaling.train.shared import run_identity, work_directory

@@ -2,7 +2,7 @@
 
 Every ``GRPOConfig`` field that shapes the result is taken from the config: every key of the
 ``grpo`` section that the schema does not mark as the pipeline's own goes to ``GRPOConfig``
-(:func:`parallel_scaling.common.schema.trainer_keys`); none is left to TRL's defaults, which have
+(:func:`parallel_scaling.dataio.schema.trainer_keys`); none is left to TRL's defaults, which have
 drifted between versions. The
 resolved ``GRPOConfig`` is saved with the checkpoint (``training_settings.json``). Generation
 inside GRPO uses vLLM (colocate mode) on GPUs when ``use_vllm`` is set, plain transformers
@@ -16,8 +16,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common import schema
-from parallel_scaling.common.jsonl import parse_settings, read_jsonl
+from parallel_scaling.dataio import schema
+from parallel_scaling.dataio.jsonl import parse_settings, read_jsonl
 from parallel_scaling.train.shared import attention_kwargs
 
 log = logging.getLogger(__name__)

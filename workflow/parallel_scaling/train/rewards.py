@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from parallel_scaling.common.answers import extract_answer
-from parallel_scaling.common.grading import verify
-from parallel_scaling.common.language import UNDETERMINED, identify
+from parallel_scaling.scoring.answers import extract_answer
+from parallel_scaling.scoring.grading import verify
+from parallel_scaling.scoring.language import UNDETERMINED, identify
 
 _MARKER = re.compile(r"\\boxed\{|####")
 

@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common import schema
-from parallel_scaling.common.jsonl import parse_settings
+from parallel_scaling.dataio import schema
+from parallel_scaling.dataio.jsonl import parse_settings
 from parallel_scaling.train.shared import (
     attention_kwargs, check_model_path, check_reporters, finalize, last_checkpoint, metrics_callback,
     resolve_device, run_identity, trl_args, work_directory,
@@ -72,7 +72,7 @@ def check_room_for_completions(dataset: Any, tokenizer: Any, max_length: int) ->
 
 def main(argv: list[str] | None = None) -> int:
     """``train-sft``: one SFT run of an initial model on one mixture."""
-    from parallel_scaling.common.jsonl import read_jsonl
+    from parallel_scaling.dataio.jsonl import read_jsonl
 
     from parallel_scaling.train.shared import train_parser
 

@@ -1,4 +1,4 @@
-"""What GRPO and SFT runs share: device checks (:mod:`parallel_scaling.common.preflight`), resume
+"""What GRPO and SFT runs share: device checks (:mod:`parallel_scaling.jobs.preflight`), resume
 identities, resumable work directories, and the atomic hand-over of a finished checkpoint.
 
 Why a separate work directory: Snakemake deletes a job's declared outputs before it reruns the
@@ -9,7 +9,7 @@ never a path. A rerun after a kill resumes from the last saved step only when ev
 same; a run with any other input starts afresh (and removes the dead state of other keys); a
 finished run deletes its work directory, so nothing is left that another run could resume from.
 The final model is copied into the declared output only once training has completed, with a
-``_manifest.json`` of its files (:mod:`parallel_scaling.common.integrity`).
+``_manifest.json`` of its files (:mod:`parallel_scaling.jobs.integrity`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.preflight import PreflightError, check_model_path, resolve_device  # noqa: F401
+from parallel_scaling.jobs.integrity import add_token_argument
+from parallel_scaling.jobs.preflight import PreflightError, check_model_path, resolve_device  # noqa: F401
 
 #: a problem found before the long work starts (bad model path, GPU asked for on a CPU box); the
-#: checks live in :mod:`parallel_scaling.common.preflight`, shared with prediction and translation
+#: checks live in :mod:`parallel_scaling.jobs.preflight`, shared with prediction and translation
 TrainingSetupError = PreflightError
 
 
@@ -43,8 +44,8 @@ def run_identity(command: str, model: str | None, data: list[str], settings: dic
     """Everything a training run's result depends on, by content: the initial model's files (or
     its hub id), each data file's sha256, the settings, the prompt set's text, the seed, the hash
     of the package code the command runs, and the number of processes (the effective batch)."""
-    from parallel_scaling.common.codedeps import code_hash
-    from parallel_scaling.common.integrity import digest, sha256_file
+    from parallel_scaling.jobs.codedeps import code_hash
+    from parallel_scaling.jobs.integrity import digest, sha256_file
     from parallel_scaling.common.prompts import prompt_set as load_prompt_set
 
     return {
@@ -121,8 +122,8 @@ def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any]
     """Save the final model into ``out_dir`` atomically with its resolved settings and curves,
     write its manifest (with the rule's rebuild ``token``), then delete the run's work directory
     (nothing is left to resume from)."""
-    from parallel_scaling.common.integrity import write_manifest
-    from parallel_scaling.common.permissions import share
+    from parallel_scaling.jobs.integrity import write_manifest
+    from parallel_scaling.dataio.permissions import share
 
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".partial")
@@ -145,7 +146,7 @@ def finalize(trainer: Any, tokenizer: Any, out_dir: Path, record: dict[str, Any]
 def trl_args(settings: dict[str, Any], keys: tuple[str, ...] | list[str], device: str, workdir: Path,
              seed: int) -> dict[str, Any]:
     """Arguments of TRL's config class for one run: the section's settings that go to TRL (``keys``,
-    from the schema: :func:`parallel_scaling.common.schema.trainer_keys`), and what every run sets
+    from the schema: :func:`parallel_scaling.dataio.schema.trainer_keys`), and what every run sets
     the same way (none left to the library's defaults). bf16 applies on a GPU only."""
     args = {k: settings[k] for k in keys if k in settings}
     if "bf16" in args:
@@ -231,11 +232,3 @@ def train_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
                    help="JSON Lines file that gets every logged step while training (watch it with tail -f)")
     add_token_argument(p)
     return p
-
-
-def add_token_argument(p: argparse.ArgumentParser) -> None:
-    """``--manifest-token``: what the rule's ``state`` param was when this job was planned; the
-    job writes it into the output's manifest (see :mod:`parallel_scaling.common.integrity`)."""
-    p.add_argument("--manifest-token", default="new",
-                   help="rebuild token to record in the output's manifest (set by the rule)")
-

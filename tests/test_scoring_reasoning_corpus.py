@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from parallel_scaling.common.answers import extract_answer
-from parallel_scaling.common.grading import score_response
-from parallel_scaling.common.numbers import parse_number, ungroup_numbers
-from parallel_scaling.common.thinking import split_response
+from parallel_scaling.scoring.answers import extract_answer
+from parallel_scaling.scoring.grading import score_response
+from parallel_scaling.scoring.numbers import parse_number, ungroup_numbers
+from parallel_scaling.scoring.thinking import split_response
 from parallel_scaling.evaluate import score as scoring
 from test_scoring import _run  # the score command in-process, its output captured
 
@@ -262,8 +262,8 @@ def test_chat_summary_keeps_its_columns(tmp_path: Path) -> None:
 def test_unfinished_rule_is_a_documented_config_setting() -> None:
     """``scoring.unfinished_answer``: its values are the extractor's policies, its default the command's,
     and the score rule passes it on."""
-    from parallel_scaling.common import schema
-    from parallel_scaling.common.thinking import UNFINISHED_POLICIES
+    from parallel_scaling.dataio import schema
+    from parallel_scaling.scoring.thinking import UNFINISHED_POLICIES
 
     setting = schema.node("scoring")["properties"]["unfinished_answer"]
     assert tuple(setting["enum"]) == UNFINISHED_POLICIES and setting["description"]

@@ -1,7 +1,7 @@
 """What a secret looks like: one list for everything that writes files other people may read.
 
 Why one module: two writers must keep secrets out, the per-job provenance records
-(:mod:`parallel_scaling.common.provenance`: argv, settings, environment values) and the archive
+(:mod:`parallel_scaling.jobs.provenance`: argv, settings, environment values) and the archive
 (:mod:`parallel_scaling.archive.members`: which files are packed). When each kept its own list of
 secret words the lists drifted apart (one knew ``credentials`` and ``passwd``, the other did not);
 here there is one of each kind:

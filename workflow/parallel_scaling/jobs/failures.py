@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from parallel_scaling.common.provenance import RECORD_SUFFIX
+from parallel_scaling.jobs.provenance import RECORD_SUFFIX
 
 _ERROR_IN_RULE = re.compile(r"^Error in rule (?P<rule>[\w-]+):\s*$")
 _LOG_LINE = re.compile(r"^\s+log: (?P<logs>.*?)(?: \(check log file\(s\) for error details\))?\s*$")

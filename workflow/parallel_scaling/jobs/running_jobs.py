@@ -2,7 +2,7 @@
 
 Why: a Snakemake killed with SIGKILL (a dropped SSH session, the OOM killer, a controller job over
 its time limit) leaves its jobs running: local job processes are re-parented to init, SLURM jobs
-stay in the queue. Its lock is released by the next run (parallel_scaling.common.locks), and
+stay in the queue. Its lock is released by the next run (parallel_scaling.jobs.locks), and
 Snakemake, which sees the outputs of those jobs marked incomplete, would start each of them again
 beside the old copy: two writers of one checkpoint, one prediction journal, one output directory.
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, TextIO
 
-from parallel_scaling.common.locks import is_snakemake
+from parallel_scaling.jobs.locks import is_snakemake
 
 #: the environment variable that chooses what a run does about jobs a killed run left running
 POLICY_VARIABLE = "PARALLEL_SCALING_RUNNING_JOBS"
@@ -99,7 +99,7 @@ def poll_interval(slurm: bool, environ: dict[str, str] | None = None) -> float:
 
 def runs_package(argv: list[str]) -> bool:
     """A command line that runs this package's command-line entry point (``-m parallel_scaling``),
-    directly or under a launcher; not the warm start's server (``-m parallel_scaling.common.warm``)."""
+    directly or under a launcher; not the warm start's server (``-m parallel_scaling.jobs.warm``)."""
     if not argv or not Path(argv[0]).name.startswith("python"):
         return False
     return any(a == "-m" and b == "parallel_scaling" for a, b in zip(argv, argv[1:]))

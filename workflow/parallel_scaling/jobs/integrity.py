@@ -22,6 +22,7 @@ Imported while the Snakefile is parsed: standard library only.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -209,3 +210,10 @@ def fingerprint(path: str | Path) -> str:
         st = p.stat()
         h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return "stat:" + h.hexdigest()[:16]
+
+
+def add_token_argument(p: argparse.ArgumentParser) -> None:
+    """``--manifest-token``: what the rule's ``state`` param was when this job was planned; the
+    job writes it into the output's manifest (:func:`write_manifest`)."""
+    p.add_argument("--manifest-token", default="new",
+                   help="rebuild token to record in the output's manifest (set by the rule)")

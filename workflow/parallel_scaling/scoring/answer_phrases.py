@@ -3,7 +3,7 @@ commit to none, or hedge between two.
 
 Legitimately ours: no library knows the native "the answer is" phrases of Swahili, Thai or
 Telugu, and these tables decide which number of a response is its answer. Extend them here (a
-language, a phrase); :mod:`parallel_scaling.common.answers` compiles them.
+language, a phrase); :mod:`parallel_scaling.scoring.answers` compiles them.
 """
 
 from __future__ import annotations

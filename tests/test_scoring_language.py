@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from parallel_scaling.common.language import (
+from parallel_scaling.scoring.language import (
     MIN_LETTERS,
     UNDETERMINED,
     count_letters,

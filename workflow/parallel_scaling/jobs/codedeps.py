@@ -21,7 +21,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from parallel_scaling.common.paths import PACKAGE_DIR
+from parallel_scaling.dataio.paths import PACKAGE_DIR
 
 PACKAGE = "parallel_scaling"
 #: modules every command runs: the entry point and the CLI dispatcher
@@ -125,8 +125,8 @@ def command_modules(command: str, package_dir: Path = PACKAGE_DIR) -> list[str]:
 
 def code_hash(command: str, package_dir: Path = PACKAGE_DIR) -> str:
     """The code hash the workflow tracks for a command: :func:`actual_code_hash`, unless the user
-    pinned that code as standing for older code (:mod:`parallel_scaling.common.codepins`)."""
-    from parallel_scaling.common import codepins
+    pinned that code as standing for older code (:mod:`parallel_scaling.jobs.codepins`)."""
+    from parallel_scaling.jobs import codepins
 
     return codepins.effective(command, actual_code_hash(command, package_dir))
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from parallel_scaling.common.answer_phrases import ANSWER_PHRASES
-from parallel_scaling.common.answers import Extraction, compound_parts, extract_answer
-from parallel_scaling.common.grading import score_response, verify
-from parallel_scaling.common.numbers import parse_number
+from parallel_scaling.scoring.answer_phrases import ANSWER_PHRASES
+from parallel_scaling.scoring.answers import Extraction, compound_parts, extract_answer
+from parallel_scaling.scoring.grading import score_response, verify
+from parallel_scaling.scoring.numbers import parse_number
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -407,7 +407,7 @@ def test_compound_parts_keep_brackets_together() -> None:
 
 # --------------------------------------------------------------------------- how a response ended (issue #36)
 
-from parallel_scaling.common.thinking import classify, looks_cut, prompt_opens_thinking  # noqa: E402
+from parallel_scaling.scoring.thinking import classify, looks_cut, prompt_opens_thinking  # noqa: E402
 
 R1_PROMPT = "<|User|>What is 8 + 9?<|Assistant|><think>\n"
 
@@ -477,7 +477,7 @@ def test_verb_final_answer_sentence(line: str, value: str) -> None:
 
 # ----------------------------------------------------------------- a thinking cut mid-way (issue #36)
 
-from parallel_scaling.common.reached import asked_quantity, stated_result  # noqa: E402
+from parallel_scaling.scoring.reached import asked_quantity, stated_result  # noqa: E402
 
 
 def test_asked_quantity_is_the_one_math_span_of_the_asking_sentence() -> None:

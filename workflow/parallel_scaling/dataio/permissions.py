@@ -2,7 +2,7 @@
 
 Why: on a shared cluster collaborators read each other's results through the group bits, which the
 user's umask grants to every ordinary file (``0644`` or ``0664``). Two writers do not follow it:
-``tempfile.mkstemp`` (the atomic writes of :mod:`parallel_scaling.common.jsonl`) and safetensors'
+``tempfile.mkstemp`` (the atomic writes of :mod:`parallel_scaling.dataio.jsonl`) and safetensors'
 ``save_file`` (the weights of every checkpoint) create files with mode ``0600``. :func:`share` gives
 such files the bits an ordinary file would have had; it only adds bits the umask allows, never
 removes any, and leaves a user who chose ``umask 077`` with private files. Standard library only.

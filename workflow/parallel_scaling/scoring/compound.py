@@ -1,8 +1,8 @@
 """Compound LaTeX answers: an answer of several named parts ("\\lambda=2\\sqrt{2}, A(\\pm 1, 0)").
 
 Why a module of its own: math-verify reads such an answer as one unrelated expression, so the
-extractor (:mod:`~parallel_scaling.common.answers`) joins the parts it finds and the grader
-(:mod:`~parallel_scaling.common.grading`) compares them part by part; both split them here, one way.
+extractor (:mod:`~parallel_scaling.scoring.answers`) joins the parts it finds and the grader
+(:mod:`~parallel_scaling.scoring.grading`) compares them part by part; both split them here, one way.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from parallel_scaling.common.numbers import normalize_text
+from parallel_scaling.scoring.numbers import normalize_text
 
 _PART_SEPARATOR = re.compile(r"\\q?quad(?![A-Za-z])|\\text\s*\{\s*(?:and|und|et|y|e|и|和|且|及|,|;)?\s*\}|;|\s+and\s+")
 # LaTeX spacing and sizing that never changes a value

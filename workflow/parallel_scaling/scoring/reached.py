@@ -10,7 +10,7 @@ question asks for (:func:`asked_quantity`: ``$w$`` in "Find $w.$", ``$x + y$`` i
 of $x + y$?", in any language, since it is read from the math, not the words) equated with a closed
 value (:func:`stated_result`: ``w = 6 - 5i``, ``x + y = 8 + 9 = 17``).
 
-:func:`~parallel_scaling.common.answers.extract_answer` uses it only for a thinking cut before its
+:func:`~parallel_scaling.scoring.answers.extract_answer` uses it only for a thinking cut before its
 end (``final_part: unclosed``) read with ``unfinished: thinking``, after a ``\\boxed{}`` and before the
 answer phrases and the last number; chat answers, finished responses and the default reading never
 come here. The value it returns is graded like a boxed one (math-verify).
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from parallel_scaling.common.numbers import normalize_text
+from parallel_scaling.scoring.numbers import normalize_text
 
 # $$...$$, $...$, \(...\), \[...\]
 _MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$]+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", flags=re.DOTALL)

@@ -202,7 +202,7 @@ def _start_server(sock_path: Path, env: dict[str, str]) -> socket.socket | None:
         if conn is not None:
             return conn
         log = open(sock_path.with_suffix(".log"), "ab")
-        server = subprocess.Popen([sys.executable, "-m", "parallel_scaling.common.warm", str(sock_path)],
+        server = subprocess.Popen([sys.executable, "-m", "parallel_scaling.jobs.warm", str(sock_path)],
                                   env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                   start_new_session=True, close_fds=True)
         log.close()

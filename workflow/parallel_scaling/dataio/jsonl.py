@@ -13,15 +13,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common.datafile import DataError, parse_jsonl, read_text
-from parallel_scaling.common.permissions import share
+from parallel_scaling.dataio.datafile import DataError, parse_jsonl, read_text
+from parallel_scaling.dataio.permissions import share
 
 __all__ = ["DataError", "read_jsonl_lines", "read_jsonl", "write_jsonl", "write_json", "parse_settings"]
 
 
 def read_jsonl_lines(path: str | Path, what: str = "file", allow_empty: bool = True) -> list[tuple[int, dict[str, Any]]]:
     """``(line number, row)`` pairs of a JSONL file (blank lines skipped); a bad file or line raises
-    :class:`DataError` naming the file and line (the checks of :mod:`parallel_scaling.common.datafile`:
+    :class:`DataError` naming the file and line (the checks of :mod:`parallel_scaling.dataio.datafile`:
     encoding, compression, LFS pointers, a JSON array given as JSON Lines)."""
     return parse_jsonl(path, read_text(path, what, allow_empty=allow_empty))
 

@@ -3,15 +3,15 @@ its final answer.
 
 Why our own extractor: math-verify finds ``\\boxed{}`` and LaTeX well but misses numbers glued
 to CJK or Thai text ("答案是42", "所以她每天赚18美元") and does not know the native "the answer is"
-phrases of the study's languages (:mod:`~parallel_scaling.common.answer_phrases`). We therefore
+phrases of the study's languages (:mod:`~parallel_scaling.scoring.answer_phrases`). We therefore
 extract with an explicit, ordered cascade (``boxed`` -> ``####`` -> native answer phrase -> last
 number) whose winning step is recorded in ``Extraction.method``; whether the answer is right is
-:mod:`~parallel_scaling.common.grading`'s question.
+:mod:`~parallel_scaling.scoring.grading`'s question.
 
 An answer line is read the way a grader would read it: a calculation ("Answer: 1250 - 900 = 350")
 gives the last value of its chain, and a line that commits to nothing ("cannot be determined",
 "5 (if ...) or 6 (if ...)") gives *no* answer rather than a number picked from the reasoning.
-Compound LaTeX answers are split into their parts by :mod:`~parallel_scaling.common.compound`.
+Compound LaTeX answers are split into their parts by :mod:`~parallel_scaling.scoring.compound`.
 
 Nothing here raises on model output: an empty or answer-less response gives no value and a reason.
 """
@@ -24,15 +24,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from parallel_scaling.common.answer_phrases import (
+from parallel_scaling.scoring.answer_phrases import (
     ANSWER_PHRASES, COT_HEADERS, NO_ANSWER_PATTERNS, OR_WORDS, VERB_FINAL_LANGS,
 )
-from parallel_scaling.common.numbers import (
+from parallel_scaling.scoring.numbers import (
     normalize_text, number_items, number_matches, number_spans, single_number, space_comma_lists, ungroup_numbers,
 )
-from parallel_scaling.common.compound import _labelled, compound_parts, is_compound  # noqa: F401 (re-exported)
-from parallel_scaling.common.reached import asked_quantity, stated_result
-from parallel_scaling.common.thinking import UNFINISHED_POLICIES, UNFINISHED_REASONS, classify
+from parallel_scaling.scoring.compound import _labelled, compound_parts, is_compound  # noqa: F401 (re-exported)
+from parallel_scaling.scoring.reached import asked_quantity, stated_result
+from parallel_scaling.scoring.thinking import UNFINISHED_POLICIES, UNFINISHED_REASONS, classify
 
 ANSWER_TYPES: tuple[str, ...] = ("number", "latex", "choice")
 
@@ -49,7 +49,7 @@ class Extraction:
     ``method`` is one of ``boxed``, ``hash``, ``phrase``, ``last_number``, ``last_math``, ``paren_letter``,
     ``line_letter``, ``stated`` (a cut thinking's stated result, lenient reading) or ``none``; ``reason`` explains a missing value (``None`` when found).
     ``final_part`` is how the response's final part stands (one of
-    :data:`~parallel_scaling.common.thinking.FINAL_PART_STATES`; ``absent`` for a chat model).
+    :data:`~parallel_scaling.scoring.thinking.FINAL_PART_STATES`; ``absent`` for a chat model).
     """
 
     value: str | None
@@ -341,19 +341,19 @@ def extract_answer(
     """Extract the final answer from a model response.
 
     A reasoning model's response is read in its final part only (after ``</think>``,
-    :func:`~parallel_scaling.common.thinking.split_response`): numbers of the thinking never
+    :func:`~parallel_scaling.scoring.thinking.split_response`): numbers of the thinking never
     override the answer it commits to. When the thinking is cut off (no ``</think>``), nothing
     follows it, or what follows states no answer, ``unfinished`` decides: ``none`` extracts nothing
     (the reason says which), ``thinking`` reads the thinking part as if it were the answer; one cut
     before its end gives, after a ``\\boxed{}``, the last result it stated for the quantity the
-    ``question`` (else the ``prompt``) asks for (method ``stated``, :mod:`~parallel_scaling.common.reached`).
+    ``question`` (else the ``prompt``) asks for (method ``stated``, :mod:`~parallel_scaling.scoring.reached`).
     ``Extraction.final_part`` records the state. ``prompt`` (a prompt whose last thinking marker is ``<think>``
     opens the thinking) and ``finish_reason`` (``eos``, ``length``, ``stop_string``, ``None``) decide which
-    responses are cut: :func:`~parallel_scaling.common.thinking.classify`.
+    responses are cut: :func:`~parallel_scaling.scoring.thinking.classify`.
 
     ``lang`` (the language the answer is written in) decides the locale readings of numbers that are
     ambiguous across languages: ``70.000`` is 70000 in German, ``1,25,000`` is 125000 in Bengali
-    (:func:`~parallel_scaling.common.numbers.ungroup_numbers`).
+    (:func:`~parallel_scaling.scoring.numbers.ungroup_numbers`).
 
     Cascade (first hit wins): last ``\\boxed{}`` -> last ``#### X`` -> last native answer
     phrase ("The answer is", "答案是", "คำตอบคือ", ...) -> for ``latex`` the last ``$...$`` span

@@ -17,7 +17,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from parallel_scaling.common.paths import SCHEMA_FILE
+from parallel_scaling.dataio.paths import SCHEMA_FILE
 
 #: the schema annotation of a setting that is the pipeline's own, not TRL's
 PIPELINE = "x-pipeline"

@@ -17,7 +17,7 @@ another and silently used by a third. Here is, once:
   230 GB in prediction), a gold answer parses as the benchmark's answer type, an id is a string or
   an integer; :func:`check_unique` names duplicate ids with their rows.
 
-Every error is a :class:`~parallel_scaling.common.jsonl.DataError` whose message starts with the
+Every error is a :class:`~parallel_scaling.dataio.jsonl.DataError` whose message starts with the
 file (and line or row) and ends with what to do. Standard library only (imported when a rule runs
 but also by light commands).
 """
@@ -33,8 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common import schema
-from parallel_scaling.common.console import warn
+from parallel_scaling.dataio import schema
+from parallel_scaling.dataio.console import warn
 
 
 class DataError(ValueError):
@@ -280,11 +280,11 @@ def check_text(value: Any, where: str, field: str, max_chars: int = MAX_TEXT_CHA
 def check_gold(value: Any, where: str, field: str, answer_type: str = "number", type_key: str | None = None) -> str:
     """A gold answer as its normalised string, refused unless it parses as ``answer_type``.
 
-    ``number``: one number after :func:`~parallel_scaling.common.numbers.normalize_answer`
+    ``number``: one number after :func:`~parallel_scaling.scoring.numbers.normalize_answer`
     (``"#### 1,234"``, ``18.0``, ``$5``, ``3/4``); ``latex``: non-empty text; ``choice``: a letter.
     ``type_key`` is the config key that declares the type, named in the message when there is one.
     """
-    from parallel_scaling.common.numbers import normalize_answer, parse_number
+    from parallel_scaling.scoring.numbers import normalize_answer, parse_number
 
     if _is_missing(value):
         raise DataError(f"{where}: gold answer {field!r} is missing (null/NaN); every item needs its answer")
@@ -348,7 +348,7 @@ def _short(value: Any, n: int = 40) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# suspicious but usable: warnings that reach the console (parallel_scaling.common.console)
+# suspicious but usable: warnings that reach the console (parallel_scaling.dataio.console)
 
 
 def coverage_warning(origin: str, n_used: int, n_total: int, what: str, min_fraction: float = 0.9) -> None:

@@ -1,7 +1,7 @@
 """Code pins: the researcher's decision that a code change does not affect a command's results.
 
 Why: every rule tracks the content hash of the package code its command runs
-(:mod:`parallel_scaling.common.codedeps`), and every training run puts it in its resume key. A
+(:mod:`parallel_scaling.jobs.codedeps`), and every training run puts it in its resume key. A
 ``git pull`` in the middle of a campaign that touches a training module (a fix in a log message,
 a new command in the CLI) would therefore retrain every finished GRPO run and restart every running
 one from scratch. A pin, written by ``python -m parallel_scaling pin-code`` after the user has

@@ -27,9 +27,9 @@ import pytest
 import yaml
 
 from helpers import REPO, SHARED
-from parallel_scaling.common.answers import extract_answer
-from parallel_scaling.common.grading import score_response
-from parallel_scaling.common.thinking import UNFINISHED_STATES
+from parallel_scaling.scoring.answers import extract_answer
+from parallel_scaling.scoring.grading import score_response
+from parallel_scaling.scoring.thinking import UNFINISHED_STATES
 from test_scoring import _run  # the score command in-process, its output captured
 
 LABELS = yaml.safe_load((Path(__file__).parent / "fixtures" / "lrm_labels.yaml").read_text(encoding="utf-8"))
@@ -142,7 +142,7 @@ def test_default_agrees_with_the_human_verdicts(scored) -> None:
 
 def test_lenient_agrees_with_the_human_reading(scored) -> None:
     """``unfinished_answer: thinking``: the issue's goal on all 318 items. A thinking cut in the middle of
-    a re-check is read for the result it had stated (``method: stated``, common/reached.py), as the
+    a re-check is read for the result it had stated (``method: stated``, scoring/reached.py), as the
     human reads it ("So, w = 6 - 5i. Wait, let me verify ..."), not for the last number of the check."""
     agreement, gaps, misses = _measure(scored["thinking"], "thinking")
     _report("lenient (thinking), all items", agreement, gaps, len(scored["thinking"]))

@@ -18,14 +18,14 @@ What a record holds and why:
 * ``release`` (the pipeline's version, CHANGELOG.md), ``code_version`` (git commit), ``packages``,
   ``host``, ``gpu``, ``slurm`` -- enough to rerun on a like machine;
   ``cpu`` -- the CPU model, its instruction sets, the kernels torch and MKL ran and their threads
-  (:mod:`parallel_scaling.common.cpu_numerics`): what tells two runs that disagree apart.
+  (:mod:`parallel_scaling.jobs.cpu_numerics`): what tells two runs that disagree apart.
 * ``user`` -- the login name that ran the job: the agent of the job's action in the archive.
 * timings and the exit status; a failing command still leaves a record, then its error propagates.
 
 Secrets never enter a record: the environment is never dumped (only a whitelist of SLURM/CUDA
 variables), and argv tokens or settings values whose key names a secret, or that look like a
 Hugging Face token, are replaced by ``"<redacted>"``, by the rules of
-:mod:`parallel_scaling.common.redact` (the archive leaves files out by the same rules). Key
+:mod:`parallel_scaling.jobs.redact` (the archive leaves files out by the same rules). Key
 matching is by *word* (``hf_token``, ``api-key``, ``clientSecret``) rather than by substring, so
 that provenance-relevant options such as ``--max-new-tokens`` or ``--tokenizer`` survive.
 """
@@ -48,12 +48,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from parallel_scaling.common import warm
-from parallel_scaling.common.cpu_numerics import cpu_record
-from parallel_scaling.common.integrity import sha256_file
-from parallel_scaling.common.paths import RESOURCE_DIR
-from parallel_scaling.common.jsonl import write_json
-from parallel_scaling.common.redact import (
+from parallel_scaling.jobs import warm
+from parallel_scaling.jobs.cpu_numerics import cpu_record
+from parallel_scaling.jobs.integrity import sha256_file
+from parallel_scaling.dataio.paths import RESOURCE_DIR
+from parallel_scaling.dataio.jsonl import write_json
+from parallel_scaling.jobs.redact import (
     is_secret_key,
     redact_argv,
     redact_text,
@@ -72,7 +72,7 @@ RECORD_SUFFIX = ".prov.json"
 OUTPUT_OPTIONS = ("--out", "--outdir", "--output", "--output-dir", "--out-dir")
 SETTINGS_OPTION = "--settings"
 SEED_OPTIONS = ("--seed", "--seeds")
-#: the manifest a directory output gets beside it (parallel_scaling.common.integrity.SUFFIX)
+#: the manifest a directory output gets beside it (parallel_scaling.jobs.integrity.SUFFIX)
 MANIFEST_SUFFIX = ".manifest.json"
 
 #: Distributions whose versions are recorded; "python" is the interpreter itself.
@@ -96,7 +96,7 @@ GIT_TIMEOUT_S = 5.0
 
 
 # --------------------------------------------------------------------------------------------
-# hashing (the file hash itself: parallel_scaling.common.integrity.sha256_file)
+# hashing (the file hash itself: parallel_scaling.jobs.integrity.sha256_file)
 
 
 def _walk_files(path: Path) -> Iterator[Path]:
@@ -370,9 +370,9 @@ def _watch_resources() -> None:
 
 def code_record(command: str) -> dict[str, Any]:
     """The package code this run executed: every module it loaded with its sha256, the resource
-    files it opened, and the derived code hash that the rule tracks (parallel_scaling.common.codedeps)."""
-    from parallel_scaling.common import codepins
-    from parallel_scaling.common.codedeps import PACKAGE, actual_code_hash, code_hash
+    files it opened, and the derived code hash that the rule tracks (parallel_scaling.jobs.codedeps)."""
+    from parallel_scaling.jobs import codepins
+    from parallel_scaling.jobs.codedeps import PACKAGE, actual_code_hash, code_hash
 
     modules = {}
     for name, module in sorted(sys.modules.items()):
@@ -428,7 +428,7 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         "inputs": collect_inputs(argv),
         # processes of the job (accelerate launch sets WORLD_SIZE; rank 0 writes this record)
         "processes": int(os.environ.get("WORLD_SIZE", "1")),
-        # the warm server this job was forked from (common/warm.py): its pid, else None
+        # the warm server this job was forked from (jobs/warm.py): its pid, else None
         "warm_start": warm.forked_from(),
     }
     out_roots = option_values(argv, OUTPUT_OPTIONS)

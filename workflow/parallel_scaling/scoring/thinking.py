@@ -4,8 +4,8 @@ Why a module of its own: long-chain-of-thought models (R1-distilled, thinking-mo
 thinking part closed by ``</think>`` and then commit to an answer. The thinking is full of numbers
 (tentative results, a ``\\boxed{}`` later withdrawn, checks), so the answer must be read from the
 final part only, and the language of the two parts differs (a model may think in English and answer
-in Thai). Extraction (:mod:`~parallel_scaling.common.answers`) and language identification
-(:mod:`~parallel_scaling.common.grading`) both split here, one way.
+in Thai). Extraction (:mod:`~parallel_scaling.scoring.answers`) and language identification
+(:mod:`~parallel_scaling.scoring.grading`) both split here, one way.
 
 The opening ``<think>`` is often absent from a response: chat templates of R1-distilled models put
 it in the prompt. A closing marker alone therefore splits the response; an opening marker without a
@@ -135,7 +135,7 @@ def classify(
     """The parts of a response and how its final part stands, using why generation stopped.
 
     ``answers(text)`` says whether a text states an explicit answer (a ``\\boxed{}``, ``####`` or
-    an answer phrase with a value); :mod:`~parallel_scaling.common.answers` passes its cascade.
+    an answer phrase with a value); :mod:`~parallel_scaling.scoring.answers` passes its cascade.
 
     * no thinking anywhere (no marker, prompt not opening one): ``absent``, a chat answer, read as
       always (``finish_reason`` is not used: a chat model's answers are read as before);

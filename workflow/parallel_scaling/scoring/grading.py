@@ -13,12 +13,12 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from parallel_scaling.common.answers import (
+from parallel_scaling.scoring.answers import (
     ANSWER_TYPES, CHOICE_LETTERS, _labelled, _states_answer, compound_parts, extract_answer, is_compound,
 )
-from parallel_scaling.common.language import UNDETERMINED, identify, is_off_target
-from parallel_scaling.common.numbers import normalize_text, parse_number
-from parallel_scaling.common.thinking import classify
+from parallel_scaling.scoring.language import UNDETERMINED, identify, is_off_target
+from parallel_scaling.scoring.numbers import normalize_text, parse_number
+from parallel_scaling.scoring.thinking import classify
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def score_response(
     for a chat model; ``thinking_lang``/``thinking_off_target`` those of its thinking (None without
     one), so a model thinking in English and answering in Thai is off-target in its thinking only.
     ``final_part`` and ``unfinished`` (what a response cut off in its thinking is scored as) are
-    those of :func:`~parallel_scaling.common.answers.extract_answer`, which ``prompt`` (the row's
+    those of :func:`~parallel_scaling.scoring.answers.extract_answer`, which ``prompt`` (the row's
     prompt: one whose last thinking marker is ``<think>`` opens the thinking) and ``finish_reason`` inform;
     ``question`` (the row's question) names the quantity a thinking cut mid-way is read for, leniently.
     """
