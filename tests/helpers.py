@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -76,6 +77,30 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every process it started (listed first: children of a killed parent
+    are adopted by init), as the OOM killer or a pre-emption ends a job; processes already gone are
+    skipped. The one way the tests kill a run."""
+    for target in [pid, *descendants(pid)]:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wait_until(ready: Callable[[], Any], timeout: float = 600, proc: subprocess.Popen | None = None,
+               interval: float = 0.02) -> Any:
+    """Poll ``ready()`` until it returns something true, and return that; None when ``proc`` ended
+    first or ``timeout`` seconds passed. The one polling loop of the tests that watch a run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (proc is None or proc.poll() is None):
+        seen = ready()
+        if seen:
+            return seen
+        time.sleep(interval)
+    return None
+
+
 def kill_snakemake_when(wd: Path, target: str, configfile: str, ready: Callable[[], Any], cores: int = 1,
                         extra_args: list[str] | None = None) -> Any:
     """Start snakemake for ``target`` and SIGKILL it with every process it started (snakemake, the
@@ -86,18 +111,9 @@ def kill_snakemake_when(wd: Path, target: str, configfile: str, ready: Callable[
            *(extra_args or [])]
     proc = subprocess.Popen(cmd, cwd=wd, env=offline_env(warm=False), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    seen = None
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        seen = ready()
-        if seen:
-            for pid in [proc.pid, *descendants(proc.pid)]:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            break
-        time.sleep(0.02)
+    seen = wait_until(ready, 600, proc)
+    if seen:
+        kill_tree(proc.pid)
     proc.wait(timeout=60)
     assert seen, "the job finished or failed before it could be killed"
     assert not (wd / target).exists(), "killed before the output was handed over"
@@ -116,9 +132,9 @@ def kill_after_first_save(wd: Path, target: str, work: str, configfile: str, cor
     return kill_snakemake_when(wd, target, configfile, saved_step, cores)
 
 
-def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """Job counts per rule from a dry run's 'Job stats' table ({} when nothing is to be done)."""
-    text = proc.stdout + proc.stderr
+def job_stats(text: str) -> dict[str, int]:
+    """Job counts per rule from the first 'Job stats' table Snakemake prints ({} when nothing is to
+    be done). The one reader of Snakemake's job counts in the tests."""
     counts: dict[str, int] = {}
     if "Job stats:" not in text:
         return counts
@@ -130,6 +146,27 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
         if parts[0] != "total":
             counts[parts[0]] = int(parts[1])
     return counts
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """:func:`job_stats` of a dry run's output (stdout and stderr)."""
+    return job_stats(proc.stdout + proc.stderr)
+
+
+def printed_jobs(text: str) -> list[dict]:
+    """The jobs of a `snakemake -n -p` output: rule, local or not, resources and shell command. The
+    one reader of Snakemake's per-job blocks in the tests."""
+    jobs = []
+    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", text):
+        head = re.search(r"^(local)?rule (\w+):", block, re.M)
+        if not head:
+            continue
+        res = re.search(r"^\s+resources: (.*)$", block, re.M)
+        shell = re.search(r"^Shell command: (.*)$", block, re.M)
+        resources = dict(kv.split("=", 1) for kv in res.group(1).split(", ")) if res else {}
+        jobs.append({"rule": head.group(2), "local": bool(head.group(1)), "resources": resources,
+                     "shell": shell.group(1) if shell else ""})
+    return jobs
 
 
 def assert_archive_valid(tarball: Path, profiles: str = "each"):

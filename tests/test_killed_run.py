@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, SHARED, copy_workflow, descendants, load_yaml, offline_env, write_config
+from helpers import REPO, SHARED, copy_workflow, descendants, kill_tree, load_yaml, offline_env, wait_until, write_config
 from parallel_scaling.cli import main as cli_main
 from parallel_scaling.jobs import failures, locks, running_jobs
 
@@ -28,20 +28,14 @@ def _start(wd: Path, *args: str) -> subprocess.Popen:
 
 
 def _wait_for_lock(wd: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
-    end = time.time() + timeout
-    while not locks.lock_files(wd):
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        assert time.time() < end, "snakemake never locked the directory"
-        time.sleep(0.2)
+    locked = wait_until(lambda: locks.lock_files(wd), timeout, proc, interval=0.2)
+    assert locked, (proc.stdout.read() if proc.stdout and proc.poll() is not None else "") or \
+        "snakemake never locked the directory"
 
 
 def _kill(proc: subprocess.Popen) -> None:
     """SIGKILL snakemake and everything it started, as the OOM killer or a pre-emption would."""
-    for pid in [proc.pid, *descendants(proc.pid)]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_tree(proc.pid)
     proc.wait(timeout=30)
 
 
@@ -196,9 +190,7 @@ def test_rerun_after_a_killed_controller_never_runs_a_job_twice_at_once(tmp_path
     first = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", TRAIN_TARGET], cwd=wd, env=env,
                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.time() + 300
-    while not _train_jobs(wd):
-        assert first.poll() is None and time.time() < end, "the GRPO job never started"
-        time.sleep(0.2)
+    assert wait_until(lambda: _train_jobs(wd), 300, first, interval=0.2), "the GRPO job never started"
     os.kill(first.pid, signal.SIGKILL)  # the controller only: its job lives on
     first.wait(timeout=30)
     orphan = _train_jobs(wd)
@@ -234,10 +226,7 @@ def test_rerun_after_a_killed_controller_never_runs_a_job_twice_at_once(tmp_path
         assert (wd / TRAIN_TARGET / "model.safetensors").exists()
     finally:
         for pid in [*started, *_train_jobs(wd)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_tree(pid)
 
 
 def test_running_jobs_of_a_directory_are_found_by_working_directory_and_command(tmp_path):
@@ -253,9 +242,7 @@ def test_running_jobs_of_a_directory_are_found_by_working_directory_and_command(
                             "predict"], cwd=work, env=env)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], cwd=work)
     try:
-        end = time.time() + 30
-        while not running_jobs.local_jobs(work) and time.time() < end:
-            time.sleep(0.05)
+        wait_until(lambda: running_jobs.local_jobs(work), 30, interval=0.05)
         found = running_jobs.local_jobs(work)
         assert [(j.kind, j.ident) for j in found] == [("process", str(job.pid))]
         assert found[0].what.endswith("-m parallel_scaling --provenance logs/tiny/predict/x.prov.json predict")
@@ -277,15 +264,11 @@ def test_running_jobs_of_a_directory_are_found_by_working_directory_and_command(
                         "'--provenance', 'logs/tiny/p.prov.json', 'predict'])\n")
     live = subprocess.Popen([sys.executable, str(fake_smk), "--cores", "1"], cwd=work, env=env)
     try:
-        end = time.time() + 30
-        while not descendants(live.pid) and time.time() < end:
-            time.sleep(0.05)
+        wait_until(lambda: descendants(live.pid), 30, interval=0.05)
         time.sleep(0.2)
         assert descendants(live.pid) and running_jobs.local_jobs(work) == []
     finally:
-        for pid in descendants(live.pid):
-            os.kill(pid, signal.SIGKILL)
-        live.kill()
+        kill_tree(live.pid)
         live.wait()
 
 

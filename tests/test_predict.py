@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from helpers import REPO
+from helpers import REPO, kill_tree, wait_until
 from parallel_scaling.evaluate import predict
 from parallel_scaling.dataio.jsonl import read_jsonl, write_jsonl
 from parallel_scaling.train.build_init_model import build_model, save_tokenizer, train_tokenizer
@@ -92,7 +92,6 @@ def test_killed_prediction_resumes_with_the_output_of_an_uninterrupted_run(tmp_p
     import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     _tiny_model(tmp_path / "m")
@@ -111,12 +110,8 @@ def test_killed_prediction_resumes_with_the_output_of_an_uninterrupted_run(tmp_p
     proc = subprocess.Popen([sys.executable, "-m", "parallel_scaling", "predict",
                              *_predict_args(tmp_path, out, settings)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.is_file() and len(journal.read_text().splitlines()) >= 4:  # header + 3 batches
-            os.kill(proc.pid, signal.SIGKILL)
-            break
-        time.sleep(0.02)
+    if wait_until(lambda: journal.is_file() and len(journal.read_text().splitlines()) >= 4, 300, proc):
+        kill_tree(proc.pid)  # once the header and 3 batches are saved
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the job finished before it could be killed"
     assert not (out / "b1/en.jsonl").exists()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import printed_jobs
 from slurm_cluster import (
     PROJECT_PROFILE,
     REPO_ROOT,
@@ -86,21 +87,6 @@ def test_profile_gpu_rules():
     assert not re.search(r"^\s+gpus?:", text, re.M)
 
 
-def planned_jobs(text: str) -> list[dict]:
-    """The jobs of a `snakemake -n -p` output: rule, local or not, resources and shell command."""
-    jobs = []
-    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", text):
-        head = re.search(r"^(local)?rule (\w+):", block, re.M)
-        if not head:
-            continue
-        res = re.search(r"^\s+resources: (.*)$", block, re.M)
-        shell = re.search(r"^Shell command: (.*)$", block, re.M)
-        resources = dict(kv.split("=", 1) for kv in res.group(1).split(", ")) if res else {}
-        jobs.append({"rule": head.group(2), "local": bool(head.group(1)), "resources": resources,
-                     "shell": shell.group(1) if shell else ""})
-    return jobs
-
-
 @pytest.fixture(scope="module")
 def paper_plan(tmp_path_factory):
     """A dry run of the paper-scale study through the SLURM profile, as a user would start it."""
@@ -111,7 +97,7 @@ def paper_plan(tmp_path_factory):
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1"))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return planned_jobs(res.stdout + res.stderr)
+    return printed_jobs(res.stdout + res.stderr)
 
 
 def test_paper_study_gpu_requests_through_the_slurm_profile(paper_plan):
@@ -191,7 +177,7 @@ def test_local_runs_declare_gpus_so_resources_gpu_keeps_them_apart(tmp_path):
          "--configfile", str(REPO_ROOT / "models/tiny-qwen2/recipe.yaml")],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    jobs = planned_jobs(res.stdout + res.stderr)
+    jobs = printed_jobs(res.stdout + res.stderr)
     seen = set()
     for job in jobs:
         if job["rule"] in ("build_init_model", "train_grpo", "predict"):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import REPO, copy_workflow, load_yaml, offline_env, write_config
+from helpers import REPO, copy_workflow, load_yaml, offline_env, wait_until, write_config
 from parallel_scaling.jobs import running_jobs
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -69,9 +69,7 @@ def test_a_killed_controller_s_slurm_job_is_never_submitted_twice(slurm_cluster,
     first = subprocess.Popen(cmd, cwd=wd, env=slurm_cluster.env(env), start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.time() + 600
-    while not _train_jobs(slurm_cluster, wd):
-        assert first.poll() is None and time.time() < end, "the GRPO job was never submitted"
-        time.sleep(1)
+    assert wait_until(lambda: _train_jobs(slurm_cluster, wd), 600, first, interval=1), "the GRPO job was never submitted"
     os.kill(first.pid, signal.SIGKILL)  # the controller only: SLURM keeps its job
     first.wait(timeout=30)
     orphan = _train_jobs(slurm_cluster, wd)

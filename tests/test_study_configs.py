@@ -21,6 +21,8 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 from parallel_scaling.plan import cost_plan  # noqa: E402
 
+from helpers import job_stats  # noqa: E402
+
 CONFIGS = ["config.yaml", "configs/parallel_paper.yaml", "configs/parallel_paper_fixed_steps.yaml",
            "configs/interventional.yaml", "configs/observational.yaml"]
 # configs/gsm8k_import.yaml reads the shared data beside the repository: planned in
@@ -80,19 +82,6 @@ def expected_jobs(cfg: dict) -> dict[str, int]:
     }
 
 
-def planned_jobs(stdout: str) -> dict[str, int]:
-    """The first 'Job stats' table of snakemake's dry-run output."""
-    lines = stdout.splitlines()
-    start = lines.index("Job stats:") + 3
-    counts: dict[str, int] = {}
-    for line in lines[start:]:
-        name, _, n = line.rpartition(" ")
-        if name.strip() == "total":
-            break
-        counts[name.strip()] = int(n)
-    return counts
-
-
 @pytest.mark.parametrize("configfile", CONFIGS)
 def test_dry_run_plans_expected_jobs(configfile, tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
@@ -100,7 +89,7 @@ def test_dry_run_plans_expected_jobs(configfile, tmp_path):
            "--configfile", str(ROOT / configfile), "--directory", str(tmp_path)]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    planned = planned_jobs(proc.stdout + "\n" + proc.stderr)
+    planned = job_stats(proc.stdout + "\n" + proc.stderr)
     raw = yaml.safe_load((ROOT / configfile).read_text())
     expected = expected_jobs(raw)
     for rule, n in expected.items():
