@@ -5,6 +5,7 @@ import os
 import re
 import shlex
 import sys
+from pathlib import Path
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from parallel_scaling.jobs import cpu_numerics, integrity
@@ -174,7 +175,10 @@ def gpu_resource_overrides():
             want = study.gpus(config, name)
             if name == "predict":  # per model: an override replaces them all
                 want = sorted(
-                    {model_settings.job_gpus(config, m, PREDICT_SETTINGS[m]) for m in config["models"]}
+                    {
+                        model_settings.job_gpus(config, m, PREDICT_SETTINGS[m])
+                        for m in config["models"]
+                    }
                 )
                 want = want[0] if len(want) == 1 else want
             # a snakemake Resource or a plain value
@@ -209,6 +213,27 @@ def as_json(obj):
     return shlex.quote(json.dumps(obj, sort_keys=True))
 
 
+def served_endpoint(section):
+    """`--served FILE` for the `prediction` or `translation` section when its engine is `served`, else
+    "": where the requests go (URL, concurrency, timeout, retries, key variable; never a key) is
+    written to a file whose name never changes, so that a server moved to another node reruns
+    nothing; what the outputs depend on stays in the job's settings (common/served.py).
+    """
+    settings = config[section]
+    if settings.get("engine", settings.get("backend")) != "served":
+        return ""
+    path = Path(f"{WORK}/served/{section}.json")
+    text = (
+        json.dumps(served.split_settings(settings)[1], sort_keys=True, indent=1) + "\n"
+    )
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return f"--served {path}"
+
+
 def model_path(model):
     """Where an initial model's weights are: built here (tiny) or given (pretrained)."""
     m = config["models"][model]
@@ -225,7 +250,9 @@ def predictions_dir(run):
 
 def predictions(run):
     """Every prediction file of a checkpoint, in the order one unsplit job writes its rows."""
-    parts = PREDICT_PARTS.get(run.path) or [prediction_jobs.Part("", tuple(BENCH_LANGS))]
+    parts = PREDICT_PARTS.get(run.path) or [
+        prediction_jobs.Part("", tuple(BENCH_LANGS))
+    ]
     return [
         f"{predictions_dir(run)}{part.wildcard}/{b}/{lg}.jsonl"
         for part, b, lg in prediction_jobs.part_files(parts, BENCH_LANGS)
@@ -271,7 +298,9 @@ def predict_gpus(wc):
 
 def predict_part(wc):
     """The part of its checkpoint's predictions one predict job answers."""
-    for part in PREDICT_PARTS.get(_run(wc).path) or [prediction_jobs.Part("", tuple(BENCH_LANGS))]:
+    for part in PREDICT_PARTS.get(_run(wc).path) or [
+        prediction_jobs.Part("", tuple(BENCH_LANGS))
+    ]:
         if part.wildcard == wc.part:
             return part
     raise ValueError(
@@ -384,7 +413,11 @@ def submission_dry_run():
     if not submission.dry_run_requested(sys.argv[1:]):
         return False
     profile = slurm_profile.profile_file()
-    return profile is not None and slurm_profile.executor(profile) not in (None, "local", "dryrun")
+    return profile is not None and slurm_profile.executor(profile) not in (
+        None,
+        "local",
+        "dryrun",
+    )
 
 
 def dry_run_refusals():

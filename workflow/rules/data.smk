@@ -49,17 +49,6 @@ rule copy_english:
         f" --lang {EN} --out {{output.rows}} > {{log.log}} 2>&1"
 
 
-# an LLM translation by a served model: the endpoint travels apart from the settings (evaluate.smk)
-TRANSLATION_SETTINGS, _translation_endpoint = served.split_settings(
-    config["translation"]
-)
-TRANSLATE_SERVED = (
-    f"--served {as_json(_translation_endpoint)}"
-    if config["translation"]["backend"] == "served"
-    else ""
-)
-
-
 rule translate:
     input:
         source=f"{RESULTS}/data/source/{{split}}.jsonl",
@@ -82,7 +71,9 @@ rule translate:
     resources:
         gpu=study.gpus(config, "translate"),
     params:
-        settings=lambda wc: as_json(TRANSLATION_SETTINGS),
+        # without the served endpoint, which travels apart (served_endpoint: moving it reruns nothing)
+        settings=lambda wc: as_json(served.split_settings(config["translation"])[0]),
+        served=served_endpoint("translation"),
         prompts=lambda wc: study.translation_prompts(config, wc.lang),
         code=code_hash("translate"),
         # only a model-based backend's output depends on the CPU kernels
@@ -93,7 +84,7 @@ rule translate:
         ),
     shell:
         "python -m parallel_scaling --provenance {log.prov} translate --source {input.source} --lang {wildcards.lang}"
-        " --settings {params.settings} --out {output.rows} {TRANSLATE_SERVED} > {log.log} 2>&1"
+        " --settings {params.settings} --out {output.rows} {params.served} > {log.log} 2>&1"
 
 
 rule qc:

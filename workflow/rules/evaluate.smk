@@ -16,16 +16,6 @@ localrules:
 ruleorder: reuse_predictions > predict
 
 
-# a served model's endpoint (URL, concurrency, timeout, retries, key variable) travels apart from the
-# prediction settings, which are the job's params: a server moved to another node reruns nothing
-PREDICTION_SETTINGS, _endpoint = served.split_settings(config["prediction"])
-PREDICT_SERVED = (
-    f"--served {as_json(_endpoint)}"
-    if config["prediction"]["engine"] == "served"
-    else ""
-)
-
-
 rule benchmark_manifest:
     input:
         lambda wc: [
@@ -72,7 +62,10 @@ rule predict:
         meta=lambda wc: as_json(study.run_meta(config, _run(wc))),
         # the study's prediction section with the model's own settings over it, without the served
         # endpoint (it travels apart: a server moved to another node reruns nothing)
-        settings=lambda wc: as_json(served.split_settings(PREDICT_SETTINGS[wc.model])[0]),
+        settings=lambda wc: as_json(
+            served.split_settings(PREDICT_SETTINGS[wc.model])[0]
+        ),
+        served=served_endpoint("prediction"),
         prompt_set=lambda wc: config["models"][wc.model]["prompt_set"],
         prompts=prompts_of,
         given_model=predict_model_param,
@@ -88,7 +81,7 @@ rule predict:
         "python -m parallel_scaling --provenance {log.prov} predict --model {params.model:q} {params.inputs}"
         " --meta {params.meta} --settings {params.settings} --prompt-set {params.prompt_set}"
         " --outdir {output.predictions} --threads {threads} --manifest-token {params.state}"
-        " --journal {params.journal} {PREDICT_SERVED} > {log.log} 2>&1"
+        " --journal {params.journal} {params.served} > {log.log} 2>&1"
 
 
 rule reuse_predictions:
@@ -97,11 +90,11 @@ rule reuse_predictions:
     output:
         predictions=directory(f"{RESULTS}/predictions/{{run}}"),
         manifest=f"{RESULTS}/predictions/{{run}}.manifest.json",
-    wildcard_constraints:
-        run=reused_runs(),
     log:
         log=f"{LOGS}/reuse_predictions/{{run}}.log",
         prov=f"{LOGS}/reuse_predictions/{{run}}.prov.json",
+    wildcard_constraints:
+        run=reused_runs(),
     conda:
         "../../envs/analysis.yaml"
     params:
