@@ -234,6 +234,7 @@ def test_running_jobs_of_a_directory_are_found_by_working_directory_and_command(
     or another command here, is not."""
     fake = tmp_path / "pkg/parallel_scaling"  # a stand-in package whose command runs for a while
     fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")  # a regular package: it shadows the installed one
     (fake / "__main__.py").write_text("import time; time.sleep(30)\n")
     work = tmp_path / "work"
     work.mkdir()
