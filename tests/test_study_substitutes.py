@@ -18,7 +18,15 @@ pytestmark = pytest.mark.slow
 
 #: every shipped study: config.yaml and configs/*.yaml; under pytest-xdist each study is a work unit
 #: of its own (its module-scoped run is shared by its tests only), so two workers run two studies
-STUDIES = [pytest.param(name, id=name, marks=pytest.mark.xdist_group(f"study-{name}")) for name in SHIPPED]
+#: controls: a shipped study that is another shipped study with only its training budget changed (the
+#: fixed-step control of the parallel study): the same DAG, rules and roles, so the study it controls
+#: runs end to end for both (a substitute caps the steps anyway); checked by
+#: test_a_control_is_its_study_with_another_training_budget, planned and priced in test_study_configs
+CONTROLS = {"parallel_paper_fixed_steps": "parallel_paper"}
+#: the budget keys a control may change
+BUDGET_KEYS = {"num_train_epochs", "max_steps"}
+STUDIES = [pytest.param(name, id=name, marks=pytest.mark.xdist_group(f"study-{name}"))
+           for name in SHIPPED if name not in CONTROLS]
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +103,20 @@ def test_every_shipped_study_has_a_substitute():
 
     shipped = {"config.yaml", *(f"configs/{p.name}" for p in (REPO / "configs").glob("*.yaml"))}
     assert set(SHIPPED.values()) == shipped
+
+
+@pytest.mark.parametrize("control,study", sorted(CONTROLS.items()))
+def test_a_control_is_its_study_with_another_training_budget(control, study, tmp_path):
+    """A control differs from the study it controls in its name and its GRPO/SFT step budget only, so
+    it plans the same jobs; the study's end-to-end run above stands for both."""
+    ours, theirs = load_shipped(control), load_shipped(study)
+    assert ours.pop("study") != theirs.pop("study")
+    for section in ("grpo", "sft"):
+        a, b = ours.get(section) or {}, theirs.get(section) or {}
+        assert {k for k in set(a) | set(b) if a.get(k) != b.get(k)} <= BUDGET_KEYS, section
+        for key in BUDGET_KEYS:
+            a.pop(key, None)
+            b.pop(key, None)
+    assert ours == theirs
+    assert expected_jobs(load_shipped(control)) == expected_jobs(load_shipped(study))
+

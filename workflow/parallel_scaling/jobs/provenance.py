@@ -190,13 +190,14 @@ def collect_inputs(argv: list[str]) -> list[dict[str, Any]]:
     return entries
 
 
-def parse_settings(argv: list[str]) -> Any:
-    """The ``--settings`` argument parsed as JSON (inline text or a path to a JSON file), redacted.
+def parse_settings(argv: list[str], option: str = SETTINGS_OPTION) -> Any:
+    """The ``--settings`` argument (or another JSON ``option``: ``--served``, a served model's
+    endpoint) parsed as JSON (inline text or a path to a JSON file), redacted.
 
     Returns None when absent; a ``{"unparsed": ..., "error": ...}`` dict when it is not JSON, so
     the record still shows what was passed.
     """
-    values = option_values(argv, [SETTINGS_OPTION])
+    values = option_values(argv, [option])
     if not values:
         return None
     parsed: list[Any] = []
@@ -431,6 +432,9 @@ def run_with_provenance(path: Path, command: str, argv: list[str], fn: Callable[
         # the warm server this job was forked from (jobs/warm.py): its pid, else None
         "warm_start": warm.forked_from(),
     }
+    served = parse_settings(argv, "--served")  # where a served model was asked (URL, transport)
+    if served is not None:
+        record["served"] = served
     out_roots = option_values(argv, OUTPUT_OPTIONS)
     out_roots += [str(Path(r)) + MANIFEST_SUFFIX for r in out_roots]  # integrity manifests beside them
     before = snapshot(out_roots)
