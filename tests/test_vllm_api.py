@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import itertools
 import json
 import math
 import re
@@ -29,11 +28,11 @@ import yaml
 
 from parallel_scaling.common import decoding
 from parallel_scaling.evaluate import predict
-from parallel_scaling.plan import checks, study
 from parallel_scaling.data import translation_engines
 from parallel_scaling.dataio.schema import trainer_keys
 from parallel_scaling.train.grpo import grpo_config_kwargs
 from parallel_scaling.train.shared import trl_args
+from vllm_grid import GRID, config_errors, prediction_section
 
 ROOT = Path(__file__).resolve().parents[1]
 API = json.loads((ROOT / "tests/fixtures/vllm_api.json").read_text())
@@ -206,20 +205,9 @@ def test_grpo_config_vllm_fields_exist_in_trl():
 # our config validation rejects what vLLM rejects
 
 
-def config_errors(prediction: dict) -> list[str]:
-    """Schema + semantic checks of a config with this prediction section (as the workflow runs them)."""
-    from parallel_scaling.plan.check_config import schema_errors
-
-    cfg = {"languages": {"parallel_order": ["de"], "K": 1, "evaluate": ["en", "de", "fr", "zh"]},
-           "models": {"tiny": {"source": "tiny"}}, "prediction": dict(prediction)}
-    return schema_errors(cfg) or checks.sampling_problems(cfg)
-
-
-@pytest.mark.parametrize("temperature,n,top_p,top_k,rep", list(itertools.product(
-    [0.0, 0.005, 0.6, 2.0, 2.5], [1, 4], [1.0, 0.5], [0, 20], [1.0, 1.2])))
+@pytest.mark.parametrize("temperature,n,top_p,top_k,rep", GRID)
 def test_config_accepts_exactly_what_vllm_accepts(temperature, n, top_p, top_k, rep):
-    prediction = {"engine": "vllm", "temperature": temperature, "n": n, "top_p": top_p, "top_k": top_k,
-                  "repetition_penalty": rep, "max_new_tokens": 16}
+    prediction = prediction_section(temperature, n, top_p, top_k, rep)
     ours = config_errors(prediction)
     theirs = vllm_rejections(decoding.vllm_sampling_kwargs(prediction))
     assert bool(ours) == bool(theirs), f"config: {ours}; vLLM: {theirs}"

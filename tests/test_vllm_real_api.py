@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import itertools
 import json
 from pathlib import Path
 
@@ -22,7 +21,7 @@ vllm = pytest.importorskip("vllm", reason="vLLM is not installed here: `make tes
 from parallel_scaling.common import decoding  # noqa: E402
 from parallel_scaling.data import translation_engines  # noqa: E402
 from parallel_scaling.evaluate import predict  # noqa: E402
-from parallel_scaling.plan import checks  # noqa: E402
+from vllm_grid import GRID, config_errors, prediction_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = yaml.safe_load((ROOT / "configs/parallel_paper.yaml").read_text())
@@ -74,19 +73,9 @@ def test_translation_arguments_are_what_the_real_classes_take():
     assert real_rejection(sampling) is None
 
 
-def config_errors(prediction: dict) -> list[str]:
-    from parallel_scaling.plan.check_config import schema_errors
-
-    cfg = {"languages": {"parallel_order": ["de"], "K": 1, "evaluate": ["en", "de", "fr", "zh"]},
-           "models": {"tiny": {"source": "tiny"}}, "prediction": dict(prediction)}
-    return schema_errors(cfg) or checks.sampling_problems(cfg)
-
-
-@pytest.mark.parametrize("temperature,n,top_p,top_k,rep", list(itertools.product(
-    [0.0, 0.005, 0.6, 2.0, 2.5], [1, 4], [1.0, 0.5], [0, 20], [1.0, 1.2])))
+@pytest.mark.parametrize("temperature,n,top_p,top_k,rep", GRID)
 def test_config_accepts_exactly_what_the_real_vllm_accepts(temperature, n, top_p, top_k, rep):
-    prediction = {"engine": "vllm", "temperature": temperature, "n": n, "top_p": top_p, "top_k": top_k,
-                  "repetition_penalty": rep, "max_new_tokens": 16}
+    prediction = prediction_section(temperature, n, top_p, top_k, rep)
     ours = config_errors(prediction)
     theirs = real_rejection(decoding.vllm_sampling_kwargs(prediction))
     assert bool(ours) == bool(theirs), f"config: {ours}; vLLM: {theirs}"

@@ -33,7 +33,8 @@ def lock_files(workdir: str | Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name.endswith((".input.lock", ".output.lock")))
 
 
-def _ancestors(pid: int) -> set[int]:
+def ancestors(pid: int) -> set[int]:
+    """``pid`` and its parents up to init, from /proc (a process that is gone ends the chain)."""
     out = set()
     while pid > 1:
         out.add(pid)
@@ -71,7 +72,7 @@ def other_snakemakes(workdir: str | Path) -> list[int]:
     """Ids of the Snakemake processes, other than this one and its parents, that work in
     ``workdir`` on this machine; a Snakemake whose directory cannot be read (another user's) counts."""
     target = Path(workdir).resolve()
-    mine = _ancestors(os.getpid())
+    mine = ancestors(os.getpid())
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in mine:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, TextIO
 
-from parallel_scaling.jobs.locks import is_snakemake
+from parallel_scaling.jobs.locks import ancestors, is_snakemake
 
 #: the environment variable that chooses what a run does about jobs a killed run left running
 POLICY_VARIABLE = "PARALLEL_SCALING_RUNNING_JOBS"
@@ -119,17 +119,6 @@ def _slurm_job_of(proc: Path) -> str | None:
     return None
 
 
-def _ancestors(pid: int) -> set[int]:
-    out = set()
-    while pid > 1:
-        out.add(pid)
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            break
-    return out
-
-
 def of_study(argv: list[str], study: str | None) -> bool:
     """A job command on ``study``'s files (any study when None)."""
     if study is None:
@@ -139,7 +128,7 @@ def of_study(argv: list[str], study: str | None) -> bool:
 
 def _under_live_snakemake(pid: int) -> bool:
     """Whether a Snakemake that holds its directory (not a --nolock job's) is among the parents."""
-    for parent in _ancestors(pid) - {pid}:
+    for parent in ancestors(pid) - {pid}:
         try:
             argv = _read_argv(Path(f"/proc/{parent}"))
         except OSError:
@@ -158,7 +147,7 @@ def local_jobs(workdir: str | Path, skip_slurm_jobs: Iterable[str] = (), study: 
     if not root.is_dir():
         return []
     target = Path(workdir).resolve()
-    mine = _ancestors(os.getpid())
+    mine = ancestors(os.getpid())
     skip = set(skip_slurm_jobs)
     found = []
     for entry in root.iterdir():
