@@ -55,6 +55,20 @@ def test_prompt_templates_per_language_and_forced_prefix():
         prompts.build_prompt("q", "en", "nope")
 
 
+def test_the_forced_prefix_control_pins_every_language_the_native_set_asks_in():
+    """boxed_native_forced is boxed_native plus a forced prefix in the question's language, for each of
+    its languages (a language without one would fall out of the prompt-hacking control silently)."""
+    import yaml
+
+    sets = yaml.safe_load((prompts.PROMPTS_FILE).read_text(encoding="utf-8"))
+    native, forced = sets["boxed_native"], sets["boxed_native_forced"]
+    assert forced["user"] == native["user"]
+    assert set(forced["assistant_prefix"]) == set(native["user"]) - {"default"}
+    for lang in forced["assistant_prefix"]:
+        text = prompts.build_prompt("2+2?", lang, "boxed_native_forced")
+        assert text == prompts.build_prompt("2+2?", lang, "boxed_native") + forced["assistant_prefix"][lang]
+
+
 def test_chat_template_is_applied_when_the_tokenizer_has_one():
     from parallel_scaling.train.build_init_model import train_tokenizer
 
