@@ -15,7 +15,8 @@ MAX_LINES = 500
 #: what each top-level part of the package may import besides itself, lowest first: how answers are
 #: judged (scoring) depends on nothing; data I/O on scoring only (gold answers must parse); the job
 #: machinery on data I/O; what generation needs (common) on both; a stage never imports another
-#: stage; plan (read by the Snakefile) may read the data stage to check the study's files
+#: stage; plan (read by the Snakefile) may read the data stage to check the study's files, and the
+#: evaluate stage's prediction summary (answer-lengths reads prediction rows as that summary does)
 ALLOWED: dict[str, set[str]] = {
     "__init__": set(),
     "commands": set(),
@@ -28,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "evaluate": {"common", "dataio", "jobs", "scoring"},
     "analysis": {"common", "dataio", "jobs", "scoring"},
     "archive": {"commands", "common", "dataio", "jobs", "scoring"},
-    "plan": {"commands", "common", "data", "dataio", "jobs", "scoring"},
+    "plan": {"commands", "common", "data", "dataio", "evaluate", "jobs", "scoring"},
     "cli": {"commands", "dataio", "jobs"},
     "__main__": {"cli"},
 }

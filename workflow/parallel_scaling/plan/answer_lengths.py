@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+
+from parallel_scaling.evaluate.summary import percentile  # the one reading of a length percentile
 
 #: the columns that select a row (empty or ``*``: any), then the figures
 KEYS = ("model", "paradigm", "benchmark", "lang")
@@ -88,11 +89,6 @@ def answer_length(table: Sequence[Mapping[str, Any]] | None, max_new_tokens: int
 # the table from a pilot run's predictions
 
 
-def _percentile(values: list[int], q: float) -> float:
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))])
-
-
 def measure(rows: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """Completion-token figures per (model, paradigm, benchmark, lang) of prediction rows, and the
     number of rows without ``completion_tokens`` (written before predictions recorded it)."""
@@ -107,10 +103,10 @@ def measure(rows: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], in
         groups.setdefault(key, []).append((tokens, row.get("finish_reason") == "length"))
     out = []
     for key in sorted(groups):
-        values = [t for t, _ in groups[key]]
+        values = sorted(t for t, _ in groups[key])
         out.append({**dict(zip(KEYS, key)), "n": len(values), "mean": round(sum(values) / len(values), 1),
-                    "p50": _percentile(values, 0.5), "p90": _percentile(values, 0.9),
-                    "p99": _percentile(values, 0.99), "max": max(values),
+                    "p50": float(percentile(values, 50)), "p90": float(percentile(values, 90)),
+                    "p99": float(percentile(values, 99)), "max": max(values),
                     "cut": round(sum(1 for _, cut in groups[key] if cut) / len(values), 4)})
     return out, skipped
 
