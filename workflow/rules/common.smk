@@ -113,9 +113,7 @@ try:
     REUSED = prediction_jobs.duplicates(config)
     REUSED_RUNS = {r.path: r for r in RUNS if r.path in REUSED}
 except (OSError, ValueError) as _exc:
-    raise configcheck.ConfigError(
-        f"prediction_jobs: cannot plan the prediction jobs: {_exc}"
-    ) from None
+    stop(configcheck.ConfigError(f"prediction_jobs: cannot plan the prediction jobs: {_exc}"))
 BENCH_LANGS = study.bench_lang_pairs(config)
 DIFFICULTY_WEIGHTS = study.difficulty_weights(config)
 TRAIN_LANGS = study.trained_languages(config)
