@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from parallel_scaling.dataio.jsonl import read_jsonl_lines
 from parallel_scaling.evaluate.summary import percentile  # the one reading of a length percentile
 
 #: the columns that select a row (empty or ``*``: any), then the figures
@@ -130,12 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         raise FileNotFoundError(f"no prediction files (*.jsonl) in {', '.join(a.inputs)}")
 
-    def rows() -> Iterable[dict[str, Any]]:
+    def rows() -> Iterable[dict[str, Any]]:  # the data reader: a bad line is named by file and line
         for f in files:
-            with f.open() as fh:
-                for line in fh:
-                    if line.strip():
-                        yield json.loads(line)
+            for _, row in read_jsonl_lines(f, "prediction file"):
+                yield row
 
     table, skipped = measure(rows())
     if skipped:
