@@ -175,7 +175,7 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
     workflow = graph["Snakefile"]
     steps = {graph[s["@id"]]["name"] for s in workflow["step"]}
     assert {"build_init_model", "train_grpo", "train_sft", "predict", "score", "analyze", "qc_table"} <= steps
-    # each command's tool points at its module in the crate (a stage sub-package, cli.COMMANDS)
+    # each command's tool points at its module in the crate (a stage sub-package, commands.COMMANDS)
     assert graph["#tool-train-grpo"]["url"] == {"@id": "workflow/parallel_scaling/train/grpo.py"}
     assert graph["#tool-qc-table"]["url"] == {"@id": "workflow/parallel_scaling/data/qc.py"}
     jobs = [e for e in graph.values() if e["@type"] == "CreateAction" and e["instrument"]["@id"] != "Snakefile"]

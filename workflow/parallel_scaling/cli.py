@@ -17,13 +17,13 @@ from pathlib import Path
 from parallel_scaling.commands import COMMANDS
 
 
-def main(argv: list[str] | None = None, warm: bool = True) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run one command; with ``PARALLEL_SCALING_WARM=1`` (local runs) in a worker forked from a
     process that has imported torch & co. already (:mod:`parallel_scaling.jobs.warm`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     from parallel_scaling.jobs import warm as warm_start
 
-    if warm and argv and argv[0] not in {"-h", "--help"} and warm_start.eligible():
+    if argv and argv[0] not in {"-h", "--help"} and warm_start.eligible():
         code = warm_start.run_warm(argv)
         if code is not None:
             return code
