@@ -1,5 +1,3 @@
-from collections import Counter
-
 import pytest
 
 
@@ -27,6 +25,20 @@ def _group(item: pytest.Item) -> str:
     return "slurm-cluster" if "slurm_cluster" in item.fixturenames else item.nodeid.split("::", 1)[0]
 
 
+#: what a test is expected to cost when ordering the work units (seconds on 2 busy cores): a slow
+#: test (an end-to-end run through Snakemake) that names no cost of its own, and any other test. A
+#: slow test far above the default names its cost: ``pytest.mark.slow(seconds=130)``.
+SLOW_SECONDS = 10.0
+QUICK_SECONDS = 0.05
+
+
+def _cost(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("slow")
+    if marker is None:
+        return QUICK_SECONDS
+    return float(marker.kwargs.get("seconds", SLOW_SECONDS))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Work units for `pytest -n N --dist loadgroup` (how `make test` runs the suite).
@@ -34,15 +46,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     A test module is one unit, so its module-scoped fixture (a finished study, a dry run) is built
     once, on one worker; the tests of the SLURM cluster form one unit, since the cluster is one per
     session, i.e. per worker. A test may name its own unit (``pytest.mark.xdist_group``): each
-    shipped study's substitute is one. Units with the most slow tests go first, so the longest
-    ones start at once and the quick ones fill in at the end; the SLURM cluster's unit first of
-    all, as most of its time is spent waiting on the scheduler. The same order in a serial run."""
+    shipped study's substitute is one. The units expected to take longest go first (the sum of
+    their tests' costs, :func:`_cost`), so that the longest ones start at once and the quick ones
+    fill in at the end: a long unit started late would run on alone while the other worker idles.
+    The SLURM cluster's unit goes first of all, as most of its time is spent waiting on the
+    scheduler. The same order in a serial run."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(_group(item)))
-    slow = Counter(_group(item) for item in items if item.get_closest_marker("slow"))
-    slow["slurm-cluster"] = len(items)
-    items.sort(key=lambda item: -slow[_group(item)])
+    cost: dict[str, float] = {}
+    for item in items:
+        cost[_group(item)] = cost.get(_group(item), 0.0) + _cost(item)
+    cost["slurm-cluster"] = float("inf")
+    items.sort(key=lambda item: -cost[_group(item)])
 
 
 def pytest_configure(config: pytest.Config) -> None:

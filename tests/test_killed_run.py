@@ -162,7 +162,7 @@ def test_refused_file_is_the_last_thing_on_screen(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # jobs a killed Snakemake left running are never started a second time (jobs/running_jobs.py)
 
-TRAIN_TARGET = "results/tiny/checkpoints/tiny/grpo/k1/s0"
+TRAIN_TARGET = "results/tiny/checkpoints/tiny/grpo/k0/s0"  # the shortest GRPO job (~17 s alone): outlives two Snakemake starts
 
 
 def _train_jobs(wd: Path) -> list[int]:
@@ -179,7 +179,7 @@ def _train_jobs(wd: Path) -> list[int]:
     return sorted(found)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=45)
 def test_rerun_after_a_killed_controller_never_runs_a_job_twice_at_once(tmp_path):
     """SIGKILL to Snakemake alone (a dropped SSH session) leaves its GRPO job running; the same
     command run at once waits for that job instead of starting a second copy beside it (and with

@@ -16,7 +16,7 @@ import pytest
 
 from helpers import REPO, copy_workflow, kill_after_first_save, load_yaml, snakemake, write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=45)
 
 GRPO = "results/smoke/checkpoints/tiny/grpo/k0/s0"
 SFT = "results/smoke/checkpoints/tiny/sft/k0/s0"

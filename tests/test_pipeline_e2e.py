@@ -111,6 +111,7 @@ def test_adding_a_language_adds_only_new_jobs(study_dir):
                     "plot_training": 1, "all": 1}
 
 
+@pytest.mark.slow(seconds=35)  # the archive job (report, crate, validator) and the checks of it
 def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
     """`snakemake archive` of the smoke study, with a --config override: the study's own config and
     report (config.yaml is not merged in), only the files of the run's DAG, a crate that passes
@@ -126,7 +127,7 @@ def test_archive_bundles_results_report_and_a_valid_crate(study_dir):
     finally:
         shutil.rmtree(study_dir / "results/smoke/checkpoints/tiny/grpo/k9")
     tarball = study_dir / "archive/smoke.tar.gz"
-    result = assert_archive_valid(tarball)
+    result = assert_archive_valid(tarball, profiles="inherited")  # each alone: test_archive.py
     assert result.records > 40 and result.chain_inputs > 100
     with tarfile.open(tarball) as tar:
         names = set(tar.getnames())

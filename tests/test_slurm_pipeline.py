@@ -6,29 +6,45 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from helpers import REPO, copy_workflow, load_yaml, offline_env, wait_until, write_config
+from helpers import REPO, copy_workflow, load_yaml, wait_until, write_config
 from parallel_scaling.jobs import running_jobs
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 TARGET = "results/smoke/scored/tiny/grpo/k0/s0/scored.jsonl"
+#: the SLURM jobs get the test's offline settings (the plugin passes the submitting environment on)
+HF_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
-def test_pipeline_on_slurm_gives_gpu_rules_a_gpu(slurm_cluster, tmp_path):
+def _config(**grpo) -> dict:
     config = copy.deepcopy(load_yaml(REPO / "tests/configs/smoke.yaml"))
     config["paradigms"] = ["grpo"]
     config["languages"]["K"] = 0
-    wd = copy_workflow(tmp_path / "wf")
-    write_config(wd / "slurm.yaml", config)
-    env = {k: v for k, v in offline_env().items() if k.startswith(("HF_", "TRANSFORMERS_"))}
-    proc = slurm_cluster.snakemake([TARGET, "--configfile", "slurm.yaml"], cwd=wd, timeout=900, extra_env=env)
+    config["grpo"].update(grpo)
+    return config
+
+
+@pytest.fixture(scope="module")
+def smoke_on_slurm(slurm_cluster, tmp_path_factory) -> Path:
+    """The smoke study's k0 GRPO checkpoint built, trained and predicted through sbatch with the
+    project's profile: a finished run directory (the next test starts from a copy of it)."""
+    wd = copy_workflow(tmp_path_factory.mktemp("slurm-smoke") / "wf")
+    write_config(wd / "slurm.yaml", _config())
+    proc = slurm_cluster.snakemake([TARGET, "--configfile", "slurm.yaml"], cwd=wd, timeout=900, extra_env=HF_ENV)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:] + slurm_cluster.logs()
+    return wd
+
+
+def test_pipeline_on_slurm_gives_gpu_rules_a_gpu(slurm_cluster, smoke_on_slurm):
+    wd = smoke_on_slurm
     assert (wd / TARGET).exists()
 
     for rule, prov in [("build_init_model", "logs/smoke/build_init_model/tiny.prov.json"),
@@ -50,20 +66,19 @@ def _train_jobs(cluster, wd) -> list[str]:
     return [j.ident for j in running_jobs.parse_squeue(out, wd) if "rule_train_grpo" in j.what]
 
 
-def test_a_killed_controller_s_slurm_job_is_never_submitted_twice(slurm_cluster, tmp_path):
+def test_a_killed_controller_s_slurm_job_is_never_submitted_twice(slurm_cluster, smoke_on_slurm, tmp_path):
     """SIGKILL to the controlling Snakemake while its GRPO job runs in SLURM: the same command run at
     once refuses (PARALLEL_SCALING_RUNNING_JOBS=refuse, naming the job and `scancel`), or waits
     (the default) until the job has left the queue before it submits it again; at no time do two
     SLURM jobs of that checkpoint run, and the run ends complete."""
-    config = copy.deepcopy(load_yaml(REPO / "tests/configs/smoke.yaml"))
-    config["paradigms"] = ["grpo"]
-    config["languages"]["K"] = 0
-    config["grpo"]["num_train_epochs"] = 40  # a GRPO job of a minute or so: the controller dies meanwhile
-    wd = copy_workflow(tmp_path / "wf")
-    write_config(wd / "slurm.yaml", config)
+    # the finished run above with a longer GRPO job (~15 s in the job, twice Snakemake's start
+    # before it; the controller dies meanwhile): its GRPO job alone is stale and submitted at once
+    wd = tmp_path / "wf"
+    shutil.copytree(smoke_on_slurm, wd, symlinks=True)
+    write_config(wd / "slurm.yaml", _config(num_train_epochs=16))
     target = "results/smoke/checkpoints/tiny/grpo/k0/s0"
-    env = {k: v for k, v in offline_env().items() if k.startswith(("HF_", "TRANSFORMERS_"))}
-    env[running_jobs.POLL_VARIABLE] = "2"
+    record = wd / "logs/smoke/train_grpo/tiny/k0/s0.prov.json"
+    env = {**HF_ENV, running_jobs.POLL_VARIABLE: "2"}
     cmd = slurm_cluster.snakemake_command([target, "--configfile", "slurm.yaml"])[4:]  # without `timeout`
     assert cmd[1:3] == ["-m", "snakemake"]
     first = subprocess.Popen(cmd, cwd=wd, env=slurm_cluster.env(env), start_new_session=True,
@@ -99,8 +114,10 @@ def test_a_killed_controller_s_slurm_job_is_never_submitted_twice(slurm_cluster,
         out = log.read_text()
         assert second.returncode == 0, out[-3000:] + slurm_cluster.logs()
         assert most <= 1, f"{most} SLURM jobs of one GRPO checkpoint at once"
-        assert len(seen - set(orphan)) == 1  # the job once more, by this run, after the first had ended
-        assert (wd / target).is_dir()
+        again = seen - set(orphan)
+        assert len(again) == 1  # the job once more, by this run, after the first had ended
+        assert json.loads(record.read_text())["slurm"]["SLURM_JOB_ID"] in again  # it wrote the checkpoint
+        assert (wd / target / "model.safetensors").is_file()
     finally:
         for proc in controllers:
             if proc.poll() is None:
