@@ -24,10 +24,11 @@ from helpers import REPO, copy_workflow, planned_jobs
 from parallel_scaling.jobs import warm
 
 
-@pytest.fixture()
-def runtime(tmp_path):
-    """A private runtime folder for the servers (short: a socket path has at most 107 bytes), and
-    every server started there stopped at the end."""
+@pytest.fixture(scope="module")
+def runtime():
+    """A private runtime folder for the servers (short: a socket path has at most 107 bytes), shared
+    by the module's tests (a server imports torch & co. once, 5 CPU-seconds), and every server
+    started there stopped at the end."""
     path = Path(tempfile.mkdtemp(prefix="psw"))
     yield path
     for proc_dir in Path("/proc").iterdir():
