@@ -1,3 +1,5 @@
+from collections import Counter
+
 import pytest
 
 
@@ -54,9 +56,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(_group(item)))
-    cost: dict[str, float] = {}
+    cost: Counter[str] = Counter()
     for item in items:
-        cost[_group(item)] = cost.get(_group(item), 0.0) + _cost(item)
+        cost[_group(item)] += _cost(item)
     cost["slurm-cluster"] = float("inf")
     items.sort(key=lambda item: -cost[_group(item)])
 

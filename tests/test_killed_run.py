@@ -162,7 +162,8 @@ def test_refused_file_is_the_last_thing_on_screen(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # jobs a killed Snakemake left running are never started a second time (jobs/running_jobs.py)
 
-TRAIN_TARGET = "results/tiny/checkpoints/tiny/grpo/k0/s0"  # the shortest GRPO job (~17 s alone): outlives two Snakemake starts
+# the shortest GRPO job (about 17 s alone): it outlives the start of two more Snakemakes
+TRAIN_TARGET = "results/tiny/checkpoints/tiny/grpo/k0/s0"
 
 
 def _train_jobs(wd: Path) -> list[int]:

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, copy_workflow, load_yaml, wait_until, write_config
+from helpers import REPO, copy_workflow, load_yaml, offline_env, wait_until, write_config
 from parallel_scaling.jobs import running_jobs
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 TARGET = "results/smoke/scored/tiny/grpo/k0/s0/scored.jsonl"
 #: the SLURM jobs get the test's offline settings (the plugin passes the submitting environment on)
-HF_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+HF_ENV = {k: v for k, v in offline_env().items() if k.startswith(("HF_", "TRANSFORMERS_"))}
 
 
 def _config(**grpo) -> dict:
