@@ -169,6 +169,28 @@ def printed_jobs(text: str) -> list[dict]:
     return jobs
 
 
+def assert_archive_job_checked(wd: Path, study: str, tarball: Path):
+    """Assert that the archive job of ``study`` in ``wd`` checked the tarball it wrote as a reviewer
+    would, from its log: the archive job runs the reviewer's check itself (``verify``: roc-validator
+    on the inherited profiles, the sha256 of every file, the provenance chain) and fails on a problem,
+    so the validator is not run a second time on the same bytes. Its log must end in OK, name all
+    four profiles as checked and show no RECOMMENDED issue the README does not explain. Files and
+    chain are checked here again from the tarball alone; returns that Verification."""
+    from parallel_scaling.archive.profiles import VALIDATOR_PROFILES
+    from parallel_scaling.archive.verify import verify
+
+    report = (wd / "logs" / study / "archive.log").read_text().splitlines()
+    assert report[-2:] == ["OK", str(tarball.relative_to(wd))], report[-12:]
+    assert not [line for line in report if line.strip().startswith("RECOMMENDED")
+                and "(known, see README)" not in line], report
+    checked = {line.strip().split(":")[0] for line in report if line.startswith("  ") and "-crate-" in line
+               and not line.strip().startswith("RECOMMENDED")}
+    assert checked == set(VALIDATOR_PROFILES.values()), report
+    result = verify(tarball, profiles=None)
+    assert result.problems == [], "archive problems:\n" + "\n".join(result.problems)
+    return result
+
+
 def assert_archive_valid(tarball: Path, profiles: str = "each"):
     """Assert that an archive made by `snakemake archive` checks out as a reviewer would check it.
 

@@ -184,6 +184,8 @@ class SlurmCluster:
     gpu_type: str = GPU_TYPE
     cpus: int = CPUS
     ports: dict[str, int] = field(default_factory=dict)
+    #: runs started in the background for the tests that will need them (tests/conftest.py)
+    background: dict[str, "BackgroundRun"] = field(default_factory=dict, repr=False)
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     _logs: list = field(default_factory=list, repr=False)
 
@@ -346,6 +348,27 @@ class SlurmCluster:
             # the `timeout` wrapper ends snakemake; this is only a backstop
             timeout=timeout + 30,
         )
+
+    def start_snakemake(
+        self,
+        args: Iterable[str] = (),
+        *,
+        cwd: Path,
+        timeout: int = 300,
+        extra_env: Mapping[str, str] | None = None,
+        **kwargs,
+    ) -> "BackgroundRun":
+        """:meth:`snakemake` started without waiting for it: ``.result()``
+        waits and returns what :meth:`snakemake` would have. A run that
+        mostly waits on the scheduler's status checks can so go on while
+        other tests use the cluster."""
+        cmd = self.snakemake_command(args, timeout=timeout, **kwargs)
+        out = cwd.parent / f"{cwd.name}.snakemake.out"
+        err = cwd.parent / f"{cwd.name}.snakemake.err"
+        with out.open("w") as stdout, err.open("w") as stderr:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=self.env(extra_env), stdin=subprocess.DEVNULL,
+                                    stdout=stdout, stderr=stderr, text=True)
+        return BackgroundRun(cmd, cwd, proc, out, err, timeout + 30)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -579,6 +602,40 @@ def start_cluster(root: Path, timeout: float = 60) -> SlurmCluster:
 
 # munged's and slurmd's UNIX socket paths must stay below 108 bytes
 _MAX_ROOT_LEN = 60
+
+
+@dataclass
+class BackgroundRun:
+    """A snakemake run through the cluster that goes on in the background
+    (:meth:`SlurmCluster.start_snakemake`)."""
+
+    cmd: list[str]
+    cwd: Path
+    proc: subprocess.Popen
+    stdout: Path
+    stderr: Path
+    timeout: int
+
+    def result(self) -> subprocess.CompletedProcess:
+        """Wait for the run; its exit status and output, as
+        :meth:`SlurmCluster.snakemake` returns them."""
+        try:
+            self.proc.wait(timeout=self.timeout)
+        finally:
+            self.stop()
+        return subprocess.CompletedProcess(self.cmd, self.proc.returncode, self.stdout.read_text(),
+                                           self.stderr.read_text())
+
+    def stop(self) -> None:
+        """End the run if it still goes on (the `timeout` wrapper passes the
+        signal on to snakemake, which cancels its SLURM jobs)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 @contextlib.contextmanager

@@ -63,7 +63,7 @@ def test_the_default_study_starts_from_the_release():
     assert model["source"] == "pretrained" and model["path"] == "models/tiny-qwen2"
 
 
-@pytest.mark.slow(seconds=130)  # a 450-step build on one thread
+@pytest.mark.slow(seconds=130, cores=1)  # a 450-step build on one thread
 def test_the_recipe_rebuilds_the_release_bit_for_bit_and_its_quality(tmp_path):
     """`make tiny-model` as a test: the recipe's build through Snakemake gives the released weights
     to the bit (fixed CPU kernels, one thread), and the rebuilt model answers the held-out English

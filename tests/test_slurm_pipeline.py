@@ -3,7 +3,6 @@ jobs are SLURM jobs with a gres/gpu allocation, the cheap rules run locally."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -14,33 +13,24 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, copy_workflow, load_yaml, offline_env, wait_until, write_config
+import slurm_smoke
+from helpers import wait_until, write_config
 from parallel_scaling.jobs import running_jobs
+from slurm_smoke import HF_ENV, TARGET, smoke_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
-TARGET = "results/smoke/scored/tiny/grpo/k0/s0/scored.jsonl"
-#: the SLURM jobs get the test's offline settings (the plugin passes the submitting environment on)
-HF_ENV = {k: v for k, v in offline_env().items() if k.startswith(("HF_", "TRANSFORMERS_"))}
-
-
-def _config(**grpo) -> dict:
-    config = copy.deepcopy(load_yaml(REPO / "tests/configs/smoke.yaml"))
-    config["paradigms"] = ["grpo"]
-    config["languages"]["K"] = 0
-    config["grpo"].update(grpo)
-    return config
-
 
 @pytest.fixture(scope="module")
 def smoke_on_slurm(slurm_cluster, tmp_path_factory) -> Path:
     """The smoke study's k0 GRPO checkpoint built, trained and predicted through sbatch with the
-    project's profile: a finished run directory (the next test starts from a copy of it)."""
-    wd = copy_workflow(tmp_path_factory.mktemp("slurm-smoke") / "wf")
-    write_config(wd / "slurm.yaml", _config())
-    proc = slurm_cluster.snakemake([TARGET, "--configfile", "slurm.yaml"], cwd=wd, timeout=900, extra_env=HF_ENV)
+    project's profile: a finished run directory (the next test starts from a copy of it). The run
+    started when the cluster came up (tests/slurm_smoke.py), unless it has not."""
+    run = slurm_cluster.background.pop(slurm_smoke.FIXTURE, None)
+    if run is None:
+        run = slurm_smoke.start(slurm_cluster, tmp_path_factory.mktemp("slurm-smoke") / "wf")
+    proc = run.result()
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:] + slurm_cluster.logs()
-    return wd
+    return run.cwd
 
 
 def test_pipeline_on_slurm_gives_gpu_rules_a_gpu(slurm_cluster, smoke_on_slurm):
@@ -75,7 +65,7 @@ def test_a_killed_controller_s_slurm_job_is_never_submitted_twice(slurm_cluster,
     # before it; the controller dies meanwhile): its GRPO job alone is stale and submitted at once
     wd = tmp_path / "wf"
     shutil.copytree(smoke_on_slurm, wd, symlinks=True)
-    write_config(wd / "slurm.yaml", _config(num_train_epochs=16))
+    write_config(wd / "slurm.yaml", smoke_config(num_train_epochs=16))
     target = "results/smoke/checkpoints/tiny/grpo/k0/s0"
     record = wd / "logs/smoke/train_grpo/tiny/k0/s0.prov.json"
     env = {**HF_ENV, running_jobs.POLL_VARIABLE: "2"}
