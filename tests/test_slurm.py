@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from helpers import printed_jobs
+from parallel_scaling.jobs import running_jobs
 from slurm_cluster import (
     PROJECT_PROFILE,
     REPO_ROOT,
@@ -363,7 +364,9 @@ def test_placeholder_account_and_unknown_partition_refused_before_submission(slu
     assert re.search(r"runtime \(from the command line or another profile.*\): 3 train_grpo job\(s\) need longer "
                      r"than their runtime of 0 h: train_grpo tiny/k\d/s0 is estimated at", out), out[-3000:]
     assert "submitted with SLURM jobid" not in out
-    assert not slurm_cluster.run(["squeue", "--noheader"]).stdout.strip()
+    # no job of this run in the queue (the SLURM smoke run of tests/slurm_smoke.py may have its own)
+    queue = slurm_cluster.run(["squeue", "--noheader", "--format", running_jobs.SQUEUE_FORMAT]).stdout
+    assert not running_jobs.parse_squeue(queue, wd), queue
     assert not (wd / "results").exists()
 
 
