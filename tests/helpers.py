@@ -47,10 +47,14 @@ def load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+#: `python -m snakemake` forked from a warm server (tests/warm_snakemake.py; warm with offline_env())
+SNAKEMAKE = [sys.executable, str(Path(__file__).with_name("warm_snakemake.py"))]
+
+
 def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir`` (which holds a Snakefile) with the test's offline environment,
     forked from a warm server (tests/warm_snakemake.py)."""
-    cmd = [sys.executable, str(Path(__file__).with_name("warm_snakemake.py")), "--cores", "2", *args]
+    cmd = [*SNAKEMAKE, "--cores", "2", *args]
     proc = subprocess.run(cmd, cwd=workdir, env=offline_env(), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from helpers import REPO, offline_env, write_config
+from helpers import REPO, SNAKEMAKE, offline_env, write_config
 from parallel_scaling.plan import check_config as configcheck
 from parallel_scaling.plan import study
 
@@ -321,7 +321,7 @@ def _package_env():
 
 
 def _snakemake(workdir, *args, timeout=120):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "1",
+    cmd = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", "1",
            "--directory", str(workdir), *args]
     return subprocess.run(cmd, cwd=workdir, env=offline_env(), capture_output=True, text=True, timeout=timeout)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import printed_jobs
+from helpers import SNAKEMAKE, offline_env, printed_jobs
 from parallel_scaling.jobs import running_jobs
 from slurm_cluster import (
     PROJECT_PROFILE,
@@ -93,10 +93,9 @@ def paper_plan(tmp_path_factory):
     """A dry run of the paper-scale study through the SLURM profile, as a user would start it."""
     wd = tmp_path_factory.mktemp("paper")
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-p", "--profile", "slurm",
+        [*SNAKEMAKE, "-n", "-p", "--profile", "slurm",
          "--configfile", "configs/parallel_paper.yaml", "--directory", str(wd)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1"))
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=offline_env())
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return printed_jobs(res.stdout + res.stderr)
 
@@ -173,10 +172,10 @@ def test_local_runs_declare_gpus_so_resources_gpu_keeps_them_apart(tmp_path):
     rule of the tiny model's recipe (the default study with the model built here) declares one
     (gpus section defaults), a template translation none."""
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "2", "--resources", "gpu=1",
+        [*SNAKEMAKE, "-n", "-p", "--cores", "2", "--resources", "gpu=1",
          "--directory", str(tmp_path), "--snakefile", str(REPO_ROOT / "Snakefile"),
          "--configfile", str(REPO_ROOT / "models/tiny-qwen2/recipe.yaml")],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=offline_env())
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     jobs = printed_jobs(res.stdout + res.stderr)
     seen = set()
@@ -194,13 +193,14 @@ def test_profile_accepted_by_snakemake(tmp_path):
     profile (unknown keys or bad values would fail here) together with the
     workflow profile, and the GPU rule gets the profile's GPU resources."""
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", "slurm",
+        [*SNAKEMAKE, "--profile", "slurm",
          "--snakefile", str(TOY_SNAKEFILE), "--directory", str(tmp_path),
          "--dry-run"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
+        env=offline_env(),
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out

@@ -7,8 +7,6 @@ cannot change the counts. About 20 s in all (the paper-scale DAG of ~250 jobs ta
 from __future__ import annotations
 
 import copy
-
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +19,7 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 from parallel_scaling.plan import cost_plan  # noqa: E402
 
-from helpers import job_stats  # noqa: E402
+from helpers import SNAKEMAKE, job_stats, offline_env  # noqa: E402
 
 CONFIGS = ["config.yaml", "configs/parallel_paper.yaml", "configs/parallel_paper_fixed_steps.yaml",
            "configs/interventional.yaml", "configs/observational.yaml"]
@@ -84,10 +82,9 @@ def expected_jobs(cfg: dict) -> dict[str, int]:
 
 @pytest.mark.parametrize("configfile", CONFIGS)
 def test_dry_run_plans_expected_jobs(configfile, tmp_path):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    cmd = [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--replace-workflow-config",
+    cmd = [*SNAKEMAKE, "-n", "--quiet", "rules", "--replace-workflow-config",
            "--configfile", str(ROOT / configfile), "--directory", str(tmp_path)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, env=offline_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     planned = job_stats(proc.stdout + "\n" + proc.stderr)
     raw = yaml.safe_load((ROOT / configfile).read_text())
