@@ -70,6 +70,31 @@ def test_last_checkpoint_ignores_unfinished_saves(tmp_path):
     assert training.last_checkpoint(tmp_path / "none") is None
 
 
+def test_last_checkpoint_of_several_processes_needs_every_ranks_rng_state(tmp_path, monkeypatch):
+    """Each process writes its own RNG state and the main process writes trainer_state.json without
+    waiting for the others: a job killed in between leaves a checkpoint whose other rank's file is
+    cut short (torch.load then fails on resume), so the run resumes from the one before."""
+    import torch
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for step in (4, 8):
+        ckpt = tmp_path / f"checkpoint-{step}"
+        ckpt.mkdir()
+        (ckpt / "trainer_state.json").write_text("{}")
+        for rank in (0, 1):
+            torch.save({"python": [step, rank]}, ckpt / f"rng_state_{rank}.pth")
+    assert training.last_checkpoint(tmp_path).endswith("checkpoint-8")
+    cut = tmp_path / "checkpoint-8" / "rng_state_1.pth"
+    cut.write_bytes(cut.read_bytes()[:40])  # rank 1 killed while writing
+    with pytest.raises(Exception):
+        torch.load(cut, weights_only=True)
+    assert training.last_checkpoint(tmp_path).endswith("checkpoint-4")
+    (tmp_path / "checkpoint-4" / "rng_state_1.pth").unlink()  # rank 1 never got to it
+    assert training.last_checkpoint(tmp_path) is None
+    monkeypatch.setenv("WORLD_SIZE", "1")  # one process: its RNG file is written before the state
+    assert training.last_checkpoint(tmp_path).endswith("checkpoint-8")
+
+
 def test_sft_max_length_that_leaves_no_completion_is_named(tmp_path):
     """SFT drops every example whose completion is truncated away; TRL then fails with
     "num_samples=0". The job says which setting is too small before training."""

@@ -22,6 +22,7 @@ import importlib.util
 import os
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,26 @@ def last_checkpoint(workdir: Path) -> str | None:
     """The newest ``checkpoint-N`` directory that the trainer finished writing, if any."""
     if not workdir.exists():
         return None
-    done = [d for d in workdir.glob("checkpoint-*") if d.is_dir() and (d / "trainer_state.json").exists()]
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    done = [d for d in workdir.glob("checkpoint-*") if d.is_dir() and checkpoint_complete(d, world)]
     if not done:
         return None
     return str(max(done, key=lambda d: int(d.name.split("-")[-1])))
+
+
+def checkpoint_complete(checkpoint: Path, world_size: int = 1) -> bool:
+    """Whether every process of the run finished writing ``checkpoint``.
+
+    The trainer writes ``trainer_state.json`` last, from the main process; with several processes
+    each writes its own RNG state (``rng_state_<rank>.pth``) and the main process does not wait for
+    the others, so a job killed then can leave a checkpoint with a state file and a truncated RNG
+    file of another rank, which the resume would fail to read. A file of ``torch.save`` is a zip
+    archive whose directory is written last: a truncated one is no zip."""
+    if not (checkpoint / "trainer_state.json").is_file():
+        return False
+    if world_size <= 1:
+        return True
+    return all(zipfile.is_zipfile(checkpoint / f"rng_state_{rank}.pth") for rank in range(world_size))
 
 
 def _normalise(row: dict[str, Any]) -> dict[str, Any]:
