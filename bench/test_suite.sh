@@ -3,11 +3,11 @@
 # (0: serially), and the slowest tests (their setup includes a module's study run). CPU seconds /
 # cores is the floor of the wall time on this machine, however the work is shared out. Under several
 # workers a test's time includes the waits for the cores the other workers hold.
-# Usage: bash bench/test_suite.sh [WORKERS]   (default 2, as `make test`)
+# Usage: bash bench/test_suite.sh [WORKERS]   (default 3, as `make test`)
 set -euo pipefail
 source "$(dirname "$0")/cpu_time.sh"
 cd "$(dirname "$0")/.."
-workers="${1:-2}"
+workers="${1:-3}"
 py="${PYTHON:-.venv/bin/python}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 args=(-q -ra -p no:cacheprovider --durations=25 -n "$workers")

@@ -1,4 +1,4 @@
-"""`make test` runs the suite on two pytest-xdist workers (`-n 2`, with pyproject.toml's `--dist
+"""`make test` runs the suite on several pytest-xdist workers (`-n 3`, with pyproject.toml's `--dist
 loadgroup`); the work units of tests/conftest.py must keep what shares state together, or each
 worker would repeat a module's study run, or start a second SLURM cluster. Checked on a small
 generated suite, run the same way in a subprocess: which process ran each test."""
