@@ -75,12 +75,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     session, i.e. per worker. A test may name its own unit (``pytest.mark.xdist_group``): each
     shipped study's substitute is one. The units expected to take longest go first (the sum of
     their tests' costs, :func:`_cost`), so that the longest ones start at once and the quick ones
-    fill in at the end: a long unit started late would run on alone while the other worker idles.
+    fill in at the end: a long unit started late would run on alone while the other workers idle.
     The SLURM cluster's unit goes first of all, as most of its time is spent waiting on the
-    scheduler, so the other worker's studies have most of the second core meanwhile. A long test
-    that keeps only one core busy (``pytest.mark.slow(cores=1)``: the released model's build, one
-    thread by its recipe) joins that unit after the cluster's tests: beside the cluster's waits it
-    would leave a core idle, after them it runs beside a study that uses both. The same order in a
+    scheduler, so the other workers' studies have the cores meanwhile (`make test` runs one worker
+    more than the cores for that). A long test that keeps only one core busy
+    (``pytest.mark.slow(cores=1)``: the released model's build, one thread by its recipe) joins
+    that unit after the cluster's tests: beside the cluster's waits it would leave a core idle
+    (with two workers), after them it runs beside studies that use both. The same order in a
     serial run."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
